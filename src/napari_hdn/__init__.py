@@ -1,0 +1,58 @@
+"""napari-hdn: Hierarchical DivNoising (Prakash et al., ICLR 2022) for napari.
+
+The public Python API. Imports are lazy so that ``import napari_hdn`` (and
+napari's plugin discovery) stays fast and does not load torch.
+
+Noise models::
+
+    nm = napari_hdn.calibrate(stack, kind="gmm")            # repeated acquisitions
+    nm = napari_hdn.fit_noise_model(signal, observation)    # noisy + pseudo-clean
+    nm = napari_hdn.load_noise_model("nm.npz")
+
+Training and restoration::
+
+    model = napari_hdn.train(noisy, noise_model=nm, preset="fast", minutes=10, out="model")
+    result = napari_hdn.restore(model, image, n_samples=100)
+    result.mmse, result.variance, result.samples
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from ._version import __version__
+
+_API = {
+    # noise models
+    "calibrate": "napari_hdn.noise_models",
+    "fit_noise_model": "napari_hdn.noise_models",
+    "load_noise_model": "napari_hdn.noise_models",
+    # model and training
+    "train": "napari_hdn.training",
+    "training_events": "napari_hdn.training",
+    "load_model": "napari_hdn.model",
+    # restoration
+    "restore": "napari_hdn.inference",
+    "restore_events": "napari_hdn.inference",
+    "layer_activations": "napari_hdn.inference",
+    # progress
+    "StopToken": "napari_hdn.progress",
+    "Progress": "napari_hdn.progress",
+    "drive": "napari_hdn.progress",
+}
+
+__all__ = ["__version__", *_API]
+
+
+def __getattr__(name: str) -> Any:
+    module = _API.get(name)
+    if module is None:
+        raise AttributeError(f"module 'napari_hdn' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

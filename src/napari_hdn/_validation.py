@@ -1,0 +1,53 @@
+"""Checks on user arrays, done once at the edge so that the core can trust its inputs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .errors import InputError
+
+
+def is_dask(array: Any) -> bool:
+    return type(array).__module__.startswith("dask.")
+
+
+def as_real_array(image: Any, name: str = "image") -> Any:
+    """Return a numpy (or dask) array of real numbers, or raise a clear error.
+
+    Accepts numpy, dask, lists and array-likes (torch tensors, xarray). Rejects
+    empty, complex, boolean, object and string arrays.
+    """
+    if image is None:
+        raise InputError(f"No {name} given: pass an image array.")
+    if not is_dask(image):
+        if hasattr(image, "detach"):  # torch tensor
+            image = image.detach().cpu().numpy()
+        image = np.asarray(image)
+    if image.size == 0:
+        raise InputError(f"The {name} is empty (shape {tuple(image.shape)}): pass an image with pixels.")
+    if image.dtype.kind not in "uif":
+        raise InputError(
+            f"The {name} has data type {image.dtype}; napari-hdn needs a real-valued (integer or float) image."
+        )
+    return image
+
+
+def check_finite(image: np.ndarray, name: str = "image") -> None:
+    """Raise if a numpy array holds NaN or Inf (dask arrays are checked per block later)."""
+    if image.dtype.kind == "f" and not np.isfinite(image).all():
+        n_bad = int((~np.isfinite(image)).sum())
+        raise InputError(
+            f"The {name} contains {n_bad} NaN or infinite value(s): replace or crop them before using napari-hdn."
+        )
+
+
+def check_not_rgb(image: Any, name: str = "image", rgb: bool | None = None) -> None:
+    """RGB(A) images are not supported: HDN models one intensity channel."""
+    looks_rgb = image.ndim >= 3 and image.shape[-1] in (3, 4) and image.shape[-2] > 4
+    if rgb or (rgb is None and looks_rgb and image.ndim == 3 and image.dtype == np.uint8):
+        raise InputError(
+            f"The {name} looks like an RGB(A) colour image (shape {tuple(image.shape)}); "
+            "HDN works on single-channel intensity images: split the channels and restore each one."
+        )

@@ -1,0 +1,51 @@
+"""The ``hdn`` command line: the same core functions as the Python API and the widgets.
+
+Each subcommand lives in its own module with ``add_parser(subparsers)`` and
+``run(args) -> int``; expected errors (:class:`napari_hdn.errors.HDNError`)
+are printed as one clear line and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from .._version import __version__
+from ..errors import HDNError
+
+SUBCOMMANDS = ("calibrate", "train", "predict", "demo")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hdn",
+        description=(
+            "Hierarchical DivNoising: unsupervised denoising of microscopy images from noisy data alone. "
+            "Typical use: 'hdn calibrate' a noise model, 'hdn train' a model, 'hdn predict' restored images."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"napari-hdn {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in SUBCOMMANDS:
+        module = importlib.import_module(f"{__name__}.{name}")
+        sub = module.add_parser(subparsers)
+        sub.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args._run(args) or 0)
+    except HDNError as err:
+        print(f"hdn {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"hdn {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,60 @@
+"""A dependency-free text progress bar for the CLI (stderr, redrawn in place on a terminal)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
+
+from ..progress import Progress
+
+
+def _fmt_seconds(s: float | None) -> str:
+    if s is None:
+        return "--:--"
+    s = int(round(s))
+    h, rem = divmod(s, 3600)
+    m, sec = divmod(rem, 60)
+    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m:02d}:{sec:02d}"
+
+
+class ProgressBar:
+    """Callable for :func:`napari_hdn.progress.drive`: draws one line per event, throttled."""
+
+    def __init__(self, stream: TextIO | None = None, width: int = 28, min_interval: float = 0.2):
+        self.stream = stream or sys.stderr
+        self.width = width
+        self.min_interval = min_interval
+        self._last = 0.0
+        self._tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self._open_line = False
+
+    def __call__(self, event: Progress) -> None:
+        now = time.monotonic()
+        final = event.total is not None and event.done >= event.total
+        if not final and now - self._last < self.min_interval:
+            return
+        if not self._tty and not final and now - self._last < 5.0:
+            return  # logs (CI, cluster jobs) get a line every few seconds, not a flood
+        self._last = now
+        frac = event.fraction
+        if frac is None:
+            bar = f"{event.done:g}"
+        else:
+            filled = int(round(frac * self.width))
+            bar = "[" + "#" * filled + "." * (self.width - filled) + f"] {100 * frac:5.1f}%"
+        line = f"{event.stage}: {bar} {_fmt_seconds(event.elapsed_s)}<{_fmt_seconds(event.eta_s)} {event.message}"
+        if self._tty:
+            self.stream.write("\r\033[K" + line)
+            self._open_line = True
+            if final:
+                self.stream.write("\n")
+                self._open_line = False
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self._open_line:
+            self.stream.write("\n")
+            self._open_line = False
