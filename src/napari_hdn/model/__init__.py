@@ -1,0 +1,7 @@
+"""The HDN network (ladder VAE), its objective and model bundles."""
+
+from .config import ModelConfig
+from .lvae import LadderVAE, TopDownResult
+from .objective import LossTerms, free_bits_kl, hdn_loss
+
+__all__ = ["ModelConfig", "LadderVAE", "TopDownResult", "LossTerms", "free_bits_kl", "hdn_loss"]
