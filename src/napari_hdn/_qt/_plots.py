@@ -1,0 +1,153 @@
+"""Matplotlib canvases embedded in the widgets: noise-model diagnostics and live training losses.
+
+They only draw arrays computed by the core (``noise_model_diagnostics``, the
+losses of training events).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+from matplotlib.figure import Figure
+from qtpy.QtWidgets import QSizePolicy
+
+# napari's dark theme, so that the plots do not glare inside the viewer.
+_BACKGROUND = "#262930"
+_FOREGROUND = "#d1d2d4"
+
+
+def _style(ax: Any) -> None:
+    ax.set_facecolor(_BACKGROUND)
+    for spine in ax.spines.values():
+        spine.set_color(_FOREGROUND)
+    ax.tick_params(colors=_FOREGROUND, labelsize=7)
+    ax.xaxis.label.set_color(_FOREGROUND)
+    ax.yaxis.label.set_color(_FOREGROUND)
+    ax.title.set_color(_FOREGROUND)
+
+
+class PlotCanvas(FigureCanvasQTAgg):
+    """A figure with ``rows`` stacked axes, styled for napari."""
+
+    def __init__(self, rows: int = 2, height: float = 4.2):
+        figure = Figure(figsize=(3.6, height), dpi=100, facecolor=_BACKGROUND)
+        super().__init__(figure)
+        self.figure = figure
+        self.axes = [figure.add_subplot(rows, 1, i + 1) for i in range(rows)]
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.setMinimumHeight(int(height * 72))
+        self.clear()
+
+    def clear(self) -> None:
+        for ax in self.axes:
+            ax.clear()
+            _style(ax)
+        self.draw_idle()
+
+    def _legend(self, ax: Any) -> None:
+        legend = ax.legend(fontsize=6, facecolor=_BACKGROUND, edgecolor=_FOREGROUND, labelcolor=_FOREGROUND)
+        legend.get_frame().set_alpha(0.8)
+
+    def _finish(self, title: str = "") -> None:
+        self.figure.suptitle(title, fontsize=7, color=_FOREGROUND)
+        self.figure.tight_layout()
+        self.draw_idle()
+
+
+class NoiseModelPlot(PlotCanvas):
+    """p(x|s) at a few signal levels (model lines, data bars) and variance vs signal."""
+
+    def show_diagnostics(self, d: Any) -> None:
+        """Draw a :class:`napari_hdn.noise_models.NoiseModelDiagnostics`."""
+        self.clear()
+        top, bottom = self.axes
+        for i, (level, grid, model_p, data_p) in enumerate(
+            zip(d.signal_levels, d.observation_grid, d.model_density, d.empirical_density)
+        ):
+            colour = f"C{i % 10}"
+            top.bar(grid, data_p, width=grid[1] - grid[0], color=colour, alpha=0.35, linewidth=0)
+            top.plot(grid, model_p, color=colour, linewidth=1.2, label=f"s = {level:.4g}")
+        top.set_xlabel("observation x", fontsize=7)
+        top.set_ylabel("p(x | s)", fontsize=7)
+        top.set_title("model (lines) vs data (bars)", fontsize=7)
+        self._legend(top)
+        bottom.plot(d.signal, d.data_variance, "o", markersize=2.5, color="0.75", label="data")
+        bottom.plot(d.signal, d.model_variance, "-", color="C3", label="model")
+        bottom.set_xlabel("signal s", fontsize=7)
+        bottom.set_ylabel("variance of x | s", fontsize=7)
+        bottom.set_title(f"variance vs signal (max error {100 * d.max_relative_variance_error:.1f} %)", fontsize=7)
+        self._legend(bottom)
+        self._finish(d.description)
+
+    def show_model_only(self, description: str, signal: np.ndarray, variance: np.ndarray,
+                        levels: np.ndarray, grid: np.ndarray, density: np.ndarray) -> None:
+        """Draw a model without data to compare with (known parameters, a loaded file)."""
+        self.clear()
+        top, bottom = self.axes
+        for i, (level, x, p) in enumerate(zip(levels, grid, density)):
+            top.plot(x, p, color=f"C{i % 10}", linewidth=1.2, label=f"s = {level:.4g}")
+        top.set_xlabel("observation x", fontsize=7)
+        top.set_ylabel("p(x | s)", fontsize=7)
+        top.set_title("model (no data to compare with)", fontsize=7)
+        self._legend(top)
+        bottom.plot(signal, variance, "-", color="C3", label="model")
+        bottom.set_xlabel("signal s", fontsize=7)
+        bottom.set_ylabel("variance of x | s", fontsize=7)
+        self._legend(bottom)
+        self._finish(description)
+
+
+class LossPlot(PlotCanvas):
+    """Training losses per pixel (total, reconstruction, KL) and the KL of each latent layer."""
+
+    def __init__(self) -> None:
+        super().__init__(rows=2, height=4.0)
+        self.reset()
+
+    def reset(self) -> None:
+        self.steps: list[int] = []
+        self.total: list[float] = []
+        self.reconstruction: list[float] = []
+        self.kl: list[float] = []
+        self.kl_layers: list[tuple[float, ...]] = []
+        self.val_steps: list[int] = []
+        self.val: list[float] = []
+        self.clear()
+
+    def add_step(self, step: int, total: float, reconstruction: float, kl: float, kl_layers: tuple[float, ...]) -> None:
+        self.steps.append(step)
+        self.total.append(total)
+        self.reconstruction.append(reconstruction)
+        self.kl.append(kl)
+        self.kl_layers.append(tuple(kl_layers))
+
+    def add_validation(self, step: int, loss: float) -> None:
+        self.val_steps.append(step)
+        self.val.append(loss)
+
+    def redraw(self) -> None:
+        if not self.steps:
+            return
+        for ax in self.axes:
+            ax.clear()
+            _style(ax)
+        top, bottom = self.axes
+        top.plot(self.steps, self.total, color="C0", linewidth=1, label="total")
+        top.plot(self.steps, self.reconstruction, color="C1", linewidth=1, label="reconstruction")
+        top.plot(self.steps, self.kl, color="C2", linewidth=1, label="KL")
+        if self.val:
+            top.plot(self.val_steps, self.val, "o-", color="C3", markersize=3, linewidth=1, label="validation")
+        top.set_ylabel("loss per pixel", fontsize=7)
+        self._legend(top)
+        n_layers = max(len(k) for k in self.kl_layers)
+        if n_layers:
+            per_layer = np.array([k if len(k) == n_layers else (np.nan,) * n_layers for k in self.kl_layers])
+            for i in range(n_layers):
+                bottom.plot(self.steps, per_layer[:, i], linewidth=1, color=f"C{i % 10}", label=f"z{i + 1}")
+            bottom.set_yscale("symlog", linthresh=1e-2)
+            self._legend(bottom)
+        bottom.set_xlabel("step", fontsize=7)
+        bottom.set_ylabel("KL per layer (nats/patch)", fontsize=7)
+        self._finish("")

@@ -1,0 +1,373 @@
+"""The "Noise model" dock widget: calibrate p(x|s) from layers, or from known camera parameters.
+
+Sources: a calibration stack of repeated acquisitions, a noisy layer with a
+pseudo-clean layer, or known parameters. The fit runs the core's
+``calibrate_events`` / ``fit_noise_model_events`` in a thread worker; the
+result goes into the viewer's session, where the Train widget picks it up.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QLabel,
+    QPushButton,
+    QSpinBox,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+from superqt import QCollapsible
+
+from ..errors import InputError
+from ._common import HDNWidget, LayerChoice, TaskPanel, attempt, form_page, hbox, layer_array, report_error
+from ._plots import NoiseModelPlot
+
+SOURCES = {
+    "stack": "Calibration stack (repeated acquisitions)",
+    "pair": "Noisy image + pseudo-clean image",
+    "known": "Known parameters",
+}
+KINDS = {
+    "gmm": "Gaussian mixture (GMM)",
+    "histogram": "Histogram",
+    "poisson_gaussian": "Poisson-Gaussian",
+    "gaussian": "Gaussian (signal-independent)",
+}
+KNOWN = {"poisson_gaussian": "Poisson-Gaussian camera", "gaussian": "Gaussian, known sigma"}
+
+
+def _spin(minimum: float, maximum: float, value: float, decimals: int = 3, step: float = 1.0) -> QDoubleSpinBox:
+    box = QDoubleSpinBox()
+    box.setRange(minimum, maximum)
+    box.setDecimals(decimals)
+    box.setSingleStep(step)
+    box.setValue(value)
+    return box
+
+
+def _int_spin(minimum: int, maximum: int, value: int) -> QSpinBox:
+    box = QSpinBox()
+    box.setRange(minimum, maximum)
+    box.setValue(value)
+    return box
+
+
+class NoiseModelWidget(HDNWidget):
+    """Calibrate, inspect, save and load the pixel noise model p(x|s)."""
+
+    def __init__(self, napari_viewer: Any, parent: QWidget | None = None):
+        super().__init__(napari_viewer, parent)
+        self._diagnostics: tuple[Any, Any] | None = None  # (noise model, its diagnostics against data)
+
+        # -- source ----------------------------------------------------------------------------------------
+        self.source = QComboBox()
+        for key, text in SOURCES.items():
+            self.source.addItem(text, key)
+        self.stack_layer = LayerChoice(self.viewer)
+        self.noisy_layer = LayerChoice(self.viewer)
+        self.clean_layer = LayerChoice(self.viewer)
+        self.known_kind = QComboBox()
+        for key, text in KNOWN.items():
+            self.known_kind.addItem(text, key)
+        self.gain = _spin(1e-6, 1e6, 1.0, 4, 0.1)
+        self.offset = _spin(-1e9, 1e9, 100.0, 3)
+        self.read_sigma = _spin(1e-6, 1e9, 3.0, 4, 0.1)
+        self.sigma = _spin(1e-6, 1e9, 10.0, 4, 0.1)
+
+        known_page = form_page(
+            ("Model", self.known_kind),
+            ("Gain (units/photon)", self.gain),
+            ("Offset (dark level)", self.offset),
+            ("Read noise sigma", self.read_sigma),
+            ("Sigma", self.sigma),
+        )
+        self._known_form = known_page.layout()
+        self.source_pages = QStackedWidget()
+        for page in (
+            form_page(("Stack layer", self.stack_layer)),
+            form_page(("Noisy layer", self.noisy_layer), ("Pseudo-clean layer", self.clean_layer)),
+            known_page,
+        ):
+            self.source_pages.addWidget(page)
+
+        # -- kind and advanced options ---------------------------------------------------------------------
+        self.kind = QComboBox()
+        for key, text in KINDS.items():
+            self.kind.addItem(text, key)
+        self.clip_low = _spin(0.0, 100.0, 0.5, 2, 0.5)
+        self.clip_high = _spin(0.0, 100.0, 99.5, 2, 0.5)
+        self.max_pairs = _int_spin(100, 100_000_000, 5_000_000)
+        self.seed = _int_spin(0, 2**31 - 1, 0)
+        self.n_gaussians = _int_spin(1, 20, 3)
+        self.degree = _int_spin(0, 6, 1)
+        self.steps = _int_spin(0, 100_000, 400)
+        self.min_sigma = _spin(0.0, 1e9, 0.0, 4, 0.1)
+        self.min_sigma.setSpecialValueText("auto")
+        self.device = QComboBox()
+        self.device.addItems(["auto", "cpu", "cuda"])
+        self.bins = _int_spin(2, 4096, 128)
+        self.signal_bins = _int_spin(1, 4096, 64)
+        self.pg_offset_known = QCheckBox("known dark offset")
+        self.pg_offset = _spin(-1e9, 1e9, 100.0, 3)
+        self.pg_bins = _int_spin(2, 1000, 50)
+
+        common = form_page(
+            ("Signal percentiles", hbox(self.clip_low, self.clip_high)),
+            ("Max pixel pairs", self.max_pairs),
+            ("Seed", self.seed),
+        )
+        gmm_page = form_page(
+            ("Gaussians", self.n_gaussians),
+            ("Polynomial degree", self.degree),
+            ("Fit steps", self.steps),
+            ("Min sigma", self.min_sigma),
+            ("Device", self.device),
+        )
+        hist_page = form_page(("Observation bins", self.bins), ("Signal bins", self.signal_bins))
+        pg_page = form_page((self.pg_offset_known, self.pg_offset), ("Variance-fit bins", self.pg_bins))
+        self.kind_pages = QStackedWidget()
+        for page in (gmm_page, hist_page, pg_page, QWidget()):
+            self.kind_pages.addWidget(page)
+        advanced_content = QWidget()
+        box = QVBoxLayout(advanced_content)
+        box.setContentsMargins(0, 0, 0, 0)
+        box.addWidget(common)
+        box.addWidget(self.kind_pages)
+        self.advanced = QCollapsible("Advanced")
+        self.advanced.addWidget(advanced_content)
+
+        # -- actions, result -------------------------------------------------------------------------------
+        self.fit_button = QPushButton("Fit noise model")
+        self.fit_button.clicked.connect(self.fit)
+        self.task = TaskPanel("Noise-model fit", "Cancel")
+        self.description = QLabel("No noise model yet.")
+        self.description.setWordWrap(True)
+        self.plot = NoiseModelPlot()
+        self.save_button = QPushButton("Save...")
+        self.save_button.clicked.connect(self._save_dialog)
+        self.load_button = QPushButton("Load...")
+        self.load_button.clicked.connect(self._load_dialog)
+
+        layout = QVBoxLayout(self)
+        top = QFormLayout()
+        top.addRow("Source", self.source)
+        layout.addLayout(top)
+        layout.addWidget(self.source_pages)
+        kind_form = QFormLayout()
+        self.kind_label = QLabel("Kind")
+        kind_form.addRow(self.kind_label, self.kind)
+        layout.addLayout(kind_form)
+        layout.addWidget(self.advanced)
+        layout.addWidget(self.fit_button)
+        layout.addWidget(self.task)
+        layout.addWidget(self.description)
+        layout.addWidget(self.plot)
+        layout.addLayout(hbox(self.save_button, self.load_button))
+
+        self.source.currentIndexChanged.connect(self._source_changed)
+        self.kind.currentIndexChanged.connect(lambda i: self.kind_pages.setCurrentIndex(i))
+        self.known_kind.currentIndexChanged.connect(self._known_kind_changed)
+        self._source_changed()
+        self._known_kind_changed()
+        self.session.subscribe(self._session_changed)
+        self._session_changed("noise_model")
+
+    def tasks(self) -> list[TaskPanel]:
+        return [self.task]
+
+    # -- choices ------------------------------------------------------------------------------------------
+    def set_source(self, key: str) -> None:
+        self.source.setCurrentIndex(list(SOURCES).index(key))
+
+    def set_kind(self, key: str) -> None:
+        self.kind.setCurrentIndex(list(KINDS).index(key))
+
+    def _source_changed(self, *_: Any) -> None:
+        key = self.source.currentData()
+        self.source_pages.setCurrentIndex(list(SOURCES).index(key))
+        from_data = key != "known"
+        self.kind.setVisible(from_data)
+        self.kind_label.setVisible(from_data)
+        self.advanced.setVisible(from_data)
+        self.fit_button.setText("Fit noise model" if from_data else "Use these parameters")
+
+    def _known_kind_changed(self, *_: Any) -> None:
+        poisson = self.known_kind.currentData() == "poisson_gaussian"
+        for box, show in ((self.gain, poisson), (self.offset, poisson), (self.read_sigma, poisson), (self.sigma, not poisson)):
+            box.setVisible(show)
+            self._known_form.labelForField(box).setVisible(show)
+
+    def fit_options(self) -> dict[str, Any]:
+        """The options of the chosen kind, as the core's ``make_options`` takes them."""
+        kind = self.kind.currentData()
+        options: dict[str, Any] = {
+            "clip_percentiles": (self.clip_low.value(), self.clip_high.value()),
+            "max_pairs": self.max_pairs.value(),
+            "seed": self.seed.value(),
+        }
+        if kind == "gmm":
+            options.update(
+                n_gaussians=self.n_gaussians.value(),
+                degree=self.degree.value(),
+                steps=self.steps.value(),
+                min_sigma=self.min_sigma.value() or None,
+                device=self.device.currentText(),
+            )
+        elif kind == "histogram":
+            options.update(bins=self.bins.value(), signal_bins=self.signal_bins.value())
+        elif kind == "poisson_gaussian":
+            options.update(offset=self.pg_offset.value() if self.pg_offset_known.isChecked() else None,
+                           n_bins=self.pg_bins.value())
+        return options
+
+    # -- fitting ------------------------------------------------------------------------------------------
+    def fit(self) -> bool:
+        """Start the fit (or build the known-parameter model); False with a message if the choices are bad."""
+        source = self.source.currentData()
+        try:
+            if source == "known":
+                self._use_known_parameters()
+                return True
+            job, source_text = self._fit_job(source)
+        except InputError as err:
+            self.task.set_status(report_error(err, "Noise-model fit"))
+            return False
+        return self.task.start(job, lambda result: self._fitted(result, source_text))
+
+    def _use_known_parameters(self) -> None:
+        from ..noise_models import GaussianNoiseModel, PoissonGaussianNoiseModel
+
+        if self.known_kind.currentData() == "poisson_gaussian":
+            model = PoissonGaussianNoiseModel(self.gain.value(), self.offset.value(), self.read_sigma.value())
+        else:
+            model = GaussianNoiseModel(self.sigma.value())
+        self._diagnostics = None
+        self.session.set_noise_model(model, "known parameters")
+        self.task.set_status(f"Using {model.describe()}.")
+
+    def _fit_job(self, source: str):
+        from ..noise_models import calibrate_events, fit_noise_model_events, noise_model_diagnostics
+
+        kind = self.kind.currentData()
+        options = self.fit_options()
+        clip = options["clip_percentiles"]
+        if source == "stack":
+            layer = self.stack_layer.layer()
+            stack = layer_array(layer, "calibration stack layer")
+            description = f"calibrated on '{layer.name}'"
+
+            def make_job(token):
+                model = yield from calibrate_events(stack, kind, stop=token, **options)
+                return model, noise_model_diagnostics(model, stack=stack, clip_percentiles=clip)
+
+        else:
+            noisy_layer, clean_layer = self.noisy_layer.layer(), self.clean_layer.layer()
+            observation = layer_array(noisy_layer, "noisy layer")
+            signal = layer_array(clean_layer, "pseudo-clean layer")
+            if noisy_layer is clean_layer:
+                raise InputError(
+                    "The noisy and the pseudo-clean layer are the same layer: choose a denoised version of the "
+                    "noisy image (e.g. another denoiser's output) as the pseudo-clean layer."
+                )
+            description = f"fitted on '{noisy_layer.name}' vs '{clean_layer.name}'"
+
+            def make_job(token):
+                model = yield from fit_noise_model_events(signal, observation, kind, stop=token, **options)
+                diagnostics = noise_model_diagnostics(
+                    model, signal=signal, observation=observation, clip_percentiles=clip
+                )
+                return model, diagnostics
+
+        return make_job, description
+
+    def _fitted(self, result: tuple[Any, Any], source_text: str) -> None:
+        model, diagnostics = result
+        self._diagnostics = (model, diagnostics)
+        self.session.set_noise_model(model, source_text)
+        self.task.set_status(f"Fitted: {model.describe()}.")
+
+    # -- showing the current model ----------------------------------------------------------------------------
+    def _session_changed(self, what: str) -> None:
+        if what != "noise_model":
+            return
+        model = self.session.noise_model
+        if model is None:
+            self.description.setText("No noise model yet: fit one, enter known parameters or load a file.")
+            self.plot.clear()
+            return
+        self.description.setText(f"Current noise model ({self.session.noise_model_source}):\n{model.describe()}")
+        if self._diagnostics is not None and self._diagnostics[0] is model:
+            self.plot.show_diagnostics(self._diagnostics[1])
+        else:
+            self._plot_model_only(model)
+
+    def _plot_model_only(self, model: Any) -> None:
+        """Curves of a model without data: over its calibrated range, else over a layer's intensities."""
+        import torch
+
+        low, high = model.signal_range
+        if not (math.isfinite(low) and math.isfinite(high)):
+            low, high = self._intensity_range()
+            if low is None:
+                self.plot.clear()
+                return
+        signal = np.linspace(low, high, 64)
+        levels = np.linspace(low, high, 7)[1:-1]
+        with torch.no_grad():
+            mean, variance = (t.cpu().numpy().astype(np.float64) for t in model.moments(levels))
+            spread = 4.0 * np.sqrt(variance)
+            grid = np.linspace(mean - spread, mean + spread, 120, axis=1)
+            density = model.log_likelihood(grid, levels[:, None]).exp().cpu().numpy()
+            curve = model.moments(signal)[1].cpu().numpy()
+        self.plot.show_model_only(model.describe(), signal, curve, levels, grid, density)
+
+    def _intensity_range(self) -> tuple[float | None, float | None]:
+        for choice in (self.stack_layer, self.noisy_layer):
+            layer = choice.layer()
+            if layer is not None and not layer.rgb:
+                plane = np.asarray(layer_array(layer, "layer")[(0,) * (layer.ndim - 2)], dtype=np.float64)
+                low, high = np.percentile(plane, (1, 99))
+                if low < high:
+                    return float(low), float(high)
+        return None, None
+
+    # -- files --------------------------------------------------------------------------------------------
+    def save_noise_model(self, path: str | Path) -> bool:
+        def action() -> str:
+            if self.session.noise_model is None:
+                raise InputError("There is no noise model to save yet: fit one, enter known parameters or load one.")
+            self.session.noise_model.save(path)
+            return f"Saved the noise model to {path}."
+
+        return attempt(self.task, "Saving the noise model", action)
+
+    def load_noise_model(self, path: str | Path) -> bool:
+        def action() -> str:
+            from ..noise_models import load_noise_model
+
+            model = load_noise_model(path)
+            self._diagnostics = None
+            self.session.set_noise_model(model, str(path))
+            return f"Loaded {path}."
+
+        return attempt(self.task, "Loading the noise model", action)
+
+    def _save_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save noise model", "noise_model.npz", "Noise model (*.npz)")
+        if path:
+            self.save_noise_model(path if path.endswith(".npz") else path + ".npz")
+
+    def _load_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Load noise model", "", "Noise model (*.npz)")
+        if path:
+            self.load_noise_model(path)

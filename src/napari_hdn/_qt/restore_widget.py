@@ -1,0 +1,360 @@
+"""The "Restore" dock widget: posterior samples, MMSE, variance, activations, and the latent-layer panel.
+
+Restoration runs the core's ``restore_events`` (and ``layer_activations_events``)
+in a thread worker and writes layers named after the input ("<name> HDN MMSE",
+...), updated in place on every run. The latent-layer panel switches layers off
+and previews the effect on the region in view, in the background.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QLabel,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+from superqt.utils import qdebounced
+
+from ..errors import InputError
+from ._common import HDNWidget, LayerChoice, TaskPanel, hbox, layer_array, load_model_into, show_image
+
+# Largest preview region (pixels per side): the preview must come back within about 2 s.
+PREVIEW_SIZE = 256
+PLANES_KEY = "napari_hdn_planes"  # layer metadata: the label of each plane along the first axis
+
+
+def output_name(input_name: str, what: str) -> str:
+    """The name of a result layer, e.g. "nuclei HDN MMSE"."""
+    return f"{input_name} HDN {what}"
+
+
+def latent_layer_label(layer: int, downscale: int) -> str:
+    """'z1 · 1/2 px': the latent layer and the size of its pixels relative to the image's."""
+    return f"z{layer} \u00b7 1/{downscale} px"
+
+
+class LatentLayerPanel(QGroupBox):
+    """One toggle per latent layer (on = the layer takes the posterior), with its scale and mean KL."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__("Latent layers", parent)
+        self.toggles: list[QCheckBox] = []
+        self._rows = QVBoxLayout()
+        self.hint = QLabel("Load or train a model to see its latent layers.")
+        self.hint.setWordWrap(True)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.hint)
+        layout.addLayout(self._rows)
+
+    def set_model(self, model: Any, mean_kl: list[float] | None, kl_source: str) -> None:
+        for toggle in self.toggles:
+            self._rows.removeWidget(toggle)
+            toggle.deleteLater()
+        self.toggles = []
+        if model is None:
+            self.hint.setText("Load or train a model to see its latent layers.")
+            return
+        always_off = set(model.trained_deactivated)
+        for i in range(1, model.n_layers + 1):
+            toggle = QCheckBox()
+            toggle.setChecked(i not in always_off)
+            toggle.setEnabled(i not in always_off)
+            if i in always_off:
+                toggle.setToolTip(f"z{i} was switched off during training and stays off.")
+            else:
+                toggle.setToolTip(
+                    f"Untick to switch z{i} off: it then takes its prior's mean, so nothing of the input passes "
+                    "through it (removes artefacts living at this scale)."
+                )
+            self.toggles.append(toggle)
+            self._rows.addWidget(toggle)
+        self.show_kl(model, mean_kl, kl_source)
+        self.hint.setText("Untick a layer to preview the region in view without it.")
+
+    def show_kl(self, model: Any, mean_kl: list[float] | None, kl_source: str) -> None:
+        for i, toggle in enumerate(self.toggles, start=1):
+            text = latent_layer_label(i, model.config.layer_downscale(i))
+            if mean_kl is not None and i <= len(mean_kl) and np.isfinite(mean_kl[i - 1]):
+                text += f"   KL {mean_kl[i - 1]:.3g} nats/px ({kl_source})"
+            toggle.setText(text)
+
+    def switched_off(self) -> tuple[int, ...]:
+        """The layers (1-based) whose toggle is off, including those off since training."""
+        return tuple(i for i, toggle in enumerate(self.toggles, start=1) if not toggle.isChecked())
+
+    def set_switched_off(self, layers: tuple[int, ...]) -> None:
+        for i, toggle in enumerate(self.toggles, start=1):
+            if toggle.isEnabled():
+                toggle.setChecked(i not in layers)
+
+
+def _training_kl_per_pixel(model: Any) -> list[float] | None:
+    """Mean KL per layer from the last training record, per image pixel (the records hold nats per patch)."""
+    for record in reversed(model.history or []):
+        per_layer = record.get("kl_per_layer")
+        if per_layer and model.train_config is not None:
+            area = float(model.train_config.patch_size) ** 2
+            return [float(v) / area if v is not None else float("nan") for v in per_layer]
+    return None
+
+
+class RestoreWidget(HDNWidget):
+    """Restore an image layer with the current HDN model and explore its latent layers."""
+
+    def __init__(self, napari_viewer: Any, parent: QWidget | None = None):
+        super().__init__(napari_viewer, parent)
+        self._mean_kl: tuple[Any, list[float]] | None = None  # (model, KL per layer from its KL maps)
+        self._preview_again = False
+
+        self.model_label = QLabel()
+        self.model_label.setWordWrap(True)
+        self.load_button = QPushButton("Load model...")
+        self.load_button.clicked.connect(self._load_dialog)
+        self.input_layer = LayerChoice(self.viewer)
+        self.n_samples = QSpinBox()
+        self.n_samples.setRange(1, 10_000)
+        self.n_samples.setValue(100)
+        self.keep_samples = QSpinBox()
+        self.keep_samples.setRange(0, 10_000)
+        self.keep_samples.setValue(10)
+        self.tta = QCheckBox("Test-time augmentation (8 flips/rotations)")
+        self.activations = QCheckBox("Activations and KL maps per latent layer")
+        self.activations.setChecked(True)
+        self.restore_button = QPushButton("Restore")
+        self.restore_button.clicked.connect(self.restore)
+        self.task = TaskPanel("Restoration", "Cancel")
+
+        self.latent = LatentLayerPanel()
+        self.preview_samples = QSpinBox()
+        self.preview_samples.setRange(1, 1000)
+        self.preview_samples.setValue(8)
+        self.preview_task = TaskPanel("Preview", "Cancel")
+        self.preview_task.finished.connect(self._preview_finished)
+        self.apply_button = QPushButton("Apply to whole image")
+        self.apply_button.clicked.connect(self.restore)
+        panel = self.latent.layout()
+        row = QFormLayout()
+        row.addRow("Preview samples", self.preview_samples)
+        panel.addLayout(row)
+        panel.addWidget(self.preview_task)
+        panel.addWidget(self.apply_button)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(hbox(self.model_label, self.load_button))
+        form = QFormLayout()
+        form.addRow("Input layer", self.input_layer)
+        form.addRow("Samples", self.n_samples)
+        form.addRow("Samples to keep", self.keep_samples)
+        layout.addLayout(form)
+        layout.addWidget(self.tta)
+        layout.addWidget(self.activations)
+        layout.addWidget(self.restore_button)
+        layout.addWidget(self.task)
+        layout.addWidget(self.latent)
+
+        # Debounced: several quick clicks on the toggles give one preview, of the last state.
+        self.request_preview = qdebounced(self.preview, timeout=400, parent=self)
+        self.session.subscribe(self._session_changed)
+        self._session_changed("model")
+        self.viewer.dims.events.current_step.connect(self._show_plane_label)
+        self.viewer.layers.selection.events.active.connect(self._show_plane_label)
+
+    def tasks(self) -> list[TaskPanel]:
+        return [self.task, self.preview_task]
+
+    # -- model ------------------------------------------------------------------------------------------------
+    def _session_changed(self, what: str) -> None:
+        if what != "model":
+            return
+        model = self.session.model
+        if model is None:
+            self.model_label.setText("No model: train one in the Train widget or load a model folder.")
+        else:
+            self.model_label.setText(f"Model ({self.session.model_source}): {model.n_layers} latent layers, "
+                                     f"trained {model.step} steps")
+        self.latent.set_model(model, _training_kl_per_pixel(model) if model is not None else None, "training")
+        for toggle in self.latent.toggles:
+            toggle.toggled.connect(lambda _checked: self.request_preview())
+
+    def load_model(self, path: str | Path) -> bool:
+        return load_model_into(self.session, path, self.task)
+
+    def _load_dialog(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Load model folder")
+        if path:
+            self.load_model(path)
+
+    def _checked_model(self) -> Any:
+        model = self.session.model
+        if model is None:
+            raise InputError("No model: train one in the Train widget, or load a model folder (Load model...).")
+        return model
+
+    # -- full restoration -------------------------------------------------------------------------------------
+    def restore(self) -> bool:
+        """Restore the input layer with the layers switched off in the panel; False (with a message) if it cannot start."""
+        from ..inference import layer_activations_events, restore_events
+
+        def make_job(token):
+            model = self._checked_model()
+            layer = self.input_layer.layer()
+            image = layer_array(layer, "input layer")
+            off = self.latent.switched_off()
+            restoring = restore_events(
+                model, image, self.n_samples.value(), self.keep_samples.value(), deactivate=off,
+                tta=self.tta.isChecked(), stop=token,
+            )
+            explaining = layer_activations_events(model, image, stop=token) if self.activations.isChecked() else None
+            self._job_input = (model, layer.name)
+            return _restore_and_explain(restoring, explaining)
+
+        return self.task.start(make_job, self._restored)
+
+    def _restored(self, result: tuple[Any, Any]) -> None:
+        restoration, activations = result
+        model, name = self._job_input
+        if name not in self.viewer.layers:
+            self.task.set_status(f"The input layer '{name}' was removed during the restoration; results dropped.")
+            return
+        like = self.viewer.layers[name]
+        about = {"napari_hdn": {"source_layer": name, "n_samples": restoration.n_samples,
+                                "deactivated_layers": list(restoration.deactivate)}}
+        planes = {PLANES_KEY: [f"latent layer z{i}" for i in range(1, model.n_layers + 1)]}
+        show_image(self.viewer, output_name(name, "MMSE"), restoration.mmse, like, metadata=about)
+        show_image(self.viewer, output_name(name, "variance"), restoration.variance, like, metadata=about,
+                   colormap="magma", visible=False)
+        samples_name = output_name(name, "samples")
+        if restoration.samples.shape[0]:
+            sample_labels = {PLANES_KEY: [f"sample {k + 1}" for k in range(restoration.samples.shape[0])]}
+            show_image(self.viewer, samples_name, restoration.samples, like, leading_axes=1,
+                       metadata={**about, **sample_labels}, visible=False)
+        elif samples_name in self.viewer.layers:
+            self.viewer.layers.remove(samples_name)  # none kept this time: drop the stale ones
+        if activations is not None:
+            contributions, kl_maps = activations
+            show_image(self.viewer, output_name(name, "activations"), contributions, like, leading_axes=1,
+                       metadata={**about, **planes}, visible=False)
+            show_image(self.viewer, output_name(name, "KL maps"), kl_maps, like, leading_axes=1,
+                       metadata={**about, **planes}, colormap="inferno", visible=False)
+            mean_kl = [float(np.mean(plane)) for plane in kl_maps]
+            self._mean_kl = (model, mean_kl)
+            if model is self.session.model:
+                self.latent.show_kl(model, mean_kl, f"'{name}'")
+        off = list(restoration.deactivate)
+        self.task.set_status(
+            f"Restored '{name}' with {restoration.n_samples} samples"
+            + (f", layers {', '.join(f'z{i}' for i in off)} off." if off else ".")
+        )
+
+    # -- latent-layer preview ---------------------------------------------------------------------------------
+    def preview(self) -> bool:
+        """Restore the region in view (at most 256x256 of the current plane) with the panel's layers off."""
+        if self.preview_task.running:
+            self._preview_again = True  # after the running one: cancel it, then start with the new choice
+            self.preview_task.stop()
+            return False
+        from ..inference import restore_events
+
+        def make_job(token):
+            model = self._checked_model()
+            layer = self.input_layer.layer()
+            image = layer_array(layer, "input layer")
+            crop, origin = self._region_in_view(layer, image, model.config.stride)
+            off = self.latent.switched_off()
+            events = restore_events(model, crop, self.preview_samples.value(), 0, deactivate=off, stop=token)
+            self._preview_input = (layer.name, origin, off)
+            return events
+
+        return self.preview_task.start(make_job, self._previewed)
+
+    def _preview_finished(self, outcome: str) -> None:
+        if self._preview_again:
+            self._preview_again = False
+            self.preview()
+
+    def _region_in_view(self, layer: Any, image: Any, stride: int) -> tuple[np.ndarray, tuple[int, ...]]:
+        """The displayed part of the current plane, centred, at most PREVIEW_SIZE per side; and its origin."""
+        height, width = image.shape[-2:]
+        lead = ()
+        if image.ndim > 2:
+            point = layer.world_to_data(self.viewer.dims.point)
+            lead = tuple(int(np.clip(round(float(p)), 0, n - 1)) for p, n in zip(point[: image.ndim - 2], image.shape))
+        corners = np.asarray(layer.corner_pixels)
+        low = corners[0, -2:]
+        high = corners[1, -2:]
+        if np.any(high <= low):  # not drawn yet: use the whole plane
+            low, high = np.array([0, 0]), np.array([height, width])
+        centre = (low + high) / 2
+        origin, sizes = [], []
+        for c, lo, hi, n in zip(centre, low, high, (height, width)):
+            size = int(min(max(hi - lo, stride), PREVIEW_SIZE, n))
+            size = max(size - size % stride, min(stride, n))
+            start = int(np.clip(round(c - size / 2), 0, n - size))
+            origin.append(start)
+            sizes.append(size)
+        region = (*lead, slice(origin[0], origin[0] + sizes[0]), slice(origin[1], origin[1] + sizes[1]))
+        return np.asarray(image[region], dtype=np.float32), (*lead, *origin)
+
+    def _previewed(self, restoration: Any) -> None:
+        name, origin, off = self._preview_input
+        if name not in self.viewer.layers:
+            return
+        like = self.viewer.layers[name]
+        scale = tuple(like.scale)[-2:]
+        translate = tuple(t + o * s for t, o, s in zip(tuple(like.translate)[-2:], origin[-2:], scale))
+        preview_name = output_name(name, "preview")
+        meta = {"napari_hdn": {"source_layer": name, "origin": list(origin), "deactivated_layers": list(off)}}
+        if preview_name in self.viewer.layers and self.viewer.layers[preview_name].ndim == 2:
+            layer = self.viewer.layers[preview_name]
+            layer.data = restoration.mmse
+            layer.translate = translate
+            layer.scale = scale
+            layer.metadata = {**dict(like.metadata), **meta}
+        else:
+            if preview_name in self.viewer.layers:
+                self.viewer.layers.remove(preview_name)
+            layer = self.viewer.add_image(restoration.mmse, name=preview_name, scale=scale, translate=translate,
+                                          metadata={**dict(like.metadata), **meta})
+        layer.contrast_limits = tuple(like.contrast_limits) if not like.rgb else layer.contrast_limits
+        off_text = ", ".join(f"z{i}" for i in off) or "none"
+        self.preview_task.set_status(f"Preview of {restoration.mmse.shape[1]}x{restoration.mmse.shape[0]} px "
+                                     f"at {origin[-2:]}, layers off: {off_text}.")
+
+    # -- plane labels ---------------------------------------------------------------------------------------
+    def _show_plane_label(self, *_: Any) -> None:
+        """Name the plane shown of a samples / activations / KL-maps layer (z1...zn) in the canvas overlay.
+
+        Their first axis shares the viewer's slider with other layers (e.g. a
+        stack), so the slider's own label cannot say what a plane is.
+        """
+        overlay = self.viewer.text_overlay
+        layer = self.viewer.layers.selection.active
+        labels = None if layer is None else layer.metadata.get(PLANES_KEY)
+        if not labels:
+            if overlay.text.startswith("napari-hdn:"):
+                overlay.visible = False
+                overlay.text = ""
+            return
+        index = int(round(float(layer.world_to_data(self.viewer.dims.point)[0])))
+        label = labels[index] if 0 <= index < len(labels) else "-"
+        overlay.text = f"napari-hdn: {layer.name}: {label}"
+        overlay.visible = True
+
+
+def _restore_and_explain(restoring, explaining):
+    """Restoration, then (optionally) the per-layer activations, as one job."""
+    restoration = yield from restoring
+    activations = None
+    if explaining is not None:
+        activations = yield from explaining
+    return restoration, activations

@@ -1,0 +1,432 @@
+"""The "Train" dock widget: train HDN on image layers in the background, with live losses and a preview.
+
+Training runs the core's ``training_events`` generator in a thread worker; Stop
+asks it (through its StopToken) to end after the current step, keeping the last
+checkpoint. At every checkpoint the widget restores a small crop with the saved
+model in a second worker and shows it as "<name> HDN training preview".
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+from superqt.utils import qthrottled
+
+from ..errors import InputError
+from ._common import HDNWidget, LayerChecklist, TaskPanel, attempt, hbox, layer_array, load_model_into, log
+from ._plots import LossPlot
+
+NOISE_SOURCES = {
+    "session": "From the Noise model widget",
+    "file": "From a file (.npz)",
+    "gaussian": "Gaussian noise, known sigma",
+}
+BUDGETS = ("minutes", "epochs", "steps")
+EXISTING = {"refuse": "stop with a message", "resume": "continue its training", "replace": "replace it"}
+PREVIEW_CROP = 128  # pixels per side of the live preview
+PREVIEW_SAMPLES = 8
+PREVIEW_MIN_INTERVAL_S = 3.0
+
+
+def default_output_folder(layer_name: str) -> Path:
+    """Where a training run keeps its checkpoints when the user did not choose a folder."""
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in layer_name) or "model"
+    return Path.home() / "napari-hdn" / "models" / f"{safe}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def device_choices() -> list[tuple[str, str]]:
+    """(label, device) pairs: "auto" names what it will use (the GPU found, or the CPU)."""
+    import torch
+
+    from .._device import resolve_device
+
+    found = resolve_device("auto")
+    if found.type == "cuda":
+        name = f"GPU: {torch.cuda.get_device_name(0)}"
+    elif found.type == "mps":
+        name = "GPU: Apple MPS"
+    else:
+        name = "CPU (no GPU found)"
+    choices = [(f"auto - {name}", "auto"), ("CPU", "cpu")]
+    if found.type == "cuda":
+        choices.append((f"CUDA - {torch.cuda.get_device_name(0)}", "cuda"))
+    return choices
+
+
+class TrainWidget(HDNWidget):
+    """Train an HDN model on one or more image layers."""
+
+    def __init__(self, napari_viewer: Any, parent: QWidget | None = None):
+        super().__init__(napari_viewer, parent)
+        from ..training import PRESETS
+
+        # Extra ``training_events`` settings (any ModelConfig / TrainConfig field) for scripts and tests,
+        # e.g. a tiny network: {"n_latent_layers": 2, "n_filters": 8}.
+        self.overrides: dict[str, Any] = {}
+        self._last_preview = 0.0
+        self._pending_checkpoint: str | None = None
+        self._preview_target: tuple[str, tuple[int, ...]] | None = None
+
+        self.layers = LayerChecklist(self.viewer)
+        self.noise_source = QComboBox()
+        for key, text in NOISE_SOURCES.items():
+            self.noise_source.addItem(text, key)
+        self.noise_label = QLabel()
+        self.noise_label.setWordWrap(True)
+        self.noise_file = QLineEdit()
+        self.noise_file.setPlaceholderText("noise_model.npz")
+        self.noise_browse = QPushButton("...")
+        self.noise_browse.clicked.connect(self._browse_noise_model)
+        self.gaussian_sigma = QDoubleSpinBox()
+        self.gaussian_sigma.setRange(1e-6, 1e9)
+        self.gaussian_sigma.setDecimals(4)
+        self.gaussian_sigma.setValue(10.0)
+
+        self.preset = QComboBox()
+        for name, preset in PRESETS.items():
+            self.preset.addItem(name, name)
+            self.preset.setItemData(self.preset.count() - 1, preset.description, 3)  # 3: tooltip role
+        self.preset.setCurrentIndex(list(PRESETS).index("fast"))
+        self.patch_size = QSpinBox()
+        self.patch_size.setRange(8, 1024)
+        self.budget_kind = QComboBox()
+        self.budget_kind.addItems(BUDGETS)
+        self.budget = QDoubleSpinBox()
+        self.budget.setRange(0.01, 1e7)
+        self.budget.setDecimals(2)
+        self.val_fraction = QDoubleSpinBox()
+        self.val_fraction.setRange(0.0, 0.9)
+        self.val_fraction.setSingleStep(0.05)
+        self.layers_off_row = QHBoxLayout()
+        self.layers_off: list[QCheckBox] = []
+        self.device = QComboBox()
+        for label, device in device_choices():
+            self.device.addItem(label, device)
+        self.output = QLineEdit()
+        self.output.setPlaceholderText("default: ~/napari-hdn/models/<layer>-<date>")
+        self.output_browse = QPushButton("...")
+        self.output_browse.clicked.connect(self._browse_output)
+        self.existing = QComboBox()
+        for key, text in EXISTING.items():
+            self.existing.addItem(text, key)
+        self.live_preview = QCheckBox("Live preview of a crop at each checkpoint")
+        self.live_preview.setChecked(True)
+
+        self.start_button = QPushButton("Start training")
+        self.start_button.clicked.connect(self.start)
+        self.task = TaskPanel("Training", "Stop", graceful=True)
+        self.task.finished.connect(self._training_finished)
+        self.preview_task = TaskPanel("Training preview", "Cancel")
+        self.preview_task.finished.connect(self._preview_finished)
+        self.preview_task.setVisible(False)
+        self.loss_plot = LossPlot()
+        self._redraw_losses = qthrottled(self.loss_plot.redraw, timeout=1000, parent=self)
+        self.model_label = QLabel()
+        self.model_label.setWordWrap(True)
+        self.save_button = QPushButton("Save model...")
+        self.save_button.clicked.connect(self._save_dialog)
+        self.load_button = QPushButton("Load model...")
+        self.load_button.clicked.connect(self._load_dialog)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel("Training layers (noisy images or stacks):"))
+        layout.addWidget(self.layers)
+        form = QFormLayout()
+        form.addRow("Noise model", self.noise_source)
+        form.addRow("", self.noise_label)
+        form.addRow("Noise model file", hbox(self.noise_file, self.noise_browse))
+        form.addRow("Noise sigma", self.gaussian_sigma)
+        self._noise_form = form
+        form.addRow("Preset", self.preset)
+        form.addRow("Patch size", self.patch_size)
+        form.addRow("Budget", hbox(self.budget, self.budget_kind))
+        form.addRow("Validation fraction", self.val_fraction)
+        form.addRow("Layers off in training", self.layers_off_row)
+        form.addRow("Device", self.device)
+        form.addRow("Output folder", hbox(self.output, self.output_browse))
+        form.addRow("If it holds a model", self.existing)
+        layout.addLayout(form)
+        layout.addWidget(self.live_preview)
+        layout.addWidget(self.start_button)
+        layout.addWidget(self.task)
+        layout.addWidget(self.preview_task)
+        layout.addWidget(self.loss_plot)
+        layout.addWidget(self.model_label)
+        layout.addLayout(hbox(self.save_button, self.load_button))
+
+        self.noise_source.currentIndexChanged.connect(self._noise_source_changed)
+        self.preset.currentIndexChanged.connect(self._preset_changed)
+        self._noise_source_changed()
+        self._preset_changed()
+        self.session.subscribe(self._session_changed)
+        self._session_changed("noise_model")
+        self._session_changed("model")
+
+    def tasks(self) -> list[TaskPanel]:
+        return [self.task, self.preview_task]
+
+    # -- choices ----------------------------------------------------------------------------------------------
+    def _noise_source_changed(self, *_: Any) -> None:
+        key = self.noise_source.currentData()
+        for field, show in ((self.noise_label, key == "session"), (self.gaussian_sigma, key == "gaussian")):
+            field.setVisible(show)
+        self.noise_file.setVisible(key == "file")
+        self.noise_browse.setVisible(key == "file")
+        self._noise_form.labelForField(self.gaussian_sigma).setVisible(key == "gaussian")
+        file_label = self._noise_form.itemAt(2, QFormLayout.ItemRole.LabelRole)
+        if file_label is not None and file_label.widget() is not None:
+            file_label.widget().setVisible(key == "file")
+
+    def _preset_changed(self, *_: Any) -> None:
+        from ..training import PRESETS
+
+        preset = PRESETS[self.preset.currentData()]
+        self.patch_size.setValue(preset.train.patch_size)
+        self.patch_size.setSingleStep(preset.model.stride)
+        self.val_fraction.setValue(preset.train.val_fraction)
+        if preset.train.minutes is not None:
+            self.budget_kind.setCurrentText("minutes")
+            self.budget.setValue(preset.train.minutes)
+        elif preset.train.epochs is not None:
+            self.budget_kind.setCurrentText("epochs")
+            self.budget.setValue(preset.train.epochs)
+        self._rebuild_layer_toggles()
+
+    def _n_latent_layers(self) -> int:
+        from ..training import PRESETS
+
+        return int(self.overrides.get("n_latent_layers", PRESETS[self.preset.currentData()].model.n_latent_layers))
+
+    def _rebuild_layer_toggles(self) -> None:
+        for box in self.layers_off:
+            self.layers_off_row.removeWidget(box)
+            box.deleteLater()
+        self.layers_off = []
+        for i in range(1, self._n_latent_layers() + 1):
+            box = QCheckBox(f"z{i}")
+            box.setToolTip(f"Switch latent layer z{i} off during training (e.g. z1, z2 for row/column artefacts).")
+            self.layers_off.append(box)
+            self.layers_off_row.addWidget(box)
+
+    def set_overrides(self, **overrides: Any) -> None:
+        """Extra network / training settings (names of ModelConfig and TrainConfig fields)."""
+        self.overrides = dict(overrides)
+        self._rebuild_layer_toggles()
+
+    def _session_changed(self, what: str) -> None:
+        if what == "noise_model":
+            model = self.session.noise_model
+            self.noise_label.setText(
+                "none yet: fit one in the Noise model widget" if model is None
+                else f"{model.describe()} ({self.session.noise_model_source})"
+            )
+        elif what == "model":
+            model = self.session.model
+            self.model_label.setText(
+                "No model yet." if model is None else f"Current model ({self.session.model_source}): {model!r}"
+            )
+
+    def _browse_noise_model(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Noise model", "", "Noise model (*.npz)")
+        if path:
+            self.noise_file.setText(path)
+
+    def _browse_output(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Output folder for the model")
+        if path:
+            self.output.setText(path)
+
+    # -- training ---------------------------------------------------------------------------------------------
+    def training_arguments(self) -> dict[str, Any]:
+        """The arguments of ``training_events`` from the widget's choices (clear errors for bad ones)."""
+        layers = self.layers.layers()
+        if not layers:
+            raise InputError("No training layer chosen: tick one or more noisy image layers in the list.")
+        images = [layer_array(layer, "training layer") for layer in layers]
+        arguments: dict[str, Any] = {
+            "images": images[0] if len(images) == 1 else images,
+            "preset": self.preset.currentData(),
+            "deactivate": tuple(i for i, box in enumerate(self.layers_off, start=1) if box.isChecked()),
+            "device": self.device.currentData(),
+            "patch_size": self.patch_size.value(),
+            "val_fraction": self.val_fraction.value(),
+        }
+        budget_kind, value = self.budget_kind.currentText(), self.budget.value()
+        if budget_kind == "minutes":
+            arguments["minutes"] = value
+        else:
+            if value != int(value):
+                raise InputError(f"The number of {budget_kind} must be a whole number, not {value:g}.")
+            arguments[budget_kind] = int(value)
+        source = self.noise_source.currentData()
+        if source == "session":
+            if self.session.noise_model is None:
+                raise InputError(
+                    "No noise model: fit one in the Noise model widget (or enter the camera's known parameters "
+                    "there), choose a noise-model file, or choose 'Gaussian noise, known sigma'."
+                )
+            arguments["noise_model"] = self.session.noise_model
+        elif source == "file":
+            if not self.noise_file.text().strip():
+                raise InputError("No noise-model file chosen: choose a .npz file (...) or another noise-model source.")
+            arguments["noise_model"] = self.noise_file.text().strip()
+        else:
+            arguments["gaussian_sigma"] = self.gaussian_sigma.value()
+        out = self.output.text().strip()
+        arguments["out"] = Path(out).expanduser() if out else default_output_folder(layers[0].name)
+        existing = self.existing.currentData()
+        arguments["resume"] = existing == "resume"
+        arguments["overwrite"] = existing == "replace"
+        if arguments["resume"]:  # a resumed training keeps its own settings: pass only what may change
+            for key in ("preset", "patch_size", "val_fraction"):
+                arguments.pop(key)
+        arguments.update(self.overrides)
+        return arguments
+
+    def start(self) -> bool:
+        """Start training in the background; False (with a message) if the choices are not usable."""
+        from ..training import training_events
+
+        def make_job(token):
+            arguments = self.training_arguments()
+            self._run = {"out": arguments["out"], "layer": self.layers.checked_names()[0]}
+            self._preview_target = self._preview_crop(self.layers.layers()[0])
+            return training_events(stop=token, **arguments)
+
+        self.loss_plot.reset()
+        self._pending_checkpoint = None
+        self._last_preview = 0.0
+        started = self.task.start(make_job, self._trained, self._training_event)
+        self.start_button.setEnabled(not started)
+        return started
+
+    def stop(self) -> None:
+        """Ask training to stop after the current step; the model trained so far is kept."""
+        self.task.stop()
+
+    def _training_event(self, event: Any) -> None:
+        kind = getattr(event, "kind", "")
+        if kind == "step" and event.loss is not None:
+            self.loss_plot.add_step(event.step, event.loss, event.reconstruction_loss, event.kl_loss,
+                                    event.kl_per_layer)
+            self._redraw_losses()
+        elif kind == "validation" and event.val_loss is not None:
+            self.loss_plot.add_validation(event.step, event.val_loss)
+            self._redraw_losses()
+        elif kind == "checkpoint" and event.checkpoint and self.live_preview.isChecked():
+            self._pending_checkpoint = event.checkpoint
+            self._maybe_preview()
+
+    def _trained(self, model: Any) -> None:
+        out = self._run["out"]
+        self.session.set_model(model, f"trained on '{self._run['layer']}', saved in {out}")
+        self.loss_plot.redraw()
+        self.task.set_status(f"Training ended after {model.step} steps; the model is saved in {out} "
+                             "and ready in the Restore widget.")
+        if self.live_preview.isChecked():
+            self._pending_checkpoint = str(out)
+            self._last_preview = 0.0
+            self._maybe_preview()
+
+    def _training_finished(self, outcome: str) -> None:
+        self.start_button.setEnabled(True)
+
+    # -- live preview -----------------------------------------------------------------------------------------
+    def _preview_crop(self, layer: Any) -> tuple[str, tuple[int, ...]]:
+        """The layer and the origin (plane, y, x) of the crop previewed during training."""
+        image = layer_array(layer, "training layer")
+        lead = tuple(n // 2 for n in image.shape[:-2])
+        origin = tuple(max((n - PREVIEW_CROP) // 2, 0) for n in image.shape[-2:])
+        return layer.name, (*lead, *origin)
+
+    def _maybe_preview(self) -> None:
+        """Preview the latest checkpoint unless a preview is running or the last one is too recent."""
+        if self._pending_checkpoint is None or self.preview_task.running:
+            return
+        if time.monotonic() - self._last_preview < PREVIEW_MIN_INTERVAL_S and self.task.running:
+            return
+        checkpoint, self._pending_checkpoint = self._pending_checkpoint, None
+        name, origin = self._preview_target or (None, ())
+        if name is None or name not in self.viewer.layers:
+            return
+        image = layer_array(self.viewer.layers[name], "training layer")
+        region = (*origin[:-2], *(slice(o, o + PREVIEW_CROP) for o in origin[-2:]))
+        crop = np.asarray(image[region], dtype=np.float32)
+        self._last_preview = time.monotonic()
+        self.preview_task.start(lambda token: _preview_job(checkpoint, crop, token), self._previewed)
+
+    def _previewed(self, mmse: Any) -> None:
+        if mmse is None or self._preview_target is None:
+            return
+        name, origin = self._preview_target
+        if name not in self.viewer.layers:
+            return
+        like = self.viewer.layers[name]
+        scale = tuple(like.scale)[-2:]
+        translate = tuple(t + o * s for t, o, s in zip(tuple(like.translate)[-2:], origin[-2:], scale))
+        preview_name = f"{name} HDN training preview"
+        if preview_name in self.viewer.layers:
+            layer = self.viewer.layers[preview_name]
+            layer.data = mmse
+            layer.translate = translate
+        else:
+            self.viewer.add_image(mmse, name=preview_name, scale=scale, translate=translate,
+                                  contrast_limits=tuple(like.contrast_limits), metadata=dict(like.metadata))
+
+    def _preview_finished(self, outcome: str) -> None:
+        self._maybe_preview()
+
+    # -- model files ------------------------------------------------------------------------------------------
+    def save_model(self, path: str | Path) -> bool:
+        def action() -> str:
+            if self.session.model is None:
+                raise InputError("There is no model to save yet: train one or load one.")
+            self.session.model.save(path)
+            return f"Saved the model to {path}."
+
+        return attempt(self.task, "Saving the model", action)
+
+    def load_model(self, path: str | Path) -> bool:
+        return load_model_into(self.session, path, self.task)
+
+    def _save_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save model (a folder)", "hdn-model")
+        if path:
+            self.save_model(path)
+
+    def _load_dialog(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Load model folder")
+        if path:
+            self.load_model(path)
+
+
+def _preview_job(checkpoint: str, crop: np.ndarray, token: Any):
+    """Load a checkpoint and restore a crop with it (in the preview worker); None if it is being rewritten."""
+    from ..errors import FileFormatError
+    from ..inference import restore_events
+    from ..model.bundle import load_model
+
+    try:
+        model = load_model(checkpoint)
+    except FileFormatError as err:  # training replaced the checkpoint while we read it: skip this one
+        log.debug("napari-hdn: training preview skipped (%s)", err)
+        return None
+    result = yield from restore_events(model, crop, PREVIEW_SAMPLES, 0, stop=token)
+    return result.mmse
