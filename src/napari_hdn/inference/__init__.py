@@ -1,0 +1,26 @@
+"""Restoration with a trained HDN model: posterior samples, MMSE, variance, median,
+selective deactivation of latent layers and per-layer activations, for images of
+any size (overlapping tiles), stacks (plane by plane) and dask arrays (lazily).
+
+Module map: :mod:`.restore` (public functions), :mod:`.driver` (planes, tiles,
+dask blocks), :mod:`.engine` (the network on one tile), :mod:`.tiling` (tile
+layout and seamless blending).
+"""
+
+from .driver import PlaneProgress
+from .restore import (
+    RestorationResult,
+    layer_activations,
+    layer_activations_events,
+    restore,
+    restore_events,
+)
+
+__all__ = [
+    "PlaneProgress",
+    "RestorationResult",
+    "layer_activations",
+    "layer_activations_events",
+    "restore",
+    "restore_events",
+]

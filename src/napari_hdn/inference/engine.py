@@ -1,0 +1,278 @@
+"""The per-tile computation on the network: one bottom-up pass per tile, then the
+top-down pass for all samples in batches sized to the memory available.
+
+Everything here works on one tile (an (h, w) array in the input's intensity units)
+and returns numpy arrays in the same units; tiling, stacks and dask live in
+:mod:`.driver`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import os
+import threading
+from collections.abc import Collection, Generator, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import InputError
+from ..progress import StopToken
+
+# Top-down activation memory per sample, in bytes per pixel of the tile per filter
+# of the network: several full-resolution feature maps are alive at once in the
+# last residual blocks (float32). Measured with benchmarks/bench_memory.py.
+TOP_DOWN_BYTES_PER_PIXEL_PER_FILTER = 40
+# Memory for one batch of samples. On CPU a fixed budget (not the free memory of the
+# moment) keeps the batch size, and with it the drawn samples, the same from run to run.
+CPU_BATCH_BUDGET_BYTES = 1 << 30
+CUDA_BATCH_FRACTION = 0.4  # of the GPU's total memory
+MAX_BATCH = 64
+
+# The 8 dihedral transforms of test-time augmentation: (quarter turns, mirror after turning).
+TTA_TRANSFORMS: tuple[tuple[int, bool], ...] = tuple((k, flip) for flip in (False, True) for k in range(4))
+
+# Sampling code that draws from torch's process-wide generator is serialised so that
+# parallel tiles (e.g. dask threads) cannot interleave their draws.
+_GLOBAL_RNG_LOCK = threading.Lock()
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def configure_threads(threads: int | None) -> None:
+    """Set torch's intra-op threads for the calling thread (napari reuses pool threads)."""
+    if threads is not None and threads < 1:
+        raise InputError(f"threads must be at least 1, not {threads}.")
+    torch.set_num_threads(threads or usable_cores())
+
+
+def tile_seed(seed: int, *position: int) -> int:
+    """A seed for one tile, derived from the user's seed and the tile's place in the data.
+
+    Seeding by place (plane, y, x) rather than by processing order makes the
+    result independent of the order in which tiles or dask blocks are computed.
+    """
+    # Zigzag-encode positions: tiles of overlapping dask blocks may start left of or above the image.
+    entropy = [seed, *(2 * p if p >= 0 else -2 * p - 1 for p in position)]
+    state = np.random.SeedSequence(entropy).generate_state(2, dtype=np.uint32)
+    return int(state[0]) << 31 | int(state[1]) >> 1
+
+
+class RandomStream:
+    """A private random stream for one tile, also for networks that draw from torch's global generator.
+
+    If the network's ``top_down`` accepts ``generator=``, a ``torch.Generator``
+    is passed. Otherwise the global generator is swapped to this stream's state
+    for the duration of each batch (under a lock) and swapped back afterwards.
+    """
+
+    def __init__(self, seed: int, device: torch.device, pass_generator: bool):
+        self.device = device
+        self.generator: torch.Generator | None = None
+        self._seed = seed
+        self._state: tuple[torch.Tensor, torch.Tensor | None] | None = None
+        if pass_generator:
+            self.generator = torch.Generator(device=device)
+            self.generator.manual_seed(seed)
+
+    @contextlib.contextmanager
+    def active(self) -> Iterator[None]:
+        if self.generator is not None:
+            yield
+            return
+        cuda = self.device.type == "cuda"
+        with _GLOBAL_RNG_LOCK, torch.random.fork_rng(devices=[self.device] if cuda else [], enabled=True):
+            if self._state is None:
+                torch.default_generator.manual_seed(self._seed)
+                if cuda:
+                    with torch.cuda.device(self.device):
+                        torch.cuda.manual_seed(self._seed)
+            else:
+                torch.set_rng_state(self._state[0])
+                if cuda:
+                    torch.cuda.set_rng_state(self._state[1], self.device)
+            yield
+            self._state = (torch.get_rng_state(), torch.cuda.get_rng_state(self.device) if cuda else None)
+
+
+def transform(x: torch.Tensor, quarter_turns: int, mirror: bool) -> torch.Tensor:
+    x = torch.rot90(x, quarter_turns, dims=(-2, -1))
+    return x.flip(-1) if mirror else x
+
+
+def untransform(x: torch.Tensor, quarter_turns: int, mirror: bool) -> torch.Tensor:
+    if mirror:
+        x = x.flip(-1)
+    return torch.rot90(x, -quarter_turns, dims=(-2, -1))
+
+
+def pixelwise_median(samples: torch.Tensor) -> torch.Tensor:
+    """Exact median over dim 0 (the mean of the two middle values for an even count)."""
+    n = samples.shape[0]
+    lower = torch.kthvalue(samples, (n + 1) // 2, dim=0).values
+    if n % 2:
+        return lower
+    upper = torch.kthvalue(samples, n // 2 + 1, dim=0).values
+    return 0.5 * (lower + upper)
+
+
+def batch_memory_budget(device: torch.device) -> int:
+    if device.type == "cuda":
+        return int(CUDA_BATCH_FRACTION * torch.cuda.get_device_properties(device).total_memory)
+    return CPU_BATCH_BUDGET_BYTES
+
+
+def auto_batch_size(n_filters: int, tile_shape: Sequence[int], n_samples: int, device: torch.device) -> int:
+    """How many samples go through the top-down pass at once for a tile of this shape."""
+    per_sample = TOP_DOWN_BYTES_PER_PIXEL_PER_FILTER * n_filters * int(np.prod(tile_shape))
+    return int(max(1, min(n_samples, MAX_BATCH, batch_memory_budget(device) // per_sample)))
+
+
+@dataclass(frozen=True)
+class SamplingSettings:
+    """What to draw for each tile (validated by the public functions)."""
+
+    n_samples: int
+    keep_samples: int
+    deactivate: tuple[int, ...]
+    tta: bool
+    posterior_mean: bool
+    batch_size: int | None
+    bf16: bool
+
+    @property
+    def transforms(self) -> tuple[tuple[int, bool], ...]:
+        return TTA_TRANSFORMS if self.tta else TTA_TRANSFORMS[:1]
+
+    @property
+    def n_draws(self) -> int:
+        """Decoded images per tile: the samples, or one posterior-mean image per orientation."""
+        return len(self.transforms) if self.posterior_mean else self.n_samples
+
+    @property
+    def n_kept(self) -> int:
+        return min(self.keep_samples, self.n_draws)
+
+
+# Channels of the averaged output of a sampled tile.
+MEAN, VARIANCE, MEDIAN = 0, 1, 2
+N_STATISTICS = 3
+
+
+class TileEngine:
+    """Runs the network of an HDN model on single tiles."""
+
+    def __init__(self, model: Any, device: torch.device):
+        self.model = model
+        self.network = model.network
+        self.device = device
+        self.n_layers = int(self.network.n_layers)
+        self.stride = int(self.network.stride)
+        config = getattr(self.network, "config", None)
+        self.n_filters = int(getattr(config, "n_filters", 64))
+        self._pass_generator = "generator" in inspect.signature(self.network.top_down).parameters
+
+    # -- helpers -----------------------------------------------------------------
+    def _prepare(self, tile: np.ndarray) -> tuple[torch.Tensor, tuple[int, int]]:
+        """Normalised, padded (1, 1, H, W) tensor of a raw tile and the tile's own (h, w)."""
+        x = torch.as_tensor(np.ascontiguousarray(tile, dtype=np.float32), device=self.device)[None, None]
+        padded, size = self.network.pad(self.model.normalize(x))
+        return padded, (int(size[0]), int(size[1]))
+
+    def _top_down(self, bu: list[torch.Tensor], batch: int, stream: RandomStream | None, bf16: bool, **kwargs):
+        """Top-down pass of ``batch`` images sharing the (batch 1) bottom-up features ``bu``."""
+        if stream is not None and stream.generator is not None:
+            kwargs["generator"] = stream.generator
+        autocast = (
+            torch.autocast(device_type=self.device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+        )
+        with autocast, (stream.active() if stream is not None else contextlib.nullcontext()):
+            return self.network.top_down(bu, n_samples=batch, **kwargs)
+
+    # -- sampling --------------------------------------------------------------------
+    def sample_tile(
+        self, tile: np.ndarray, settings: SamplingSettings, seed: int, stop: StopToken | None = None
+    ) -> Generator[float, None, tuple[np.ndarray, np.ndarray] | None]:
+        """Draw the samples of one tile; yields the fraction done after each batch.
+
+        Returns ``(averaged, deviations)``: (3, h, w) mean, variance and median of
+        the samples and (K, h, w) the first K samples minus the mean, all in the
+        input's units; None if stopped.
+        """
+        n = settings.n_draws
+        transforms = settings.transforms
+        stream = None if settings.posterior_mean else RandomStream(seed, self.device, self._pass_generator)
+        with torch.inference_mode():
+            x, (h, w) = self._prepare(tile)
+            samples = torch.empty((n, h, w), device=self.device)
+        # Sample j is drawn in orientation j % 8, so that any first K samples mix orientations.
+        per_transform = [torch.tensor(range(t, n, len(transforms)), device=self.device) for t in range(len(transforms))]
+        batch = settings.batch_size or auto_batch_size(self.n_filters, x.shape[-2:], n, self.device)
+        done = 0
+        for (turns, mirror), indices in zip(transforms, per_transform):
+            if len(indices) == 0:
+                continue
+            with torch.inference_mode():
+                bu = self.network.bottom_up(transform(x, turns, mirror))
+            for start in range(0, len(indices), batch):
+                if stop:
+                    return None
+                chosen = indices[start : start + batch]
+                with torch.inference_mode():
+                    result = self._top_down(
+                        bu,
+                        len(chosen),
+                        stream,
+                        settings.bf16,
+                        deactivate=settings.deactivate,
+                        posterior_mean=settings.posterior_mean,
+                    )
+                    out = untransform(result.out.float(), turns, mirror)[:, 0, :h, :w]
+                    samples[chosen] = self.model.denormalize(out)
+                done += len(chosen)
+                yield done / n
+        with torch.inference_mode():
+            mean = samples.mean(0)
+            averaged = torch.stack([mean, samples.var(0, unbiased=False), pixelwise_median(samples)])
+            deviations = samples[: settings.keep_samples] - mean
+            return averaged.cpu().numpy(), deviations.cpu().numpy()
+
+    # -- activations ---------------------------------------------------------------
+    def activations_tile(self, tile: np.ndarray, always_off: Collection[int] = ()) -> np.ndarray:
+        """(2n, h, w): n per-layer contributions (input units), then n KL maps (nats per pixel).
+
+        Contribution i: the image decoded when layer i alone takes its posterior
+        mean and every other layer its conditional prior's mean. KL map i: the
+        KL divergence of layer i with every layer at its posterior mean, spread
+        evenly over the pixels each latent pixel covers. Layers in ``always_off``
+        (switched off in training, so their posterior was never learned) stay off
+        everywhere: their contribution is the prior-mean image, their KL map 0.
+        """
+        layers = range(1, self.n_layers + 1)
+        always_off = set(always_off)
+        with torch.inference_mode():
+            x, (h, w) = self._prepare(tile)
+            bu = self.network.bottom_up(x)
+            planes = []
+            for i in layers:
+                off = tuple(j for j in layers if j != i or j in always_off)
+                out = self._top_down(bu, 1, None, False, deactivate=off, posterior_mean=True).out
+                planes.append(self.model.denormalize(out.float()[0, 0, :h, :w]))
+            full = self._top_down(bu, 1, None, False, deactivate=tuple(sorted(always_off)), posterior_mean=True)
+            height, width = x.shape[-2:]
+            for kl in full.kl_spatial:
+                if kl is None:  # a deactivated layer takes no information from the input
+                    planes.append(torch.zeros((h, w), device=self.device))
+                    continue
+                fy, fx = height // kl.shape[-2], width // kl.shape[-1]
+                density = kl.float()[0] / (fy * fx)
+                planes.append(density.repeat_interleave(fy, 0).repeat_interleave(fx, 1)[:h, :w])
+            return torch.stack(planes).cpu().numpy()

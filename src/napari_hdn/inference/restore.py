@@ -1,0 +1,319 @@
+"""The public restoration functions: posterior samples and their statistics, per-layer activations."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Collection, Generator
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from .._validation import as_real_array, check_finite, check_not_rgb, is_dask
+from ..errors import InputError
+from ..progress import StopToken, drive
+from .driver import JobSpec, PlaneProgress, SamplingJob, ActivationsJob, Tiling, dask_map, numpy_events
+from .engine import (
+    MEAN,
+    MEDIAN,
+    N_STATISTICS,
+    TTA_TRANSFORMS,
+    VARIANCE,
+    SamplingSettings,
+    TileEngine,
+    configure_threads,
+)
+
+# Planes up to this size (per axis) are restored in one piece; larger ones in tiles of this size.
+DEFAULT_TILE = 512
+PRECISIONS = ("auto", "float32", "bfloat16")
+# bf16 on CUDA by default: see benchmarks/bench_sampling_speed.py (accuracy of bf16 vs float32).
+AUTO_BF16_ON_CUDA = False
+
+
+@dataclass
+class RestorationResult:
+    """Statistics of the posterior samples, in the input's intensity units (float32).
+
+    ``mmse``, ``variance``, ``std`` and ``median`` have the input's shape; ``samples``
+    has shape (K, *input shape) (the first K of the N samples). For a dask input
+    all of them are lazy dask arrays sharing one graph: compute them together
+    (:meth:`compute` or ``dask.compute``) to run the network once.
+    ``complete`` is False when a stop request ended the restoration early; the
+    parts not restored are NaN.
+    """
+
+    mmse: Any
+    variance: Any
+    std: Any
+    median: Any
+    samples: Any
+    n_samples: int
+    deactivate: tuple[int, ...]
+    complete: bool = True
+
+    @property
+    def lazy(self) -> bool:
+        return is_dask(self.mmse)
+
+    def compute(self, **kwargs: Any) -> RestorationResult:
+        """A numpy copy of a lazy result, computed in one pass (``kwargs`` go to ``dask.compute``)."""
+        if not self.lazy:
+            return self
+        import dask
+
+        mmse, variance, std, median, samples = dask.compute(
+            self.mmse, self.variance, self.std, self.median, self.samples, **kwargs
+        )
+        return replace(self, mmse=mmse, variance=variance, std=std, median=median, samples=samples)
+
+
+def _whole_number(value: Any, name: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise InputError(f"{name} must be a whole number of at least {minimum}, not {value!r}.")
+    return int(value)
+
+
+def _resolve_model(model: Any, device: Any) -> Any:
+    """An HDN model on the wanted device, loading it when given a path."""
+    if isinstance(model, (str, os.PathLike)):
+        from ..model.bundle import load_model
+
+        return load_model(model, device="auto" if device is None else device)
+    if not (hasattr(model, "network") and hasattr(model, "normalize") and hasattr(model, "denormalize")):
+        raise InputError(
+            f"model must be a trained napari-hdn model (HDNModel) or the path of a model folder, "
+            f"not {type(model).__name__}."
+        )
+    if device is not None:
+        from .._device import resolve_device
+
+        model = model.to(resolve_device(device))
+    return model
+
+
+def _check_image(image: Any, stride: int) -> Any:
+    image = as_real_array(image)
+    if image.ndim < 2:
+        raise InputError(
+            f"The image has {image.ndim} dimension(s) (shape {tuple(image.shape)}); napari-hdn needs a 2-D image "
+            "(Y, X) or a stack of them (..., Y, X)."
+        )
+    check_not_rgb(image)
+    height, width = image.shape[-2:]
+    if height < stride or width < stride:
+        raise InputError(
+            f"The image is {height}x{width} pixels, smaller than this model's stride of {stride} pixels "
+            f"(each latent layer halves the resolution): restore an image of at least {stride}x{stride} pixels."
+        )
+    if not is_dask(image):
+        check_finite(image)
+    return image
+
+
+def _check_tiling(tile: Any, overlap: Any, stride: int) -> Tiling:
+    if tile is None:
+        tile = max(DEFAULT_TILE, stride)
+    else:
+        tile = _whole_number(tile, "tile", 1)
+        if tile < stride:
+            raise InputError(f"tile={tile} is smaller than this model's stride ({stride}): use a tile of at least {stride}.")
+    tile -= tile % stride  # tiles that are multiples of the stride need no padding
+    if overlap is None:
+        overlap = min(max(stride, tile // 4), tile - stride)
+    else:
+        overlap = _whole_number(overlap, "overlap", 0)
+        if overlap > tile - stride:
+            raise InputError(
+                f"overlap={overlap} is too large for tiles of {tile} pixels: at most the tile size minus "
+                f"the model's stride ({tile - stride})."
+            )
+    return Tiling(tile, overlap, stride)
+
+
+def _engine(model: Any, threads: int | None) -> TileEngine:
+    if threads is not None:
+        _whole_number(threads, "threads", 1)
+    model.network.eval()  # dropout and batch-norm statistics as in inference
+    return TileEngine(model, model.device)
+
+
+def _job_spec(model_arg: Any, model: Any, kind: str, settings: SamplingSettings | None, threads: int | None) -> JobSpec:
+    # A path travels to dask workers as a path (each worker loads the bundle once).
+    source = str(model_arg) if isinstance(model_arg, (str, os.PathLike)) else model
+    return JobSpec(source, str(model.device), kind, settings, threads)
+
+
+def restore_events(
+    model: Any,
+    image: Any,
+    n_samples: int = 100,
+    keep_samples: int = 10,
+    deactivate: Collection[int] = (),
+    tta: bool = False,
+    tile: int | None = None,
+    seed: int = 0,
+    *,
+    overlap: int | None = None,
+    posterior_mean: bool = False,
+    batch_size: int | None = None,
+    precision: str = "auto",
+    device: Any = None,
+    threads: int | None = None,
+    stop: StopToken | None = None,
+) -> Generator[PlaneProgress, None, RestorationResult]:
+    """The generator behind :func:`restore`: yields progress per batch of samples, returns the result.
+
+    Arguments are checked when this function is called (not at the first step).
+    """
+    model_arg = model
+    model = _resolve_model(model, device)
+    engine = _engine(model, threads)
+    image = _check_image(image, engine.stride)
+    n_samples = _whole_number(n_samples, "n_samples", 1)
+    keep_samples = min(_whole_number(keep_samples, "keep_samples", 0), n_samples)
+    seed = _whole_number(seed, "seed", 0)
+    if tta and not posterior_mean and n_samples < len(TTA_TRANSFORMS):
+        raise InputError(
+            f"Test-time augmentation spreads the samples over {len(TTA_TRANSFORMS)} rotations/mirrorings: "
+            f"draw at least {len(TTA_TRANSFORMS)} samples (n_samples={n_samples})."
+        )
+    if batch_size is not None:
+        batch_size = _whole_number(batch_size, "batch_size", 1)
+    if precision not in PRECISIONS:
+        raise InputError(f"precision={precision!r} must be one of {list(PRECISIONS)}.")
+    if isinstance(deactivate, (int, np.integer)):
+        deactivate = (int(deactivate),)
+    layers_off = tuple(model.deactivated_layers(tuple(deactivate)))
+    bf16 = precision == "bfloat16" or (precision == "auto" and model.device.type == "cuda" and AUTO_BF16_ON_CUDA)
+    settings = SamplingSettings(
+        n_samples=n_samples,
+        keep_samples=keep_samples,
+        deactivate=layers_off,
+        tta=bool(tta),
+        posterior_mean=bool(posterior_mean),
+        batch_size=batch_size,
+        bf16=bf16,
+    )
+    tiling = _check_tiling(tile, overlap, engine.stride)
+    n_drawn = settings.n_draws
+    if is_dask(image):
+        spec = _job_spec(model_arg, model, "sample", settings, threads)
+        return _lazy_restoration(spec, image, tiling, seed, n_drawn, layers_off)
+    return _restoration(SamplingJob(engine, settings), image, tiling, seed, stop, threads, n_drawn, layers_off)
+
+
+def _restoration(job, image, tiling, seed, stop, threads, n_drawn, layers_off):
+    configure_threads(threads)
+    averaged, deviations, complete = yield from numpy_events(job, image, tiling, seed, stop, "restore")
+    if deviations is None:
+        deviations = np.empty((0, *image.shape), dtype=np.float32)
+    return _result(averaged, deviations, n_drawn, layers_off, complete)
+
+
+def _lazy_restoration(spec, image, tiling, seed, n_drawn, layers_off):
+    stacked = dask_map(spec, N_STATISTICS + spec.settings.n_kept, image, tiling, seed)
+    yield PlaneProgress("restore", 1, 1, "lazy result ready: computing it runs the restoration")
+    return _result(stacked[:N_STATISTICS], stacked[N_STATISTICS:], n_drawn, layers_off, True)
+
+
+def _result(averaged, deviations, n_drawn, layers_off, complete) -> RestorationResult:
+    variance = averaged[VARIANCE]
+    return RestorationResult(
+        mmse=averaged[MEAN],
+        variance=variance,
+        std=np.sqrt(variance),
+        median=averaged[MEDIAN],
+        samples=deviations,
+        n_samples=n_drawn,
+        deactivate=layers_off,
+        complete=complete,
+    )
+
+
+def restore(
+    model: Any,
+    image: Any,
+    n_samples: int = 100,
+    keep_samples: int = 10,
+    deactivate: Collection[int] = (),
+    tta: bool = False,
+    tile: int | None = None,
+    seed: int = 0,
+    **options: Any,
+) -> RestorationResult:
+    """Restore ``image`` with an HDN model: N posterior samples and their statistics.
+
+    ``model``: an :class:`~napari_hdn.model.bundle.HDNModel` or the path of a model folder.
+    ``image``: a 2-D image (Y, X) or a stack (..., Y, X), restored plane by plane;
+    numpy gives numpy results, dask gives lazy dask results (block by block with
+    overlap, also on a dask distributed cluster).
+    ``n_samples``: posterior samples drawn (N); ``keep_samples``: how many of them
+    are returned (K, at most N). ``deactivate``: latent layers (1 = z1, finest) that take
+    their conditional prior's mean instead of the posterior (removes structured
+    noise captured there; the layers switched off in training stay off).
+    ``tta``: 8-fold test-time augmentation (the N samples are spread over the 8
+    rotations/mirrorings, so the cost stays the same). ``tile``: tile size for
+    large planes (default 512; memory grows with the tile, not the image).
+    ``seed``: the same seed gives the same result (tiles are seeded by position).
+
+    Keyword options: ``overlap`` (pixels shared by neighbouring tiles),
+    ``posterior_mean`` (decode the posterior means instead of sampling:
+    deterministic, one image), ``batch_size`` (samples per top-down batch; by
+    default sized to the memory available), ``precision`` ("auto", "float32",
+    "bfloat16"), ``device``, ``threads`` (torch threads), ``stop`` (a
+    :class:`~napari_hdn.progress.StopToken`).
+
+    Returns a :class:`RestorationResult` (``mmse``, ``variance``, ``std``,
+    ``median``, ``samples``) in the input's intensity units, float32.
+    """
+    return drive(restore_events(model, image, n_samples, keep_samples, deactivate, tta, tile, seed, **options))
+
+
+def layer_activations_events(
+    model: Any,
+    image: Any,
+    *,
+    tile: int | None = None,
+    overlap: int | None = None,
+    device: Any = None,
+    threads: int | None = None,
+    stop: StopToken | None = None,
+) -> Generator[PlaneProgress, None, tuple[Any, Any]]:
+    """The generator behind :func:`layer_activations` (arguments checked when called)."""
+    model_arg = model
+    model = _resolve_model(model, device)
+    engine = _engine(model, threads)
+    image = _check_image(image, engine.stride)
+    tiling = _check_tiling(tile, overlap, engine.stride)
+    n = engine.n_layers
+    if is_dask(image):
+        spec = _job_spec(model_arg, model, "activations", None, threads)
+        return _lazy_activations(spec, n, image, tiling)
+    return _activations(ActivationsJob(engine), n, image, tiling, stop, threads)
+
+
+def _activations(job, n, image, tiling, stop, threads):
+    configure_threads(threads)
+    averaged, _, _ = yield from numpy_events(job, image, tiling, 0, stop, "activations")
+    return averaged[:n], averaged[n:]
+
+
+def _lazy_activations(spec, n, image, tiling):
+    stacked = dask_map(spec, 2 * n, image, tiling, 0)
+    yield PlaneProgress("activations", 1, 1, "lazy result ready: computing it runs the network")
+    return stacked[:n], stacked[n:]
+
+
+def layer_activations(model: Any, image: Any, **options: Any) -> tuple[Any, Any]:
+    """What each latent layer holds, as two stacks with one plane per layer (z1 first).
+
+    ``contributions[i - 1]``: the image decoded when layer i alone takes its
+    posterior mean and every other layer its conditional prior's mean (input
+    units). ``kl_maps[i - 1]``: the KL divergence of layer i (information taken
+    from the input at each place), in nats per pixel, upsampled to the image size.
+    Both have shape (n_layers, *image.shape), float32. Options as
+    :func:`layer_activations_events` (``tile``, ``overlap``, ``device``,
+    ``threads``, ``stop``).
+    """
+    return drive(layer_activations_events(model, image, **options))
