@@ -1,0 +1,395 @@
+"""A trained HDN model and its self-describing file bundle.
+
+A bundle is a folder holding ``model.json`` (format, versions, network and
+training configuration, normalisation, noise model scalars, training history,
+the latent layers switched off during training) and ``weights.safetensors``
+(the network's weights and the noise model's arrays). Nothing is pickled.
+Loading checks every part and says what is wrong with a bad or foreign file.
+
+A training output folder (see :func:`napari_hdn.training.training_events`)
+holds two bundles, ``best`` and ``last``; :func:`load_model` given such a
+folder loads ``best`` (or ``last`` when no validation has happened yet).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import shutil
+import tempfile
+from collections.abc import Collection, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .._config import config_from_dict, config_to_dict
+from .._version import __version__
+from ..errors import FileFormatError, InputError
+from .config import ModelConfig
+from .lvae import LadderVAE
+
+FORMAT = "napari-hdn-model"
+FORMAT_VERSION = 1
+MODEL_JSON = "model.json"
+WEIGHTS_FILE = "weights.safetensors"
+BEST = "best"
+LAST = "last"
+_NETWORK_PREFIX = "network."
+_NOISE_PREFIX = "noise_model."
+
+
+class HDNModel:
+    """A ladder VAE with everything needed to use it on raw images.
+
+    ``network``: the :class:`LadderVAE` (works on normalised images).
+    ``noise_model``: the pixel noise model p(x|s) in raw units it was trained with
+    (a Gaussian one when training used a known sigma).
+    ``data_mean`` / ``data_std``: the normalisation of the training data.
+    ``train_config``: the :class:`napari_hdn.training.TrainConfig` used (None if untrained).
+    ``history``: one record (dict) per validation round of training.
+    ``trained_deactivated``: latent layers (1-based) switched off during training;
+    they stay off in every use of the model.
+    ``step`` / ``epoch``: how far training got.
+    """
+
+    def __init__(
+        self,
+        network: LadderVAE,
+        noise_model: Any,
+        data_mean: float,
+        data_std: float,
+        *,
+        train_config: Any = None,
+        history: list[dict[str, Any]] | None = None,
+        trained_deactivated: Collection[int] = (),
+        step: int = 0,
+        epoch: int = 0,
+    ):
+        if not isinstance(network, LadderVAE):
+            raise InputError(f"HDNModel needs a LadderVAE network, not {type(network).__name__}.")
+        if noise_model is None:
+            raise InputError("HDNModel needs a noise model (use a Gaussian noise model when the noise sigma is known).")
+        data_mean, data_std = float(data_mean), float(data_std)
+        if not (math.isfinite(data_mean) and math.isfinite(data_std) and data_std > 0):
+            raise InputError(f"Invalid normalisation mean={data_mean}, std={data_std}: std must be positive and finite.")
+        self.network = network
+        self.noise_model = noise_model
+        self.data_mean = data_mean
+        self.data_std = data_std
+        self.train_config = train_config
+        self.history = list(history or [])
+        self.trained_deactivated = tuple(sorted(i + 1 for i in network.layer_indices(trained_deactivated)))
+        self.step = int(step)
+        self.epoch = int(epoch)
+
+    # -- properties -------------------------------------------------------------------------------------
+    @property
+    def config(self) -> ModelConfig:
+        return self.network.config
+
+    @property
+    def n_layers(self) -> int:
+        return self.network.n_layers
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.network.parameters()).device
+
+    def to(self, device: str | torch.device) -> HDNModel:
+        """Move the network and the noise model to ``device``; returns self."""
+        self.network.to(device)
+        self.noise_model = self.noise_model.to(device)
+        return self
+
+    def deactivated_layers(self, deactivate: Collection[int] = ()) -> tuple[int, ...]:
+        """The layers to switch off in a use of the model: those asked for plus those off during training."""
+        asked = {i + 1 for i in self.network.layer_indices(deactivate)}
+        return tuple(sorted(asked | set(self.trained_deactivated)))
+
+    # -- normalisation ----------------------------------------------------------------------------------
+    def normalize(self, x):
+        """Raw data units -> the network's normalised units (numpy or torch)."""
+        return (x - self.data_mean) / self.data_std
+
+    def denormalize(self, s):
+        """The network's normalised units -> raw data units (numpy or torch)."""
+        return s * self.data_std + self.data_mean
+
+    def __repr__(self) -> str:
+        c = self.config
+        return (
+            f"HDNModel({c.n_latent_layers} latent layers x {c.z_channels}, {c.n_filters} filters, "
+            f"{c.blocks_per_layer} blocks/layer, noise model {getattr(self.noise_model, 'kind', '?')}, "
+            f"step {self.step}, trained with layers {list(self.trained_deactivated)} off)"
+        )
+
+    # -- saving -----------------------------------------------------------------------------------------
+    def metadata(self) -> dict[str, Any]:
+        """The JSON part of the bundle (without the weights' checksum)."""
+        train_config = self.train_config
+        if dataclasses.is_dataclass(train_config):
+            train_config = config_to_dict(train_config)
+        noise_scalars, _ = _split_noise_arrays(self.noise_model)
+        return {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "package_version": __version__,
+            "model_config": config_to_dict(self.config),
+            "normalization": {"mean": self.data_mean, "std": self.data_std},
+            "noise_model": {"kind": self.noise_model.kind, "scalars": noise_scalars},
+            "trained_deactivated_layers": list(self.trained_deactivated),
+            "train_config": train_config,
+            "training": {"step": self.step, "epoch": self.epoch, "history": _json_safe(self.history)},
+        }
+
+    def save(self, path: str | os.PathLike, overwrite: bool = False, extra_files: Mapping[str, bytes] = ()) -> Path:
+        """Write the bundle folder ``path`` (``model.json`` + ``weights.safetensors``) atomically.
+
+        An existing bundle at ``path`` is replaced only with ``overwrite=True``; a
+        folder holding anything else is never replaced. ``extra_files`` (name ->
+        bytes) are written into the folder too (training checkpoints use it).
+        """
+        from safetensors.torch import save_file
+
+        path = Path(path)
+        if path.exists():
+            if not overwrite:
+                raise InputError(f"{path} already exists: choose another name or allow overwriting.")
+            if not (path.is_dir() and (path / MODEL_JSON).is_file()):
+                raise InputError(f"{path} exists and is not a napari-hdn model folder: it will not be replaced.")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+        try:
+            tensors = {_NETWORK_PREFIX + k: v.detach().to("cpu").contiguous().clone() for k, v in self.network.state_dict().items()}
+            _, noise_arrays = _split_noise_arrays(self.noise_model)
+            tensors.update({_NOISE_PREFIX + k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in noise_arrays.items()})
+            save_file(tensors, str(tmp / WEIGHTS_FILE), metadata={"format": FORMAT})
+            meta = self.metadata()
+            meta["weights"] = {"file": WEIGHTS_FILE, "sha256": _sha256(tmp / WEIGHTS_FILE)}
+            (tmp / MODEL_JSON).write_text(json.dumps(meta, indent=1, allow_nan=False), encoding="utf-8")
+            for name, data in dict(extra_files).items():
+                (tmp / name).write_bytes(data)
+            replace_folder(tmp, path)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+        return path
+
+
+def replace_folder(new: Path, target: Path) -> None:
+    """Move the finished folder ``new`` onto ``target``, never leaving a half-written ``target``.
+
+    A folder cannot be renamed over a non-empty one, so an old ``target`` is first
+    renamed aside; a crash in between leaves that aside copy, which
+    :func:`load_model` does not need (``best``/``last`` fall back to each other).
+    """
+    if not target.exists():
+        os.replace(new, target)
+        return
+    aside = target.with_name(f".{target.name}.old-{os.getpid()}")
+    if aside.exists():
+        shutil.rmtree(aside)
+    os.replace(target, aside)
+    os.replace(new, target)
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _json_safe(value: Any) -> Any:
+    """Replace non-finite floats (JSON cannot hold them) by None, recursively."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        return _json_safe(value.item())
+    return value
+
+
+def _split_noise_arrays(noise_model: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The noise model's ``to_arrays()``: scalars (JSON, with their dtype) and arrays (safetensors)."""
+    scalars: dict[str, Any] = {}
+    arrays: dict[str, np.ndarray] = {}
+    for name, value in noise_model.to_arrays().items():
+        value = np.asarray(value)
+        if value.ndim == 0:
+            scalars[name] = {"value": value.item(), "dtype": value.dtype.str}
+        elif value.dtype.kind in "biuf":
+            arrays[name] = value
+        else:
+            raise TypeError(f"Noise model array {name!r} of dtype {value.dtype} cannot be stored.")
+    return scalars, arrays
+
+
+# -- loading ----------------------------------------------------------------------------------------------
+def resolve_bundle_path(path: str | os.PathLike) -> Path:
+    """The bundle folder for ``path``: a bundle, its ``model.json``, or a training folder (-> best, else last)."""
+    p = Path(path)
+    if not p.exists():
+        raise FileFormatError(f"Model {p} does not exist: check the path (a model is a folder with {MODEL_JSON}).")
+    if p.is_file():
+        if p.name == MODEL_JSON:
+            return p.parent
+        if p.suffix.lower() in (".net", ".pt", ".pth", ".pkl", ".ckpt"):
+            raise FileFormatError(
+                f"{p} looks like a pickled PyTorch model (e.g. from the reference HDN code). napari-hdn never "
+                "unpickles files, which could run arbitrary code: train a model with napari-hdn (hdn train)."
+            )
+        raise FileFormatError(f"{p} is a file, not a napari-hdn model folder (a folder with {MODEL_JSON}).")
+    if (p / MODEL_JSON).is_file():
+        return p
+    for name in (BEST, LAST):
+        if (p / name / MODEL_JSON).is_file():
+            return p / name
+    raise FileFormatError(
+        f"{p} is not a napari-hdn model: it has no {MODEL_JSON} (nor {BEST}/ or {LAST}/ checkpoints of a training run)."
+    )
+
+
+def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
+    """The checked ``model.json`` of the bundle at ``path`` (format and version validated)."""
+    folder = resolve_bundle_path(path)
+    meta_path = folder / MODEL_JSON
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise FileFormatError(f"{meta_path} is not valid JSON ({err}): the model file is corrupt.") from err
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise FileFormatError(f"{meta_path} is not a napari-hdn model description (no \"format\": \"{FORMAT}\").")
+    version = meta.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise FileFormatError(f"{meta_path}: format_version is missing or not a whole number.")
+    if version > FORMAT_VERSION:
+        raise FileFormatError(
+            f"{meta_path} uses model format {version}, made by napari-hdn {meta.get('package_version', '?')}; "
+            f"this napari-hdn ({__version__}) reads format {FORMAT_VERSION} or older: upgrade napari-hdn."
+        )
+    if version < 1:
+        raise FileFormatError(f"{meta_path}: unknown model format version {version}.")
+    for key in ("model_config", "normalization", "noise_model", "weights"):
+        if not isinstance(meta.get(key), dict):
+            raise FileFormatError(f"{meta_path} lacks the {key!r} section: the model file is incomplete.")
+    return meta
+
+
+def load_model(path: str | os.PathLike, device: str | torch.device | None = "cpu") -> HDNModel:
+    """Load and validate a model bundle (or the best model of a training folder).
+
+    Raises :class:`napari_hdn.errors.FileFormatError` naming what is wrong with a
+    bad, incomplete, corrupt or foreign file. The model is in eval mode on ``device``.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    from .._device import resolve_device
+
+    folder = resolve_bundle_path(path)
+    meta = read_metadata(folder)
+    where = folder / MODEL_JSON
+    config = config_from_dict(ModelConfig, meta["model_config"], "model_config", from_file=True)
+
+    norm = meta["normalization"]
+    mean, std = norm.get("mean"), norm.get("std")
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (mean, std)):
+        raise FileFormatError(f"{where}: normalization mean/std must be numbers, got {mean!r}, {std!r}.")
+    if not (math.isfinite(mean) and math.isfinite(std) and std > 0):
+        raise FileFormatError(f"{where}: invalid normalization mean={mean}, std={std} (std must be positive).")
+
+    weights_info = meta["weights"]
+    weights_name = weights_info.get("file")
+    if not isinstance(weights_name, str) or Path(weights_name).name != weights_name:
+        raise FileFormatError(f"{where}: invalid weights file name {weights_name!r}.")
+    weights_path = folder / weights_name
+    if not weights_path.is_file():
+        raise FileFormatError(f"{weights_path} is missing: a model folder needs both {MODEL_JSON} and its weights.")
+    if weights_info.get("sha256") != _sha256(weights_path):
+        raise FileFormatError(
+            f"{weights_path} does not match its checksum in {MODEL_JSON}: the weights are corrupt or come from "
+            "another model. Copy the whole model folder again."
+        )
+    try:
+        tensors = load_file(str(weights_path))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise FileFormatError(f"{weights_path} is not a readable safetensors file ({err}).") from err
+
+    network = LadderVAE(config)
+    state = {k[len(_NETWORK_PREFIX) :]: v for k, v in tensors.items() if k.startswith(_NETWORK_PREFIX)}
+    expected = network.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        raise FileFormatError(
+            f"{weights_path} does not fit the network described in {MODEL_JSON}: "
+            f"{len(missing)} missing weight(s) {missing[:3]}, {len(unexpected)} unexpected {unexpected[:3]}."
+        )
+    for name, tensor in state.items():
+        if tuple(tensor.shape) != tuple(expected[name].shape):
+            raise FileFormatError(
+                f"{weights_path}: weight {name} has shape {tuple(tensor.shape)}, "
+                f"the configuration needs {tuple(expected[name].shape)}."
+            )
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise FileFormatError(f"{weights_path}: weight {name} holds NaN or infinite values; the model is broken.")
+    network.load_state_dict(state)
+    network.eval()
+
+    noise_model = _load_noise_model(meta["noise_model"], tensors, where)
+    train_config = None
+    if meta.get("train_config") is not None:
+        from ..training import TrainConfig
+
+        train_config = config_from_dict(TrainConfig, meta["train_config"], "train_config", from_file=True)
+    training = meta.get("training") or {}
+    history = training.get("history") or []
+    if not isinstance(history, list) or not all(isinstance(r, dict) for r in history):
+        raise FileFormatError(f"{where}: the training history must be a list of records.")
+    deactivated = meta.get("trained_deactivated_layers") or []
+    try:
+        model = HDNModel(
+            network,
+            noise_model,
+            mean,
+            std,
+            train_config=train_config,
+            history=history,
+            trained_deactivated=deactivated,
+            step=int(training.get("step", 0)),
+            epoch=int(training.get("epoch", 0)),
+        )
+    except (InputError, TypeError, ValueError) as err:
+        raise FileFormatError(f"{where}: {err}") from err
+    return model.to(resolve_device(device))
+
+
+def _load_noise_model(info: dict[str, Any], tensors: Mapping[str, torch.Tensor], where: Path) -> Any:
+    from ..noise_models.files import noise_model_from_arrays
+
+    scalars = info.get("scalars")
+    if not isinstance(scalars, dict):
+        raise FileFormatError(f"{where}: the noise model section lacks its scalars.")
+    arrays: dict[str, np.ndarray] = {}
+    for name, item in scalars.items():
+        if not isinstance(item, dict) or "value" not in item or "dtype" not in item:
+            raise FileFormatError(f"{where}: noise model value {name!r} is malformed.")
+        try:
+            arrays[name] = np.asarray(item["value"], dtype=np.dtype(item["dtype"]))
+        except (TypeError, ValueError) as err:
+            raise FileFormatError(f"{where}: noise model value {name!r} is malformed ({err}).") from err
+    for key, tensor in tensors.items():
+        if key.startswith(_NOISE_PREFIX):
+            arrays[key[len(_NOISE_PREFIX) :]] = tensor.numpy()
+    return noise_model_from_arrays(arrays, f"The noise model embedded in {where}")

@@ -1,0 +1,303 @@
+"""The training engine on tiny networks (CPU, seconds): learning, events, stop, resume, checkpoints, errors."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from napari_hdn.errors import HDNError, InputError, TrainingError
+from napari_hdn.model import load_model
+from napari_hdn.noise_models import GaussianNoiseModel, PoissonGaussianNoiseModel
+from napari_hdn.progress import Progress, StopToken
+from napari_hdn.training import (
+    PRESETS,
+    TrainConfig,
+    TrainingEvent,
+    prepare_data,
+    resolve_config,
+    train,
+    training_events,
+)
+
+# Two latent layers (stride 4), 16 x 16 patches: a step takes milliseconds on one core.
+TINY = dict(
+    n_latent_layers=2,
+    z_channels=4,
+    n_filters=8,
+    blocks_per_layer=1,
+    dropout=0.0,
+    patch_size=16,
+    batch_size=8,
+    steps_per_epoch=5,
+    val_patches=8,
+    threads=1,
+    precision="float32",
+)
+NOISE = PoissonGaussianNoiseModel(1.0, 100.0, 3.0)
+
+
+def noisy_stack(n: int = 6, size: int = 32, seed: int = 0) -> np.ndarray:
+    """Piecewise-constant photon counts (0-30) with Poisson-Gaussian camera noise, uint16 like a camera."""
+    rng = np.random.default_rng(seed)
+    clean = np.kron(rng.uniform(0, 30, (n, size // 8, size // 8)), np.ones((1, 8, 8)))
+    return (rng.poisson(clean) + rng.normal(0, 3, clean.shape) + 100).round().astype(np.uint16)
+
+
+def run(images=None, **kwargs):
+    """All events and the returned model of one training."""
+    settings = {**TINY, "noise_model": NOISE, "device": "cpu", **kwargs}
+    gen = training_events(noisy_stack() if images is None else images, **settings)
+    events = []
+    while True:
+        try:
+            events.append(next(gen))
+        except StopIteration as finished:
+            return events, finished.value
+
+
+def steps(events):
+    return [e for e in events if e.kind == "step"]
+
+
+def test_loss_falls():
+    events, model = run(steps=60, lr=3e-3)
+    losses = [e.loss for e in steps(events)]
+    assert len(losses) == 60 and model.step == 60
+    assert np.mean(losses[-10:]) < np.mean(losses[:10]) - 0.05
+    val = [r["val_loss"] for r in model.history]
+    assert val[-1] < val[0]
+
+
+def test_kl_per_layer_is_finite_non_negative_and_floored_by_free_bits():
+    free_bits = 2.0
+    events, _ = run(steps=10, free_bits=free_bits)
+    for e in steps(events):
+        assert len(e.kl_per_layer) == 2
+        assert all(math.isfinite(k) and k >= 0 for k in e.kl_per_layer)
+        # The KL term is at least free_bits nats per active layer and patch, divided by the pixel count.
+        assert e.kl_loss >= 2 * free_bits / 16**2 - 1e-7
+        assert e.loss == pytest.approx(e.reconstruction_loss + e.kl_loss, rel=1e-5)
+
+
+def test_events_report_progress():
+    events, model = run(epochs=2)
+    assert all(isinstance(e, TrainingEvent) and isinstance(e, Progress) for e in events)
+    kinds = [e.kind for e in events]
+    assert kinds[0] == "setup" and kinds[-1] == "done"
+    assert kinds.count("step") == 10 and kinds.count("validation") == 2
+    step = steps(events)[-1]
+    assert step.step == 10 and step.done == 10 and step.total == 10 and step.fraction == 1.0
+    assert step.lr > 0 and step.patches_per_s > 0 and step.eta_s is not None
+    validation = [e for e in events if e.kind == "validation"]
+    assert all(math.isfinite(v.val_loss) for v in validation)
+    assert [r["step"] for r in model.history] == [5, 10]
+    assert all(e.checkpoint is None for e in events)  # no output folder: nothing written
+
+
+def test_same_seed_gives_the_same_losses_and_another_seed_does_not():
+    losses = [[e.loss for e in steps(run(steps=6, seed=seed)[0])] for seed in (3, 3, 4)]
+    assert losses[0] == losses[1]
+    assert losses[0] != losses[2]
+
+
+def test_checkpoints_are_written_and_the_best_model_is_returned(tmp_path):
+    out = tmp_path / "run"
+    events, model = run(epochs=3, out=out)
+    assert sorted(p.name for p in out.iterdir()) == ["best", "last"]
+    checkpoints = [e.checkpoint for e in events if e.kind == "checkpoint"]
+    assert checkpoints.count(str(out / "last")) == 3
+    best_step = min(model.history, key=lambda r: r["val_loss"])["step"]
+    assert load_model(out / "best").step == best_step
+    assert load_model(out / "last").step == 15
+    loaded = load_model(out)  # the training folder -> its best model
+    x = torch.from_numpy(model.normalize(noisy_stack()[:1, None].astype(np.float32)))
+    with torch.no_grad():
+        assert torch.equal(model.network(x, posterior_mean=True).out, loaded.network(x, posterior_mean=True).out)
+    assert loaded.train_config == model.train_config and loaded.history == model.history[: len(loaded.history)]
+
+
+def test_a_stop_request_ends_training_within_one_step_and_leaves_a_checkpoint(tmp_path):
+    out = tmp_path / "run"
+    stop = StopToken()
+    gen = training_events(noisy_stack(), NOISE, out=out, steps=1000, stop=stop, device="cpu", **TINY)
+    seen = []
+    try:
+        while True:
+            event = next(gen)
+            seen.append(event)
+            if event.kind == "step" and event.step == 3:
+                stop.request_stop()
+    except StopIteration as finished:
+        model = finished.value
+    assert max(e.step for e in steps(seen)) == 3
+    assert seen[-1].kind == "done" and "stopped" in seen[-1].message
+    assert model.step == 3
+    assert load_model(out / "last").step == 3
+    assert load_model(out).step == 3  # with no validation yet, the stopped state is the model
+
+
+def test_resume_continues_the_step_count_history_and_random_streams(tmp_path):
+    # A plateau schedule: a cosine one would decay over 2 epochs in the first run and over 4 in the other.
+    uninterrupted = [e.loss for e in steps(run(epochs=4, seed=1, lr_schedule="plateau", lr_patience=0)[0])]
+    out = tmp_path / "run"
+    first, _ = run(epochs=2, seed=1, out=out, lr_schedule="plateau", lr_patience=0)
+    with pytest.raises(InputError, match="already holds a model"):
+        run(epochs=2, seed=1, out=out)
+    second, model = run(epochs=4, out=out, resume=True)
+    assert [e.step for e in steps(second)] == list(range(11, 21))
+    assert model.step == 20 and model.epoch == 4
+    assert [r["step"] for r in model.history] == [5, 10, 15, 20]
+    assert load_model(out / "last").history == model.history
+    # Same seed, same data: the resumed run continues exactly where the first one stopped.
+    assert [e.loss for e in steps(first) + steps(second)] == uninterrupted
+
+
+def test_resume_keeps_the_settings(tmp_path):
+    out = tmp_path / "run"
+    run(steps=5, out=out)
+    with pytest.raises(InputError, match="Cannot change"):
+        run(steps=10, out=out, resume=True, n_filters=16)
+    with pytest.raises(InputError, match="Cannot resume"):
+        run(steps=5, out=tmp_path / "elsewhere", resume=True)
+
+
+def test_overwrite_replaces_an_earlier_model(tmp_path):
+    out = tmp_path / "run"
+    run(steps=5, out=out)
+    _, model = run(steps=3, out=out, overwrite=True)
+    assert model.step == 3 and load_model(out / "last").step == 3
+
+
+def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_good_checkpoint(tmp_path):
+    class BreakingNoiseModel(GaussianNoiseModel):
+        broken = False
+
+        def _log_likelihood(self, x, s):
+            value = super()._log_likelihood(x, s)
+            return value * math.nan if self.broken else value
+
+    noise = BreakingNoiseModel(3.0)
+    out = tmp_path / "run"
+    gen = training_events(noisy_stack(), noise, out=out, steps=100, device="cpu", **TINY)
+    with pytest.raises(TrainingError, match=r"NaN.*step 6.*last good checkpoint"):
+        for event in gen:
+            if event.kind == "checkpoint":
+                noise.broken = True
+    assert load_model(out / "last").step == 5
+
+
+def test_training_with_layers_switched_off(tmp_path):
+    events, model = run(steps=5, deactivate=(1,), out=tmp_path / "run")
+    assert all(e.kl_per_layer[0] == 0 and e.kl_per_layer[1] > 0 for e in steps(events))
+    assert model.trained_deactivated == (1,)
+    assert load_model(tmp_path / "run").trained_deactivated == (1,)
+
+
+def test_gaussian_sigma_dask_lists_and_any_dtype():
+    import dask.array as da
+
+    images = [noisy_stack(2).astype(np.float64), da.from_array(noisy_stack(3, size=40), chunks=(1, 40, 40)),
+              noisy_stack(1, 48)[0].astype(np.int32)]
+    events, model = run(images, noise_model=None, gaussian_sigma=5.0, steps=3)
+    assert model.noise_model.kind == "gaussian" and model.noise_model.sigma == 5.0
+    assert any("training data into memory" in e.message for e in events if e.kind == "setup")
+
+
+def test_large_dask_data_is_read_lazily(monkeypatch):
+    import dask.array as da
+
+    import napari_hdn.training as training
+
+    monkeypatch.setattr(training, "MAX_IN_MEMORY_BYTES", 0)
+    events, model = run(da.from_array(noisy_stack(), chunks=(1, 32, 32)), steps=3)
+    assert model.step == 3
+    assert any("read lazily" in e.message for e in events if e.kind == "setup")
+
+
+def test_time_budget():
+    events, model = run(minutes=0.02, steps_per_epoch=1000)
+    assert model.step >= 1
+    assert "budget" in events[-1].message
+    assert events[-1].elapsed_s < 30
+
+
+def test_validation_split():
+    config = resolve_config("fast", steps=1, **{k: v for k, v in TINY.items() if k in ("patch_size", "n_latent_layers")})[1]
+    many = prepare_data(noisy_stack(20), config)  # 10% of 20 planes: 2 whole planes
+    assert len(many.train) == 18 and many.val_patches.shape == (8, 1, 16, 16)
+    few = prepare_data(noisy_stack(2, size=64), config)  # too few planes: the last rows of each one
+    assert [r.shape for r in few.train] == [(48, 64), (48, 64)]
+    assert len(few.val_patches) == 8
+    stack = noisy_stack(20).astype(np.float64)
+    train_pixels = np.concatenate([r.ravel() for r in many.train])
+    assert many.data_mean == pytest.approx(train_pixels.mean()) and many.data_std == pytest.approx(train_pixels.std())
+    assert many.data_mean != pytest.approx(stack.mean(), abs=1e-9)
+
+
+def test_presets():
+    assert set(PRESETS) == {"paper", "fast"}
+    paper_model, paper = resolve_config("paper")
+    assert paper_model.n_latent_layers == 6 and paper_model.z_channels == 32 and paper_model.n_filters == 64
+    assert paper.lr == 3e-4 and paper.batch_size == 64 and paper.patch_size == 64
+    fast_model, fast = resolve_config("fast")
+    assert fast.minutes is not None and fast_model.n_filters < paper_model.n_filters
+    _, custom = resolve_config("fast", epochs=2, lr=1e-3)
+    assert custom.epochs == 2 and custom.minutes is None and custom.lr == 1e-3  # the budget replaces the preset's
+
+
+def test_train_is_the_blocking_form(tmp_path):
+    seen = []
+    model = train(noisy_stack(), NOISE, out=tmp_path / "run", device="cpu", on_event=seen.append, steps=4, **TINY)
+    assert model.step == 4 and seen[-1].kind == "done"
+    json.loads((tmp_path / "run" / "best" / "model.json").read_text())
+
+
+@pytest.mark.parametrize(
+    ("images", "kwargs", "message"),
+    [
+        (np.zeros((1, 8, 8)), {}, "smaller than the 16x16 training patches"),
+        (np.zeros((8, 8)), {"patch_size": 64, "n_latent_layers": 2}, "smaller than the 64x64"),
+        (np.zeros(100), {}, "2-D images"),
+        (np.float64(3.0), {}, "2-D images"),
+        ("not an image", {}, "data type"),
+        (np.array([]), {}, "empty"),
+        (np.full((2, 32, 32), np.nan), {}, "NaN"),
+        (np.full((4, 32, 32), 7.0), {}, "constant"),
+        (np.zeros((1, 24, 24)), {}, "too small to hold out a validation region"),
+        (None, {"noise_model": None}, "needs a noise model"),
+        (None, {"noise_model": "missing.npz"}, "does not exist"),
+        (None, {"noise_model": 3.0}, "must be a napari-hdn noise model"),
+        (None, {"gaussian_sigma": 2.0}, "not both"),
+        (None, {"deactivate": (3,)}, "Latent layer 3 does not exist"),
+        (None, {"deactivate": (1, 2)}, "At least one latent layer"),
+        (None, {"wings": 2}, "Unknown training option"),
+        (None, {"patch_size": 18}, "multiple of 4"),
+        (None, {"lr": -1.0}, "lr=-1.0"),
+        (None, {"preset": "slow"}, "Unknown preset"),
+        (None, {"device": "tpu"}, "device"),
+        (None, {"steps": 0}, "steps=0"),
+    ],
+)
+def test_bad_inputs_give_clear_errors(tmp_path, images, kwargs, message):
+    out = tmp_path / "run"
+    with pytest.raises(HDNError, match=message):  # InputError, or FileFormatError for a missing file
+        run(noisy_stack() if images is None else images, out=out, **{"steps": 2, **kwargs})
+    assert not out.exists()  # nothing written on error
+
+
+def test_a_folder_holding_other_files_is_never_used(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(InputError, match="other files"):
+        run(out=tmp_path, steps=2)
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_train_config_validation():
+    with pytest.raises(InputError, match="budget"):
+        TrainConfig()
+    assert TrainConfig(steps=5).max_steps == 5
+    assert TrainConfig(epochs=2, steps_per_epoch=10, steps=30).max_steps == 20
