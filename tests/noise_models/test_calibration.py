@@ -116,3 +116,14 @@ def test_mismatched_signal_and_observation_are_named():
         fit_noise_model(np.zeros((16, 16)), np.zeros((16, 17)), kind="gaussian")
     with pytest.raises(InputError, match="does not match"):
         fit_noise_model(np.zeros((2, 16, 16)), np.zeros((16, 16)), kind="gaussian")
+
+
+def test_gmm_fit_runs_on_its_thread_count_and_restores_torch_s(pg_data):
+    import torch
+
+    _, stack, _ = pg_data
+    torch.set_num_threads(2)
+    during = []
+    drive(calibrate_events(stack, "gmm", steps=3, threads=1), lambda e: during.append(torch.get_num_threads()))
+    assert 1 in during
+    assert torch.get_num_threads() == 2

@@ -82,7 +82,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     gmm.add_argument("--steps", type=int, help="Adam steps (default: 400)")
     gmm.add_argument("--batch-size", type=int, help="pixel pairs per step (default: 16384)")
     gmm.add_argument("--learning-rate", type=float, help="Adam learning rate (default: 0.05)")
-    gmm.add_argument("--device", help="auto, cpu or cuda (default: auto, the GPU when present)")
+    gmm.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps (default: auto, the GPU when present)")
 
     histogram = parser.add_argument_group("--kind histogram")
     histogram.add_argument("--bins", type=int, help="observation bins (default: 128)")
@@ -98,7 +98,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def _options(args: argparse.Namespace) -> dict[str, Any]:
-    from ..noise_models.calibration import option_names
+    from ..noise_models.options import option_names
 
     accepted = set(option_names(args.kind))
     options = {}

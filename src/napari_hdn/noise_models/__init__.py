@@ -8,24 +8,21 @@
 """
 
 from .base import FORMAT_VERSION, NoiseModel
-from .calibration import (
+from .calibration import calibrate, calibrate_events, fit_noise_model, fit_noise_model_events
+from .diagnostics import NoiseModelDiagnostics, noise_model_diagnostics, save_diagnostics_plot
+from .files import load_noise_model, noise_model_from_arrays
+from .gaussian import GaussianNoiseModel
+from .gmm import FitProgress, GaussianMixtureNoiseModel
+from .histogram import HistogramNoiseModel
+from .options import (
     KINDS,
     FitOptions,
     GaussianOptions,
     GMMOptions,
     HistogramOptions,
     PoissonGaussianOptions,
-    calibrate,
-    calibrate_events,
-    fit_noise_model,
-    fit_noise_model_events,
     make_options,
 )
-from .diagnostics import NoiseModelDiagnostics, noise_model_diagnostics, save_diagnostics_plot
-from .files import load_noise_model, noise_model_from_arrays
-from .gaussian import GaussianNoiseModel
-from .gmm import FitProgress, GaussianMixtureNoiseModel
-from .histogram import HistogramNoiseModel
 from .pairs import CalibrationPairs, image_pairs, stack_pairs
 from .poisson_gaussian import PoissonGaussianNoiseModel
 

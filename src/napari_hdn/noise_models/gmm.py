@@ -21,16 +21,19 @@ which is exact, never takes log(0) and is bounded below by log(tolerance).
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from .._device import resolve_device
 from ..errors import InputError
 from ..progress import Progress, StopToken, Timer
 from .base import NoiseModel, gaussian_log_density
+from .options import GMMOptions
 from .pairs import BinnedResiduals, CalibrationPairs, binned_residuals
 
 REFERENCE_TOLERANCE = 1e-10
@@ -259,79 +262,87 @@ def initial_weight(
     return weight.astype(np.float32)
 
 
+@contextlib.contextmanager
+def _torch_threads(threads: int | None) -> Iterator[None]:
+    previous = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def default_min_sigma(binned: BinnedResiduals, integer_valued: bool) -> float:
+    """1 % of the data's smallest binned variance; at least 1/12 (the variance of rounding to whole
+    numbers) for integer data, so that no component can collapse onto the integer grid."""
+    floor = 0.01 * float(np.min(binned.variance))
+    if integer_valued:
+        floor = max(floor, 1.0 / 12.0)
+    return max(floor, 1e-12)
+
+
 def fit_gmm_events(
-    pairs: CalibrationPairs,
-    *,
-    min_signal: float,
-    max_signal: float,
-    n_gaussians: int,
-    degree: int,
-    min_sigma: float,
-    steps: int,
-    batch_size: int,
-    learning_rate: float,
-    device: torch.device,
-    seed: int = 0,
-    stop: StopToken | None = None,
+    pairs: CalibrationPairs, options: GMMOptions, stop: StopToken | None = None
 ) -> Generator[FitProgress, None, GaussianMixtureNoiseModel]:
     """Maximum-likelihood fit with Adam on random batches of (signal, observation) pairs.
 
-    The mean rows are optimised in units of the data's typical standard
-    deviation, so that one learning rate suits data of any scale. The learning
-    rate decays (cosine) to a tenth of its start value, which removes most of
-    the batch noise from the final parameters. On stop, returns the model as fitted so far.
+    The signal range is the pairs' (clipped) range. The mean rows are optimised
+    in units of the data's typical standard deviation, so that one learning rate
+    suits data of any scale. The learning rate decays (cosine) to a tenth of its
+    start value, which removes most of the batch noise from the final
+    parameters. On stop, returns the model as fitted so far.
     """
     timer = Timer()
-    binned = binned_residuals(pairs, n_bins=32)
-    start = initial_weight(binned, min_signal, max_signal, n_gaussians, degree)
+    min_signal, max_signal = pairs.signal_range
+    n_gaussians = options.n_gaussians
+    device = resolve_device(options.device)
+    binned = binned_residuals(pairs, n_bins=32, max_pairs=1_000_000)
+    min_sigma = default_min_sigma(binned, pairs.integer_valued) if options.min_sigma is None else options.min_sigma
+    start = initial_weight(binned, min_signal, max_signal, n_gaussians, options.degree)
     scale = float(np.sqrt(max(np.median(binned.variance), 1e-24)))
     scale_rows = torch.ones(3 * n_gaussians, 1, device=device)
     scale_rows[:n_gaussians] = scale
     params = (torch.from_numpy(start).to(device) / scale_rows).requires_grad_(True)
 
-    generator = torch.Generator(device="cpu").manual_seed(seed)
+    generator = torch.Generator(device="cpu").manual_seed(options.seed)
     s_all = torch.from_numpy(np.ascontiguousarray(pairs.signal, dtype=np.float32)).to(device)
     x_all = torch.from_numpy(np.ascontiguousarray(pairs.observation, dtype=np.float32)).to(device)
     n_pairs = s_all.shape[0]
-    batch_size = min(batch_size, n_pairs)
-
-    adam = _Adam(params, learning_rate)
+    batch_size = min(options.batch_size, n_pairs)
+    steps = options.steps
+    adam = _Adam(params, options.learning_rate)
     running_loss = None
     report_every = max(1, steps // 100)
-    step = 0
-    for step in range(1, steps + 1):
-        if stop is not None and stop:
-            break
-        index = torch.randint(n_pairs, (batch_size,), generator=generator).to(device)
-        loss = -mixture_log_likelihood(
-            params * scale_rows,
-            x_all[index],
-            s_all[index],
-            min_signal,
-            max_signal,
-            min_sigma,
-            REFERENCE_TOLERANCE,
-        ).mean()
-        params.grad = None
-        loss.backward()
-        # Cosine decay to a tenth of the start: removes most of the batch noise from the final parameters.
-        adam.step(0.1 + 0.45 * (1.0 + math.cos(math.pi * step / max(steps, 1))))
-        if step % report_every == 0 or step == steps:
-            value = float(loss.detach())
-            if not math.isfinite(value):
-                raise InputError(
-                    "The noise-model fit diverged (non-finite loss): check the data for outliers or "
-                    "lower the learning rate."
+    with _torch_threads(options.threads):
+        for step in range(1, steps + 1):
+            if stop is not None and stop:
+                break
+            index = torch.randint(n_pairs, (batch_size,), generator=generator).to(device)
+            loss = -mixture_log_likelihood(
+                params * scale_rows, x_all[index], s_all[index], min_signal, max_signal, min_sigma,
+                REFERENCE_TOLERANCE,
+            ).mean()
+            params.grad = None
+            loss.backward()
+            # Cosine decay to a tenth of the start: removes most of the batch noise from the final parameters.
+            adam.step(0.1 + 0.45 * (1.0 + math.cos(math.pi * step / max(steps, 1))))
+            if step % report_every == 0 or step == steps:
+                value = float(loss.detach())
+                if not math.isfinite(value):
+                    raise InputError(
+                        "The noise-model fit diverged (non-finite loss): check the data for outliers or "
+                        "lower the learning rate."
+                    )
+                running_loss = value if running_loss is None else 0.8 * running_loss + 0.2 * value
+                yield FitProgress(
+                    stage="Fitting noise model",
+                    done=step,
+                    total=steps,
+                    message=f"-log p = {running_loss:.4f}",
+                    elapsed_s=timer.elapsed,
+                    eta_s=timer.eta(step, steps),
+                    loss=running_loss,
                 )
-            running_loss = value if running_loss is None else 0.8 * running_loss + 0.2 * value
-            yield FitProgress(
-                stage="Fitting noise model",
-                done=step,
-                total=steps,
-                message=f"-log p = {running_loss:.4f}",
-                elapsed_s=timer.elapsed,
-                eta_s=timer.eta(step, steps),
-                loss=running_loss,
-            )
     weight = (params.detach() * scale_rows).cpu().numpy()
     return GaussianMixtureNoiseModel(weight, min_signal, max_signal, min_sigma)
