@@ -49,3 +49,13 @@ def test_data_must_be_given_one_way(pg_data):
         noise_model_diagnostics(model, stack=stack, signal=signal, observation=stack)
     with pytest.raises(InputError, match="either"):
         noise_model_diagnostics(model, signal=signal)
+
+
+def test_histograms_of_camera_counts_have_no_empty_bins_in_the_bulk(pg_data):
+    _, stack, truth = pg_data
+    d = noise_model_diagnostics(truth, stack=np.round(stack).astype(np.uint16), n_levels=3, grid_size=40)
+    for level, grid, density, expected in zip(d.signal_levels, d.observation_grid, d.empirical_density,
+                                             d.model_density):
+        bulk = np.abs(grid - level) < float(truth.moments(level)[1].sqrt())
+        ratio = density[bulk] / expected[bulk]
+        assert ratio.min() > 0.5 and ratio.max() < 1.6  # an empty bin would give 0, a doubled one ~2

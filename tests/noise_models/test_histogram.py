@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from napari_hdn.errors import InputError
-from napari_hdn.noise_models import HistogramNoiseModel, fit_noise_model
+from napari_hdn.noise_models import HistogramNoiseModel, calibrate, fit_noise_model
 from napari_hdn.noise_models.histogram import fit_histogram
 
 
@@ -81,3 +81,18 @@ def test_fitted_histogram_follows_the_noise(pg_data):
 def test_invalid_histograms_are_rejected(probabilities, problem):
     with pytest.raises(InputError, match=problem):
         HistogramNoiseModel(probabilities, (0, 1), (0, 1))
+
+
+def test_whole_number_data_gives_a_density_without_holes(pg_data):
+    # Camera counts lie on a grid; bins narrower than it, or not a multiple of it, would alternate
+    # between empty and full. The density within 1.5 sigma must follow the true one (up to binning and counting noise).
+    signal, stack, truth = pg_data
+    counts = np.round(stack).astype(np.uint16)
+    model = calibrate(counts, kind="histogram", bins=96, signal_bins=12)
+    _, dx = model._bin_widths()
+    assert dx == pytest.approx(np.sqrt(16 / 15) * round(dx / np.sqrt(16 / 15)), rel=1e-6)
+    for s in np.percentile(signal, [25, 50, 75]):
+        sd = float(truth.moments(s)[1].sqrt())
+        x = np.linspace(s - 1.5 * sd, s + 1.5 * sd, 200)
+        ratio = model.log_likelihood(x, s).exp().numpy() / truth.log_likelihood(x, s).exp().numpy()
+        assert ratio.min() > 0.5 and ratio.max() < 1.6  # a hole would give ~0, a doubled bin ~2

@@ -24,7 +24,7 @@ from .gaussian import estimate_gaussian
 from .gmm import fit_gmm_events
 from .histogram import fit_histogram
 from .options import FitOptions, GMMOptions, HistogramOptions, PoissonGaussianOptions, make_options
-from .pairs import CalibrationPairs, image_pairs, stack_pairs
+from .pairs import CalibrationPairs, grid_bin_width, image_pairs, stack_pairs
 from .poisson_gaussian import estimate_poisson_gaussian
 
 _STAGE = "Calibrating noise model"
@@ -45,9 +45,11 @@ def _fit_events(
     if isinstance(options, HistogramOptions):
         observation_range = options.observation_range
         if observation_range is None:
-            observation_range = tuple(float(v) for v in np.percentile(pairs.observation, (0.01, 99.99)))
-            if not observation_range[0] < observation_range[1]:
-                observation_range = (observation_range[0] - 0.5, observation_range[1] + 0.5)
+            low, high = (float(v) for v in np.percentile(pairs.observation, (0.01, 99.99)))
+            if not low < high:
+                low, high = low - 0.5, high + 0.5
+            width = grid_bin_width(low, high, options.bins, pairs.observation_spacing)
+            observation_range = (low - 0.5 * width, low + (options.bins - 0.5) * width)
         model = fit_histogram(
             pairs.signal, pairs.observation, pairs.signal_range, observation_range, options.signal_bins, options.bins
         )

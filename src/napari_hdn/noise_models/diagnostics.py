@@ -17,7 +17,7 @@ import torch
 from .._io import atomic_path
 from ..errors import InputError
 from .base import NoiseModel
-from .pairs import CalibrationPairs, binned_residuals, image_pairs, stack_pairs
+from .pairs import CalibrationPairs, binned_residuals, grid_bin_width, image_pairs, stack_pairs
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,16 @@ def _pairs(stack, signal, observation, clip_percentiles, max_pairs, seed) -> Cal
     raise InputError("Give either a calibration stack, or a signal image and its noisy observation.")
 
 
+def _histogram_edges(x: np.ndarray, grid_size: int, spacing: float | None) -> np.ndarray:
+    """``grid_size`` equal bins over the central 99.8 % of ``x`` (whole multiples of the grid of camera counts)."""
+    low, high = np.percentile(x, (0.1, 99.9))
+    if not low < high:
+        low, high = low - 0.5, high + 0.5
+    width = grid_bin_width(low, high, grid_size, spacing)
+    start = low - 0.5 * width
+    return start + width * np.arange(grid_size + 1)
+
+
 def noise_model_diagnostics(
     model: NoiseModel,
     *,
@@ -63,28 +73,28 @@ def noise_model_diagnostics(
 ) -> NoiseModelDiagnostics:
     """Compare ``model`` with data: a calibration ``stack``, or a ``signal`` with its ``observation``.
 
-    The levels are ``n_levels`` signal quantiles between 5 % and 95 %; the
-    histogram at a level uses the 2 % of pairs whose signal is closest to it.
+    The levels are ``n_levels`` signals evenly spaced between the 5th and 95th
+    percentile of the signal; the histogram at a level uses the 2 % of pairs
+    whose signal is closest to it.
     """
     if n_levels < 1 or n_bins < 2 or grid_size < 2:
         raise InputError("n_levels must be >= 1, and n_bins and grid_size >= 2.")
     pairs = _pairs(stack, signal, observation, clip_percentiles, max_pairs, seed)
     order = np.argsort(pairs.signal, kind="stable")
+    sorted_signal = pairs.signal[order]
     n = order.size
     half_band = max(n // 100, 50)
+    spacing = pairs.observation_spacing
     levels, grids, empirical, counts = [], [], [], []
-    for q in np.linspace(0.05, 0.95, n_levels):
-        centre = int(q * (n - 1))
+    for target in np.linspace(*np.percentile(sorted_signal, (5, 95)), n_levels):
+        centre = int(np.clip(np.searchsorted(sorted_signal, target), half_band, max(n - half_band - 1, half_band)))
         band = order[max(centre - half_band, 0) : centre + half_band + 1]
         x = pairs.observation[band].astype(np.float64)
-        low, high = np.percentile(x, (0.1, 99.9))
-        if not low < high:
-            low, high = low - 0.5, high + 0.5
-        hist, edges = np.histogram(x, bins=grid_size, range=(low, high))
-        width = edges[1] - edges[0]
+        edges = _histogram_edges(x, grid_size, spacing)
+        hist, _ = np.histogram(x, bins=edges)
         levels.append(float(pairs.signal[band].mean()))
         grids.append(0.5 * (edges[:-1] + edges[1:]))
-        empirical.append(hist / (band.size * width))
+        empirical.append(hist / (band.size * (edges[1] - edges[0])))
         counts.append(band.size)
     levels_a = np.array(levels)
     grids_a = np.stack(grids)
@@ -123,6 +133,9 @@ def save_diagnostics_plot(
         width = grid[1] - grid[0]
         left.bar(grid, data_p, width=width, color=colour, alpha=0.3, linewidth=0)
         left.plot(grid, model_p, color=colour, label=f"s = {level:.4g}")
+    shown = np.maximum(d.model_density, d.empirical_density) > 2e-3 * d.empirical_density.max()
+    if shown.any():  # the grids may reach past the data (whole-number bins); show where there is mass
+        left.set_xlim(d.observation_grid[shown].min(), d.observation_grid[shown].max())
     left.set_xlabel("observation x (raw units)")
     left.set_ylabel("p(x | s)")
     left.set_title("p(x|s): model (lines) vs data (bars)")

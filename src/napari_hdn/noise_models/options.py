@@ -85,7 +85,8 @@ class GMMOptions(FitOptions):
 @dataclass
 class HistogramOptions(FitOptions):
     """2-D histogram: ``bins`` observation bins x ``signal_bins`` signal bins;
-    observation_range: (low, high) of x; None = the 0.01-99.99 percentiles of the observations."""
+    observation_range: (low, high) of x; None = the 0.01-99.99 percentiles of the observations, with
+    bins of whole multiples of the grid of camera counts for whole-number data."""
 
     bins: int = 128
     signal_bins: int = 64

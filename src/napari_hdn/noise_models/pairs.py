@@ -38,6 +38,28 @@ class CalibrationPairs:
     def __len__(self) -> int:
         return int(self.signal.shape[0])
 
+    @property
+    def observation_spacing(self) -> float | None:
+        """The spacing of the grid whole-number observations lie on (None for continuous data).
+
+        Stack residuals are scaled by sqrt(N / (N-1)) (see above), which stretches the grid.
+        """
+        if not self.integer_valued:
+            return None
+        return float(np.sqrt(self.n_frames / (self.n_frames - 1.0))) if self.n_frames else 1.0
+
+
+def grid_bin_width(low: float, high: float, n_bins: int, spacing: float | None) -> float:
+    """Width of ``n_bins`` equal bins that cover [low, high] from any start within one bin of ``low``.
+
+    For observations on a grid of ``spacing`` (camera counts) the width is a whole multiple of it, so
+    that every bin holds the same number of possible values; otherwise the histogram of counts
+    alternates between full and empty bins.
+    """
+    if spacing is None:
+        return (high - low) / max(n_bins - 1, 1)
+    return spacing * max(1, int(np.ceil((high - low) / (max(n_bins - 1, 1) * spacing))))
+
 
 def checked_stack(stack: Any) -> np.ndarray:
     """A calibration stack (frames, ...) as a float32 array, or a clear error."""
