@@ -52,7 +52,8 @@ class GMMOptions(FitOptions):
     n_gaussians: mixture components; degree: polynomial degree of their parameters in the signal;
     min_sigma: floor on each component's variance (the reference's name); None = 1 % of the
         smallest variance in the data (at least 1/12, the rounding variance, for whole-number data);
-    steps, batch_size, learning_rate: the Adam fit; device: "auto" (GPU if present), "cpu", "cuda", "cuda:N" or "mps"
+    steps, batch_size, learning_rate: the Adam fit;
+    device: "auto" (the GPU if present), "cpu", "cuda", "cuda:N" or "mps";
     threads: torch CPU threads during the fit (None: leave torch's setting). One by default: the
         batches are small, so more threads mostly add overhead (on a busy 2-core machine 2 threads
         ran a step 15x slower than 1).
