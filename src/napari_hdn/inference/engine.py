@@ -25,7 +25,7 @@ from ..progress import StopToken
 # Top-down activation memory per sample, in bytes per pixel of the tile per filter
 # of the network: several full-resolution feature maps are alive at once in the
 # last residual blocks (float32). Measured with benchmarks/bench_memory.py.
-TOP_DOWN_BYTES_PER_PIXEL_PER_FILTER = 40
+TOP_DOWN_BYTES_PER_PIXEL_PER_FILTER = 48
 # Memory for one batch of samples. On CPU a fixed budget (not the free memory of the
 # moment) keeps the batch size, and with it the drawn samples, the same from run to run.
 CPU_BATCH_BUDGET_BYTES = 1 << 30
@@ -88,19 +88,29 @@ class RandomStream:
         if self.generator is not None:
             yield
             return
-        cuda = self.device.type == "cuda"
-        with _GLOBAL_RNG_LOCK, torch.random.fork_rng(devices=[self.device] if cuda else [], enabled=True):
-            if self._state is None:
-                torch.default_generator.manual_seed(self._seed)
-                if cuda:
-                    with torch.cuda.device(self.device):
-                        torch.cuda.manual_seed(self._seed)
-            else:
-                torch.set_rng_state(self._state[0])
-                if cuda:
-                    torch.cuda.set_rng_state(self._state[1], self.device)
-            yield
-            self._state = (torch.get_rng_state(), torch.cuda.get_rng_state(self.device) if cuda else None)
+        # The accelerator (CUDA, MPS) draws from its own generator, the CPU from torch's default one.
+        accelerator = None if self.device.type == "cpu" else torch.get_device_module(self.device.type)
+        with _GLOBAL_RNG_LOCK:
+            saved = (torch.get_rng_state(), accelerator.get_rng_state(self.device) if accelerator else None)
+            try:
+                if self._state is None:
+                    torch.default_generator.manual_seed(self._seed)
+                    if self.device.type == "cuda":
+                        with torch.cuda.device(self.device):  # seeds the current CUDA device only
+                            torch.cuda.manual_seed(self._seed)
+                    elif accelerator is not None:
+                        accelerator.manual_seed(self._seed)
+                else:
+                    self._set(accelerator, self._state)
+                yield
+                self._state = (torch.get_rng_state(), accelerator.get_rng_state(self.device) if accelerator else None)
+            finally:
+                self._set(accelerator, saved)
+
+    def _set(self, accelerator: Any, state: tuple[torch.Tensor, torch.Tensor | None]) -> None:
+        torch.set_rng_state(state[0])
+        if accelerator is not None:
+            accelerator.set_rng_state(state[1], self.device)
 
 
 def transform(x: torch.Tensor, quarter_turns: int, mirror: bool) -> torch.Tensor:

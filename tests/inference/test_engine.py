@@ -1,0 +1,108 @@
+import numpy as np
+import pytest
+import torch
+
+from napari_hdn.errors import InputError
+from napari_hdn.progress import drive
+from napari_hdn.inference.engine import (
+    MAX_BATCH,
+    TTA_TRANSFORMS,
+    RandomStream,
+    SamplingSettings,
+    TileEngine,
+    auto_batch_size,
+    configure_threads,
+    pixelwise_median,
+    tile_seed,
+    transform,
+    untransform,
+)
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, 6])
+def test_pixelwise_median_is_exact(n):
+    values = torch.randn(n, 3, 4)
+    np.testing.assert_allclose(pixelwise_median(values).numpy(), np.median(values.numpy(), 0), rtol=1e-6)
+
+
+def test_the_8_transforms_are_distinct_and_undone():
+    x = torch.arange(12.0).reshape(1, 1, 3, 4)
+    seen = set()
+    for turns, mirror in TTA_TRANSFORMS:
+        t = transform(x, turns, mirror)
+        seen.add(tuple(t.flatten().tolist()) + tuple(t.shape))
+        assert torch.equal(untransform(t, turns, mirror), x)
+    assert len(seen) == 8
+
+
+def test_tile_seeds_depend_on_seed_and_place_only():
+    assert tile_seed(0, 1, 2, 3) == tile_seed(0, 1, 2, 3)
+    seeds = {tile_seed(s, p, y, x) for s in (0, 1) for p in (0, 1) for y in (-8, 0, 8) for x in (0, 8)}
+    assert len(seeds) == 24
+    assert all(0 <= s < 2**63 for s in seeds)
+
+
+def test_random_stream_is_private_and_resumable():
+    device = torch.device("cpu")
+    torch.manual_seed(5)
+    expected_global = torch.rand(2)
+    torch.manual_seed(5)
+    a, b = RandomStream(7, device, False), RandomStream(7, device, False)
+    with a.active():
+        first = torch.randn(3)
+    with b.active():  # an interleaved stream with the same seed starts from the same place
+        assert torch.equal(torch.randn(3), first)
+    with a.active():
+        second = torch.randn(3)  # and a stream resumes where it stopped
+    assert not torch.equal(first, second)
+    assert torch.equal(torch.rand(2), expected_global)
+
+
+def test_auto_batch_size_bounds():
+    cpu = torch.device("cpu")
+    assert auto_batch_size(8, (64, 64), 5, cpu) == 5  # all samples when they fit
+    assert auto_batch_size(8, (64, 64), 1000, cpu) == MAX_BATCH
+    assert auto_batch_size(64, (8192, 8192), 100, cpu) == 1  # never 0
+
+
+def test_configure_threads():
+    configure_threads(1)
+    assert torch.get_num_threads() == 1
+    with pytest.raises(InputError, match="threads"):
+        configure_threads(0)
+
+
+def test_sample_tile_reports_progress_per_batch_and_stops(model, image):
+    engine = TileEngine(model, torch.device("cpu"))
+    settings = SamplingSettings(6, 2, (), False, False, batch_size=2, bf16=False)
+    events = engine.sample_tile(image, settings, seed=0)
+    fractions = []
+    while True:
+        try:
+            fractions.append(next(events))
+        except StopIteration as done:
+            averaged, deviations = done.value
+            break
+    assert fractions == pytest.approx([1 / 3, 2 / 3, 1.0])
+    assert averaged.shape == (3, *image.shape) and deviations.shape == (2, *image.shape)
+
+    class Stop:
+        def __bool__(self):
+            return True
+
+    stopped = engine.sample_tile(image, settings, seed=0, stop=Stop())
+    with pytest.raises(StopIteration) as finished:
+        next(stopped)
+    assert finished.value.value is None
+
+
+def test_bf16_autocast_runs_and_stays_close(model, image):
+    engine = TileEngine(model, torch.device("cpu"))
+    means = []
+    for bf16 in (False, True):
+        settings = SamplingSettings(1, 0, (), False, True, None, bf16=bf16)
+        averaged, _ = drive(engine.sample_tile(image, settings, 0))
+        means.append(averaged[0])
+    exact, fast = means
+    assert fast.dtype == np.float32
+    assert 0 < np.abs(exact - fast).max() < 0.01 * np.abs(exact).max()
