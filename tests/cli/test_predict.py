@@ -3,18 +3,11 @@ import pytest
 import tifffile
 import torch
 
-from napari_hdn import cli
 from napari_hdn.cli import main
 from napari_hdn.cli.predict import _imagej_axes, read_pixel_metadata
 from napari_hdn.model import LadderVAE, ModelConfig
 from napari_hdn.model.bundle import HDNModel
 from napari_hdn.noise_models import GaussianNoiseModel
-
-
-@pytest.fixture(autouse=True)
-def only_predict(monkeypatch):
-    """The real ``hdn`` entry point with just this subcommand (the others are tested on their own)."""
-    monkeypatch.setattr(cli, "SUBCOMMANDS", ("predict",))
 
 
 @pytest.fixture(scope="module")
