@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+import weakref
 from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +19,7 @@ import numpy as np
 from napari.layers import Image
 from napari.qt.threading import GeneratorWorker, create_worker
 from napari.utils.notifications import show_error
-from qtpy.QtCore import QCoreApplication, QEvent, QObject, Qt, Signal
+from qtpy.QtCore import QCoreApplication, QEvent, QObject, Qt, QTimer, Signal
 from qtpy.QtWidgets import (
     QComboBox,
     QFormLayout,
@@ -84,6 +85,15 @@ def load_model_into(session: Session, path: Any, task: TaskPanel) -> bool:
         return f"Loaded the model {path}."
 
     return attempt(task, "Loading the model", action)
+
+
+def model_summary(model: Any) -> str:
+    """One line about an HDN model for the widgets' labels."""
+    text = (f"{model.n_layers} latent layers, {model.config.n_filters} filters, trained {model.step} steps, "
+            f"{getattr(model.noise_model, 'kind', '?')} noise model")
+    if model.trained_deactivated:
+        text += ", " + ", ".join(f"z{i}" for i in model.trained_deactivated) + " off since training"
+    return text
 
 
 # -- layout -----------------------------------------------------------------------------------------------
@@ -458,7 +468,7 @@ class HDNWidget(QWidget):
         super().__init__(parent)
         self.viewer = napari_viewer
         self.session: Session = session_for(napari_viewer)
-        self._watched_window: QObject | None = None
+        self._watched_window: weakref.ref | None = None
 
     def tasks(self) -> list[TaskPanel]:
         """The widget's job panels (subclasses list theirs)."""
@@ -473,7 +483,10 @@ class HDNWidget(QWidget):
         kind = event.type()
         if kind == QEvent.Type.ParentChange and self.parent() is None:
             self.shutdown()  # napari's "close" of a dock widget takes the widget out of its dock
-        elif kind in (QEvent.Type.ParentChange, QEvent.Type.Show):
+        elif kind == QEvent.Type.ParentChange:
+            # napari puts the widget into its dock first and the dock into the window after: look once both are done.
+            QTimer.singleShot(0, self._watch_window)
+        elif kind == QEvent.Type.Show:
             self._watch_window()
         return super().event(event)
 
@@ -482,15 +495,20 @@ class HDNWidget(QWidget):
         window = self.parentWidget()
         while window is not None and not isinstance(window, QMainWindow):
             window = window.parentWidget()
-        if window is None or window is self._watched_window:
+        if window is None or window is self._watched():
             return
-        if self._watched_window is not None:
-            self._watched_window.removeEventFilter(self)
+        if self._watched() is not None:
+            self._watched().removeEventFilter(self)
         window.installEventFilter(self)
-        self._watched_window = window
+        # Weakly: napari's main window holds the whole viewer, which must be freed when it closes.
+        self._watched_window = weakref.ref(window)
+
+    def _watched(self) -> QObject | None:
+        ref = getattr(self, "_watched_window", None)  # Qt may call in while Python tears the widget down
+        return None if ref is None else ref()
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if watched is self._watched_window and event.type() == QEvent.Type.Close:
+        if event.type() == QEvent.Type.Close and watched is self._watched():
             self.shutdown()
         return False
 

@@ -50,8 +50,7 @@ class PlotCanvas(FigureCanvasQTAgg):
         legend = ax.legend(fontsize=6, facecolor=_BACKGROUND, edgecolor=_FOREGROUND, labelcolor=_FOREGROUND)
         legend.get_frame().set_alpha(0.8)
 
-    def _finish(self, title: str = "") -> None:
-        self.figure.suptitle(title, fontsize=7, color=_FOREGROUND)
+    def _finish(self) -> None:
         self.figure.tight_layout()
         self.draw_idle()
 
@@ -79,9 +78,9 @@ class NoiseModelPlot(PlotCanvas):
         bottom.set_ylabel("variance of x | s", fontsize=7)
         bottom.set_title(f"variance vs signal (max error {100 * d.max_relative_variance_error:.1f} %)", fontsize=7)
         self._legend(bottom)
-        self._finish(d.description)
+        self._finish()
 
-    def show_model_only(self, description: str, signal: np.ndarray, variance: np.ndarray,
+    def show_model_only(self, signal: np.ndarray, variance: np.ndarray,
                         levels: np.ndarray, grid: np.ndarray, density: np.ndarray) -> None:
         """Draw a model without data to compare with (known parameters, a loaded file)."""
         self.clear()
@@ -96,7 +95,7 @@ class NoiseModelPlot(PlotCanvas):
         bottom.set_xlabel("signal s", fontsize=7)
         bottom.set_ylabel("variance of x | s", fontsize=7)
         self._legend(bottom)
-        self._finish(description)
+        self._finish()
 
 
 class LossPlot(PlotCanvas):
@@ -114,6 +113,7 @@ class LossPlot(PlotCanvas):
         self.kl_layers: list[tuple[float, ...]] = []
         self.val_steps: list[int] = []
         self.val: list[float] = []
+        self._lines: dict[str, Any] | None = None
         self.clear()
 
     def add_step(self, step: int, total: float, reconstruction: float, kl: float, kl_layers: tuple[float, ...]) -> None:
@@ -127,27 +127,42 @@ class LossPlot(PlotCanvas):
         self.val_steps.append(step)
         self.val.append(loss)
 
-    def redraw(self) -> None:
-        if not self.steps:
-            return
-        for ax in self.axes:
-            ax.clear()
-            _style(ax)
+    def _create_lines(self, n_layers: int) -> dict[str, Any]:
+        """The curves, made once per training run; later redraws only update their data (cheap)."""
         top, bottom = self.axes
-        top.plot(self.steps, self.total, color="C0", linewidth=1, label="total")
-        top.plot(self.steps, self.reconstruction, color="C1", linewidth=1, label="reconstruction")
-        top.plot(self.steps, self.kl, color="C2", linewidth=1, label="KL")
-        if self.val:
-            top.plot(self.val_steps, self.val, "o-", color="C3", markersize=3, linewidth=1, label="validation")
+        lines = {
+            "total": top.plot([], [], color="C0", linewidth=1, label="total")[0],
+            "reconstruction": top.plot([], [], color="C1", linewidth=1, label="reconstruction")[0],
+            "kl": top.plot([], [], color="C2", linewidth=1, label="KL")[0],
+            "validation": top.plot([], [], "o-", color="C3", markersize=3, linewidth=1, label="validation")[0],
+            "layers": [bottom.plot([], [], linewidth=1, color=f"C{i % 10}", label=f"z{i + 1}")[0]
+                       for i in range(n_layers)],
+        }
         top.set_ylabel("loss per pixel", fontsize=7)
         self._legend(top)
-        n_layers = max(len(k) for k in self.kl_layers)
         if n_layers:
-            per_layer = np.array([k if len(k) == n_layers else (np.nan,) * n_layers for k in self.kl_layers])
-            for i in range(n_layers):
-                bottom.plot(self.steps, per_layer[:, i], linewidth=1, color=f"C{i % 10}", label=f"z{i + 1}")
             bottom.set_yscale("symlog", linthresh=1e-2)
             self._legend(bottom)
         bottom.set_xlabel("step", fontsize=7)
         bottom.set_ylabel("KL per layer (nats/patch)", fontsize=7)
-        self._finish("")
+        self._finish()
+        return lines
+
+    def redraw(self) -> None:
+        if not self.steps:
+            return
+        n_layers = len(self.kl_layers[-1])
+        if self._lines is None:
+            self._lines = self._create_lines(n_layers)
+        lines = self._lines
+        lines["total"].set_data(self.steps, self.total)
+        lines["reconstruction"].set_data(self.steps, self.reconstruction)
+        lines["kl"].set_data(self.steps, self.kl)
+        lines["validation"].set_data(self.val_steps, self.val)
+        per_layer = np.array([k if len(k) == n_layers else (np.nan,) * n_layers for k in self.kl_layers])
+        for i, line in enumerate(lines["layers"]):
+            line.set_data(self.steps, per_layer[:, i])
+        for ax in self.axes:
+            ax.relim()
+            ax.autoscale_view()
+        self.draw_idle()

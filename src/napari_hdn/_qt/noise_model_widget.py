@@ -21,6 +21,7 @@ from qtpy.QtWidgets import (
     QFormLayout,
     QLabel,
     QPushButton,
+    QSizePolicy,
     QSpinBox,
     QStackedWidget,
     QVBoxLayout,
@@ -62,6 +63,25 @@ def _int_spin(minimum: int, maximum: int, value: int) -> QSpinBox:
     return box
 
 
+class FittingStack(QStackedWidget):
+    """A stack of pages as tall as the page shown (QStackedWidget is as tall as its tallest page)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.currentChanged.connect(self._fit_current)
+
+    def addWidget(self, page: QWidget) -> int:
+        index = super().addWidget(page)
+        self._fit_current()
+        return index
+
+    def _fit_current(self, *_: Any) -> None:
+        for i in range(self.count()):
+            policy = QSizePolicy.Policy.Preferred if i == self.currentIndex() else QSizePolicy.Policy.Ignored
+            self.widget(i).setSizePolicy(policy, policy)
+        self.adjustSize()
+
+
 class NoiseModelWidget(HDNWidget):
     """Calibrate, inspect, save and load the pixel noise model p(x|s)."""
 
@@ -92,7 +112,7 @@ class NoiseModelWidget(HDNWidget):
             ("Sigma", self.sigma),
         )
         self._known_form = known_page.layout()
-        self.source_pages = QStackedWidget()
+        self.source_pages = FittingStack()
         for page in (
             form_page(("Stack layer", self.stack_layer)),
             form_page(("Noisy layer", self.noisy_layer), ("Pseudo-clean layer", self.clean_layer)),
@@ -135,7 +155,7 @@ class NoiseModelWidget(HDNWidget):
         )
         hist_page = form_page(("Observation bins", self.bins), ("Signal bins", self.signal_bins))
         pg_page = form_page((self.pg_offset_known, self.pg_offset), ("Variance-fit bins", self.pg_bins))
-        self.kind_pages = QStackedWidget()
+        self.kind_pages = FittingStack()
         for page in (gmm_page, hist_page, pg_page, QWidget()):
             self.kind_pages.addWidget(page)
         advanced_content = QWidget()
@@ -294,7 +314,7 @@ class NoiseModelWidget(HDNWidget):
         model, diagnostics = result
         self._diagnostics = (model, diagnostics)
         self.session.set_noise_model(model, source_text)
-        self.task.set_status(f"Fitted: {model.describe()}.")
+        self.task.set_status(f"Fitted ({source_text}).")
 
     # -- showing the current model ----------------------------------------------------------------------------
     def _session_changed(self, what: str) -> None:
@@ -329,7 +349,7 @@ class NoiseModelWidget(HDNWidget):
             grid = np.linspace(mean - spread, mean + spread, 120, axis=1)
             density = model.log_likelihood(grid, levels[:, None]).exp().cpu().numpy()
             curve = model.moments(signal)[1].cpu().numpy()
-        self.plot.show_model_only(model.describe(), signal, curve, levels, grid, density)
+        self.plot.show_model_only(signal, curve, levels, grid, density)
 
     def _intensity_range(self) -> tuple[float | None, float | None]:
         for choice in (self.stack_layer, self.noisy_layer):

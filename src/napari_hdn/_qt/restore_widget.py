@@ -26,10 +26,12 @@ from qtpy.QtWidgets import (
 from superqt.utils import qdebounced
 
 from ..errors import InputError
-from ._common import HDNWidget, LayerChoice, TaskPanel, hbox, layer_array, load_model_into, show_image
+from ._common import HDNWidget, LayerChoice, TaskPanel, hbox, layer_array, load_model_into, model_summary, show_image
 
 # Largest preview region (pixels per side): the preview must come back within about 2 s.
 PREVIEW_SIZE = 256
+# Posterior samples of a preview (see benchmarks/bench_latent_preview.py for its latency).
+DEFAULT_PREVIEW_SAMPLES = 8
 PLANES_KEY = "napari_hdn_planes"  # layer metadata: the label of each plane along the first axis
 
 
@@ -114,6 +116,8 @@ class RestoreWidget(HDNWidget):
     def __init__(self, napari_viewer: Any, parent: QWidget | None = None):
         super().__init__(napari_viewer, parent)
         self._mean_kl: tuple[Any, list[float]] | None = None  # (model, KL per layer from its KL maps)
+        # torch CPU threads of restorations (None: all cores); scripts and tests may lower it.
+        self.threads: int | None = None
         self._preview_again = False
 
         self.model_label = QLabel()
@@ -137,7 +141,7 @@ class RestoreWidget(HDNWidget):
         self.latent = LatentLayerPanel()
         self.preview_samples = QSpinBox()
         self.preview_samples.setRange(1, 1000)
-        self.preview_samples.setValue(8)
+        self.preview_samples.setValue(DEFAULT_PREVIEW_SAMPLES)
         self.preview_task = TaskPanel("Preview", "Cancel")
         self.preview_task.finished.connect(self._preview_finished)
         self.apply_button = QPushButton("Apply to whole image")
@@ -180,8 +184,7 @@ class RestoreWidget(HDNWidget):
         if model is None:
             self.model_label.setText("No model: train one in the Train widget or load a model folder.")
         else:
-            self.model_label.setText(f"Model ({self.session.model_source}): {model.n_layers} latent layers, "
-                                     f"trained {model.step} steps")
+            self.model_label.setText(f"Model: {model_summary(model)}.\nFrom: {self.session.model_source}")
         self.latent.set_model(model, _training_kl_per_pixel(model) if model is not None else None, "training")
         for toggle in self.latent.toggles:
             toggle.toggled.connect(lambda _checked: self.request_preview())
@@ -212,9 +215,11 @@ class RestoreWidget(HDNWidget):
             off = self.latent.switched_off()
             restoring = restore_events(
                 model, image, self.n_samples.value(), self.keep_samples.value(), deactivate=off,
-                tta=self.tta.isChecked(), stop=token,
+                tta=self.tta.isChecked(), threads=self.threads, stop=token,
             )
-            explaining = layer_activations_events(model, image, stop=token) if self.activations.isChecked() else None
+            explaining = None
+            if self.activations.isChecked():
+                explaining = layer_activations_events(model, image, threads=self.threads, stop=token)
             self._job_input = (model, layer.name)
             return _restore_and_explain(restoring, explaining)
 
@@ -230,26 +235,28 @@ class RestoreWidget(HDNWidget):
         about = {"napari_hdn": {"source_layer": name, "n_samples": restoration.n_samples,
                                 "deactivated_layers": list(restoration.deactivate)}}
         planes = {PLANES_KEY: [f"latent layer z{i}" for i in range(1, model.n_layers + 1)]}
-        show_image(self.viewer, output_name(name, "MMSE"), restoration.mmse, like, metadata=about)
+        same_contrast = {} if like.rgb else {"contrast_limits": tuple(like.contrast_limits)}
+        show_image(self.viewer, output_name(name, "MMSE"), restoration.mmse, like, metadata=about, **same_contrast)
         show_image(self.viewer, output_name(name, "variance"), restoration.variance, like, metadata=about,
                    colormap="magma", visible=False)
         samples_name = output_name(name, "samples")
         if restoration.samples.shape[0]:
             sample_labels = {PLANES_KEY: [f"sample {k + 1}" for k in range(restoration.samples.shape[0])]}
             show_image(self.viewer, samples_name, restoration.samples, like, leading_axes=1,
-                       metadata={**about, **sample_labels}, visible=False)
+                       metadata={**about, **sample_labels}, visible=False, **same_contrast)
         elif samples_name in self.viewer.layers:
             self.viewer.layers.remove(samples_name)  # none kept this time: drop the stale ones
         if activations is not None:
             contributions, kl_maps = activations
-            show_image(self.viewer, output_name(name, "activations"), contributions, like, leading_axes=1,
-                       metadata={**about, **planes}, visible=False)
-            show_image(self.viewer, output_name(name, "KL maps"), kl_maps, like, leading_axes=1,
-                       metadata={**about, **planes}, colormap="inferno", visible=False)
+            for what, data, colormap in (("activations", contributions, "gray"), ("KL maps", kl_maps, "inferno")):
+                layer = show_image(self.viewer, output_name(name, what), data, like, leading_axes=1,
+                                   metadata={**about, **planes}, colormap=colormap, visible=False)
+                layer.events.visible.connect(self._show_plane_label)
             mean_kl = [float(np.mean(plane)) for plane in kl_maps]
             self._mean_kl = (model, mean_kl)
             if model is self.session.model:
                 self.latent.show_kl(model, mean_kl, f"'{name}'")
+        self.viewer.layers.selection.active = like  # not the last result added (often a hidden one)
         off = list(restoration.deactivate)
         self.task.set_status(
             f"Restored '{name}' with {restoration.n_samples} samples"
@@ -271,7 +278,8 @@ class RestoreWidget(HDNWidget):
             image = layer_array(layer, "input layer")
             crop, origin = self._region_in_view(layer, image, model.config.stride)
             off = self.latent.switched_off()
-            events = restore_events(model, crop, self.preview_samples.value(), 0, deactivate=off, stop=token)
+            events = restore_events(model, crop, self.preview_samples.value(), 0, deactivate=off,
+                                    threads=self.threads, stop=token)
             self._preview_input = (layer.name, origin, off)
             return events
 
@@ -291,7 +299,7 @@ class RestoreWidget(HDNWidget):
             lead = tuple(int(np.clip(round(float(p)), 0, n - 1)) for p, n in zip(point[: image.ndim - 2], image.shape))
         corners = np.asarray(layer.corner_pixels)
         low = corners[0, -2:]
-        high = corners[1, -2:]
+        high = corners[1, -2:] + 1  # corner_pixels holds the last pixel in view, not the end
         if np.any(high <= low):  # not drawn yet: use the whole plane
             low, high = np.array([0, 0]), np.array([height, width])
         centre = (low + high) / 2
@@ -337,17 +345,18 @@ class RestoreWidget(HDNWidget):
         Their first axis shares the viewer's slider with other layers (e.g. a
         stack), so the slider's own label cannot say what a plane is.
         """
-        overlay = self.viewer.text_overlay
+        overlay = self.viewer.canvas.overlays["text"]
         layer = self.viewer.layers.selection.active
-        labels = None if layer is None else layer.metadata.get(PLANES_KEY)
-        if not labels:
+        labels = None if layer is None or not layer.visible else layer.metadata.get(PLANES_KEY)
+        index = -1
+        if labels:
+            index = int(round(float(layer.world_to_data(self.viewer.dims.point)[0])))
+        if not 0 <= index < len(labels or ()):
             if overlay.text.startswith("napari-hdn:"):
                 overlay.visible = False
                 overlay.text = ""
             return
-        index = int(round(float(layer.world_to_data(self.viewer.dims.point)[0])))
-        label = labels[index] if 0 <= index < len(labels) else "-"
-        overlay.text = f"napari-hdn: {layer.name}: {label}"
+        overlay.text = f"napari-hdn: {layer.name}: {labels[index]}"
         overlay.visible = True
 
 

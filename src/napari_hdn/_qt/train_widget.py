@@ -30,7 +30,17 @@ from qtpy.QtWidgets import (
 from superqt.utils import qthrottled
 
 from ..errors import InputError
-from ._common import HDNWidget, LayerChecklist, TaskPanel, attempt, hbox, layer_array, load_model_into, log
+from ._common import (
+    HDNWidget,
+    LayerChecklist,
+    TaskPanel,
+    attempt,
+    hbox,
+    layer_array,
+    load_model_into,
+    log,
+    model_summary,
+)
 from ._plots import LossPlot
 
 NOISE_SOURCES = {
@@ -233,14 +243,16 @@ class TrainWidget(HDNWidget):
     def _session_changed(self, what: str) -> None:
         if what == "noise_model":
             model = self.session.noise_model
-            self.noise_label.setText(
-                "none yet: fit one in the Noise model widget" if model is None
-                else f"{model.describe()} ({self.session.noise_model_source})"
-            )
+            if model is None:
+                self.noise_label.setText("none yet: fit one in the Noise model widget")
+            else:
+                self.noise_label.setText(f"{model.kind} ({self.session.noise_model_source})")
+                self.noise_label.setToolTip(model.describe())
         elif what == "model":
             model = self.session.model
             self.model_label.setText(
-                "No model yet." if model is None else f"Current model ({self.session.model_source}): {model!r}"
+                "No model yet." if model is None
+                else f"Current model: {model_summary(model)}.\nFrom: {self.session.model_source}"
             )
 
     def _browse_noise_model(self) -> None:
@@ -428,5 +440,6 @@ def _preview_job(checkpoint: str, crop: np.ndarray, token: Any):
     except FileFormatError as err:  # training replaced the checkpoint while we read it: skip this one
         log.debug("napari-hdn: training preview skipped (%s)", err)
         return None
-    result = yield from restore_events(model, crop, PREVIEW_SAMPLES, 0, stop=token)
+    # One thread: the preview runs beside training, which uses every core.
+    result = yield from restore_events(model, crop, PREVIEW_SAMPLES, 0, threads=1, stop=token)
     return result.mmse

@@ -1,0 +1,128 @@
+"""The Noise model widget: fits from layers, known parameters, the plot, files, cancel and bad choices."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from qt_helpers import WAIT_MS, dock, noisy_stack, run_task
+
+from napari_hdn.noise_models import GaussianMixtureNoiseModel, HistogramNoiseModel, PoissonGaussianNoiseModel
+
+pytestmark = pytest.mark.qt
+
+
+def calibration_stack(frames: int = 6) -> np.ndarray:
+    rng = np.random.default_rng(1)
+    clean = np.linspace(0, 30, 64 * 64).reshape(64, 64)
+    return np.stack([rng.poisson(clean) + rng.normal(0, 3, clean.shape) + 100 for _ in range(frames)]).astype(
+        np.float32
+    )
+
+
+def test_gmm_from_calibration_stack_plot_save_and_load(viewer, qtbot, tmp_path, messages):
+    viewer.add_image(calibration_stack(), name="calibration")
+    widget = dock(viewer, "Noise model")
+    widget.set_source("stack")
+    widget.set_kind("gmm")
+    widget.steps.setValue(30)
+    widget.stack_layer.set_layer("calibration")
+
+    assert run_task(qtbot, widget.task, widget.fit) == "done"
+
+    model = widget.session.noise_model
+    assert isinstance(model, GaussianMixtureNoiseModel)
+    assert "calibration" in widget.session.noise_model_source
+    top, bottom = widget.plot.axes
+    assert len(top.lines) == 5 and len(top.patches) > 0  # model curves at 5 signal levels over the histograms
+    assert len(bottom.lines) == 2  # data and model variance
+    assert "Gaussian mixture" in widget.description.text()
+
+    path = tmp_path / "nm.npz"
+    assert widget.save_noise_model(path)
+    widget.session.set_noise_model(None, "")
+    assert widget.load_noise_model(path)
+    loaded = widget.session.noise_model
+    x, s = np.array([95.0, 110.0, 125.0]), np.array([100.0, 110.0, 120.0])
+    np.testing.assert_allclose(loaded.log_likelihood(x, s).numpy(), model.log_likelihood(x, s).numpy(), rtol=1e-6)
+    assert len(widget.plot.axes[0].lines) == 5  # a loaded model is drawn on its own
+    assert messages == []
+
+
+def test_histogram_from_noisy_and_pseudo_clean_pair(viewer, qtbot, messages):
+    noisy = noisy_stack(1)[0]
+    viewer.add_image(noisy, name="noisy")
+    viewer.add_image(np.full_like(noisy, 0) + noisy.mean(), name="flat")
+    yy, xx = np.mgrid[:64, :64]
+    viewer.add_image((100 + 30 * np.sin(yy / 6.0) ** 2 * np.cos(xx / 9.0) ** 2).astype(np.float32), name="clean")
+    widget = dock(viewer, "Noise model")
+    widget.set_source("pair")
+    widget.set_kind("histogram")
+    widget.noisy_layer.set_layer("noisy")
+    widget.clean_layer.set_layer("clean")
+
+    assert run_task(qtbot, widget.task, widget.fit) == "done"
+    assert isinstance(widget.session.noise_model, HistogramNoiseModel)
+    assert messages == []
+
+
+def test_known_poisson_gaussian_parameters(viewer, messages):
+    viewer.add_image(calibration_stack(2), name="calibration")
+    widget = dock(viewer, "Noise model")
+    widget.set_source("known")
+    widget.known_kind.setCurrentIndex(0)
+    widget.gain.setValue(2.0)
+    widget.offset.setValue(100.0)
+    widget.read_sigma.setValue(4.0)
+
+    assert widget.fit()
+    model = widget.session.noise_model
+    assert isinstance(model, PoissonGaussianNoiseModel)
+    assert (model.gain, model.offset, model.read_sigma) == (2.0, 100.0, 4.0)
+    assert widget.session.noise_model_source == "known parameters"
+    # No data to compare with: the model is drawn over the calibration layer's intensities.
+    assert len(widget.plot.axes[0].lines) == 5
+    assert messages == []
+
+
+def test_cancel_leaves_the_noise_model_unchanged(viewer, qtbot, messages):
+    viewer.add_image(calibration_stack(), name="calibration")
+    widget = dock(viewer, "Noise model")
+    widget.set_source("stack")
+    widget.steps.setValue(5000)  # progress every 50 steps; the whole fit would take far longer than the test
+
+    with qtbot.captureExceptions() as exceptions:
+        with qtbot.waitSignal(widget.task.finished, timeout=WAIT_MS) as blocker:
+            assert widget.fit()
+            qtbot.waitUntil(lambda: widget.task.bar.maximum() > 0 and widget.task.bar.value() > 0, timeout=WAIT_MS)
+            widget.task.stop_button.click()
+    assert not exceptions
+    assert blocker.args == ["cancelled"]
+    assert widget.session.noise_model is None
+    assert "cancelled" in widget.task.status.text()
+    assert messages == []
+
+
+def test_bad_choices_show_a_message_and_change_nothing(viewer, qtbot, tmp_path, messages):
+    widget = dock(viewer, "Noise model")
+    widget.set_source("stack")
+    assert not widget.fit()  # no layer at all
+    assert "No calibration stack layer selected" in messages[-1]
+
+    viewer.add_image(np.zeros((32, 32, 3), np.uint8), name="photo", rgb=True)
+    widget.stack_layer.set_layer("photo")
+    assert not widget.fit()
+    assert "RGB" in messages[-1] and "Split RGB" in messages[-1]
+
+    viewer.add_image(noisy_stack(1)[0], name="single image")
+    widget.stack_layer.set_layer("single image")
+    assert run_task(qtbot, widget.task, widget.fit) == "failed"  # the core's check, reported from the worker
+    assert "stack" in messages[-1] and "repeated acquisitions" in messages[-1]
+
+    foreign = tmp_path / "foreign.npz"
+    np.savez(foreign, weights=np.zeros(3))
+    assert not widget.load_noise_model(foreign)
+    assert not widget.save_noise_model(tmp_path / "none.npz")
+    assert "no noise model to save" in messages[-1]
+    assert not (tmp_path / "none.npz").exists()
+    assert widget.session.noise_model is None
+    assert len(messages) == 5

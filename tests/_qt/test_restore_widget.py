@@ -1,0 +1,144 @@
+"""The Restore widget: result layers, in-place updates, the latent-layer panel and its preview, cancel, bad choices."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from qt_helpers import WAIT_MS, dock, noisy_stack, run_task
+
+from napari_hdn._qt.restore_widget import PLANES_KEY
+from napari_hdn.model.bundle import load_model
+
+pytestmark = pytest.mark.qt
+
+OUTPUTS = ("MMSE", "variance", "samples", "activations", "KL maps")
+
+
+@pytest.fixture
+def restore_widget(viewer, trained_model_path):
+    viewer.add_image(noisy_stack(1)[0], name="noisy", scale=(0.5, 0.25), translate=(3.0, 4.0),
+                     metadata={"pixel_size_um": 0.25})
+    widget = dock(viewer, "Restore")
+    assert widget.load_model(trained_model_path)
+    widget.input_layer.set_layer("noisy")
+    widget.n_samples.setValue(6)
+    widget.keep_samples.setValue(3)
+    return widget
+
+
+def test_restoration_adds_named_layers_placed_like_the_input(viewer, qtbot, restore_widget, messages):
+    widget = restore_widget
+    assert run_task(qtbot, widget.task, widget.restore) == "done"
+
+    expected_shapes = {"MMSE": (64, 64), "variance": (64, 64), "samples": (3, 64, 64), "activations": (2, 64, 64),
+                       "KL maps": (2, 64, 64)}
+    for what in OUTPUTS:
+        layer = viewer.layers[f"noisy HDN {what}"]
+        assert layer.data.shape == expected_shapes[what], what
+        lead = layer.data.ndim - 2
+        np.testing.assert_allclose(layer.scale, (1.0,) * lead + (0.5, 0.25))
+        np.testing.assert_allclose(layer.translate, (0.0,) * lead + (3.0, 4.0))
+        assert layer.metadata["pixel_size_um"] == 0.25
+        assert layer.metadata["napari_hdn"]["source_layer"] == "noisy"
+    mmse = viewer.layers["noisy HDN MMSE"].data
+    samples = viewer.layers["noisy HDN samples"].data
+    assert np.isfinite(mmse).all() and not np.allclose(samples[0], samples[1])
+    assert viewer.layers["noisy HDN KL maps"].metadata[PLANES_KEY] == ["latent layer z1", "latent layer z2"]
+    assert all("nats/px" in toggle.text() for toggle in widget.latent.toggles)  # mean KL of this image
+
+    # Re-running updates the same layers in place.
+    layers_before = {what: viewer.layers[f"noisy HDN {what}"] for what in OUTPUTS}
+    widget.keep_samples.setValue(2)
+    assert run_task(qtbot, widget.task, widget.restore) == "done"
+    assert len(viewer.layers) == 1 + len(OUTPUTS)
+    for what, layer in layers_before.items():
+        assert viewer.layers[f"noisy HDN {what}"] is layer
+    assert viewer.layers["noisy HDN samples"].data.shape == (2, 64, 64)
+    assert messages == []
+
+
+def test_plane_labels_name_the_latent_layer_in_view(viewer, qtbot, restore_widget):
+    widget = restore_widget
+    assert run_task(qtbot, widget.task, widget.restore) == "done"
+    activations = viewer.layers["noisy HDN activations"]
+    overlay = viewer.canvas.overlays["text"]
+    viewer.layers.selection.active = activations
+    assert not overlay.visible  # hidden layers are not labelled
+    activations.visible = True
+    viewer.dims.set_current_step(0, 1)
+    assert overlay.visible and overlay.text.endswith("activations: latent layer z2")
+    viewer.dims.set_current_step(0, 0)
+    assert overlay.text.endswith("activations: latent layer z1")
+    viewer.layers.selection.active = viewer.layers["noisy"]
+    assert not overlay.visible
+
+
+def test_latent_layer_toggles_preview_the_region_in_view(viewer, qtbot, restore_widget, messages):
+    widget = restore_widget
+    toggles = widget.latent.toggles
+    assert [t.text().split("   ")[0] for t in toggles] == ["z1 \u00b7 1/2 px", "z2 \u00b7 1/4 px"]
+    assert all("KL" in t.text() for t in toggles)  # from the training history until an image is restored
+
+    with qtbot.captureExceptions() as exceptions:
+        with qtbot.waitSignal(widget.preview_task.finished, timeout=WAIT_MS) as blocker:
+            toggles[0].setChecked(False)  # debounced: starts a moment later
+    assert not exceptions and blocker.args == ["done"]
+    preview = viewer.layers["noisy HDN preview"]
+    assert preview.data.ndim == 2 and min(preview.data.shape) >= 4
+    origin = preview.metadata["napari_hdn"]["origin"]
+    np.testing.assert_allclose(preview.translate, (3.0 + 0.5 * origin[0], 4.0 + 0.25 * origin[1]))
+    assert preview.metadata["napari_hdn"]["deactivated_layers"] == [1]
+    first_preview = preview.data.copy()
+
+    with qtbot.waitSignal(widget.preview_task.finished, timeout=WAIT_MS):
+        toggles[0].setChecked(True)
+    assert viewer.layers["noisy HDN preview"] is preview  # updated in place
+    assert not np.allclose(preview.data, first_preview)  # z1 on again changes the estimate
+
+    toggles[1].setChecked(False)
+    widget.activations.setChecked(False)
+    assert run_task(qtbot, widget.task, lambda: widget.apply_button.click() or widget.task.running) == "done"
+    assert viewer.layers["noisy HDN MMSE"].metadata["napari_hdn"]["deactivated_layers"] == [2]
+    assert messages == []
+
+
+def test_cancel_adds_no_layers(viewer, qtbot, restore_widget, messages):
+    widget = restore_widget
+    widget.n_samples.setValue(5000)
+    with qtbot.captureExceptions() as exceptions:
+        with qtbot.waitSignal(widget.task.finished, timeout=WAIT_MS) as blocker:
+            assert widget.restore()
+            widget.task.stop_button.click()
+    assert not exceptions and blocker.args == ["cancelled"]
+    assert [layer.name for layer in viewer.layers] == ["noisy"]
+    assert messages == []
+
+
+def test_bad_choices_show_a_message_and_change_nothing(viewer, qtbot, tmp_path, trained_model_path, messages):
+    widget = dock(viewer, "Restore")
+    assert not widget.restore()
+    assert "No model" in messages[-1]
+
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "model.json").write_text('{"format": "something else"}')
+    assert not widget.load_model(bad)
+    assert "not a napari-hdn model" in messages[-1]
+    assert widget.session.model is None
+
+    assert widget.load_model(trained_model_path)
+    assert not widget.restore()
+    assert "No input layer selected" in messages[-1]
+
+    viewer.add_image(np.zeros((64, 64, 3), np.uint8), name="photo", rgb=True)
+    widget.input_layer.set_layer("photo")
+    assert not widget.restore()
+    assert "RGB" in messages[-1]
+
+    viewer.add_image(noisy_stack(1, size=3)[0], name="tiny")  # smaller than the network's stride (4)
+    widget.input_layer.set_layer("tiny")
+    assert not widget.restore()
+    assert "smaller than this model's stride" in messages[-1]
+    assert [layer.name for layer in viewer.layers] == ["photo", "tiny"]
+    assert load_model(trained_model_path).step == widget.session.model.step
+    assert len(messages) == 5

@@ -1,0 +1,138 @@
+"""The Train widget: background training with losses and preview, stop, closing, files and bad choices."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from qt_helpers import TINY, TINY_PATCH, WAIT_MS, dock, noisy_stack, run_task
+
+from napari_hdn.model.bundle import load_model
+from napari_hdn.noise_models import GaussianNoiseModel
+
+pytestmark = pytest.mark.qt
+
+
+def tiny_train_widget(viewer, out, steps=8):
+    """A docked Train widget set up to train the tiny network on the layer "noisy" for ``steps`` steps."""
+    viewer.add_image(noisy_stack(), name="noisy", scale=(1.0, 0.5, 0.5), translate=(0.0, 10.0, 20.0))
+    widget = dock(viewer, "Train")
+    widget.session.set_noise_model(GaussianNoiseModel(3.0), "test")
+    widget.set_overrides(**TINY)
+    widget.patch_size.setValue(TINY_PATCH)
+    widget.budget_kind.setCurrentText("steps")
+    widget.budget.setValue(steps)
+    widget.layers.set_checked(["noisy"])
+    widget.output.setText(str(out))
+    return widget
+
+
+def test_training_runs_in_the_background_with_losses_and_a_preview(viewer, qtbot, tmp_path, messages):
+    widget = tiny_train_widget(viewer, tmp_path / "run", steps=8)
+    assert "CPU" in widget.device.currentText() or "GPU" in widget.device.currentText()
+    assert [box.text() for box in widget.layers_off] == ["z1", "z2"]
+
+    assert run_task(qtbot, widget.task, widget.start) == "done"
+
+    model = widget.session.model
+    assert model is not None and model.step == 8 and model.n_layers == 2
+    assert str(tmp_path / "run") in widget.session.model_source
+    assert load_model(tmp_path / "run").step == 8  # the checkpoint on disk
+    assert widget.loss_plot.steps == list(range(1, 9))
+    assert len(widget.loss_plot.kl_layers[-1]) == 2
+    assert len(widget.loss_plot.axes[1].lines) == 2  # one KL curve per latent layer
+    assert widget.start_button.isEnabled()
+
+    qtbot.waitUntil(lambda: "noisy HDN training preview" in viewer.layers, timeout=WAIT_MS)
+    preview = viewer.layers["noisy HDN training preview"]
+    assert preview.data.shape == (64, 64)  # the crop, at most 128 px, of the middle plane
+    np.testing.assert_allclose(preview.scale, (0.5, 0.5))
+    np.testing.assert_allclose(preview.translate, (10.0, 20.0))
+    qtbot.waitUntil(lambda: not widget.preview_task.running, timeout=WAIT_MS)
+    assert messages == []
+
+
+def test_stop_keeps_the_model_and_its_last_checkpoint(viewer, qtbot, tmp_path, messages):
+    widget = tiny_train_widget(viewer, tmp_path / "run", steps=100_000)
+    widget.live_preview.setChecked(False)
+    with qtbot.captureExceptions() as exceptions:
+        with qtbot.waitSignal(widget.task.finished, timeout=WAIT_MS) as blocker:
+            assert widget.start()
+            qtbot.waitUntil(lambda: len(widget.loss_plot.steps) >= 3, timeout=WAIT_MS)
+            widget.task.stop_button.click()
+    assert not exceptions
+    assert blocker.args == ["done"]
+    model = widget.session.model
+    assert model is not None and 3 <= model.step < 100_000
+    checkpoint = load_model(tmp_path / "run" / "last")
+    assert checkpoint.step == model.step
+    assert messages == []
+
+
+def test_closing_the_widget_stops_training_cleanly(viewer, qtbot, tmp_path, messages):
+    widget = tiny_train_widget(viewer, tmp_path / "run", steps=100_000)
+    widget.live_preview.setChecked(False)
+    with qtbot.captureExceptions() as exceptions:
+        assert widget.start()
+        qtbot.waitUntil(lambda: len(widget.loss_plot.steps) >= 2, timeout=WAIT_MS)
+        viewer.window.remove_dock_widget(widget)  # what the dock's close button does
+    assert not exceptions
+    assert not widget.task.running
+    assert widget.session.model is not None and widget.session.model.step >= 2
+    assert load_model(tmp_path / "run" / "last").step == widget.session.model.step
+    assert messages == []
+
+
+def test_closing_the_viewer_stops_training_cleanly(make_napari_viewer, qtbot, tmp_path, messages):
+    viewer = make_napari_viewer()
+    widget = tiny_train_widget(viewer, tmp_path / "run", steps=100_000)
+    widget.live_preview.setChecked(False)
+    session = widget.session
+    assert widget.start()
+    qtbot.waitUntil(lambda: len(widget.loss_plot.steps) >= 2, timeout=WAIT_MS)
+    viewer.close()
+    assert session.model is not None
+    assert load_model(tmp_path / "run" / "last").step == session.model.step
+
+
+def test_save_and_load_model(viewer, qtbot, tmp_path, trained_model_path, messages):
+    widget = dock(viewer, "Train")
+    assert widget.load_model(trained_model_path)
+    assert widget.session.model.step == 6
+    assert "6" in widget.model_label.text()
+    assert widget.save_model(tmp_path / "copy")
+    assert load_model(tmp_path / "copy").step == 6
+    assert not widget.save_model(tmp_path / "copy")  # never overwrites silently
+    assert "already exists" in messages[-1]
+
+
+def test_bad_choices_show_a_message_and_change_nothing(viewer, qtbot, tmp_path, trained_model_path, messages):
+    widget = dock(viewer, "Train")
+    widget.output.setText(str(tmp_path / "run"))
+    assert not widget.start()
+    assert "No training layer chosen" in messages[-1]
+
+    viewer.add_image(np.zeros((64, 64, 3), np.uint8), name="photo", rgb=True)
+    widget.layers.set_checked(["photo"])
+    widget.session.set_noise_model(GaussianNoiseModel(3.0), "test")
+    assert not widget.start()
+    assert "RGB" in messages[-1]
+
+    viewer.add_image(noisy_stack(), name="noisy")
+    widget.layers.set_checked(["noisy"])
+    widget.session.set_noise_model(None, "")
+    assert not widget.start()
+    assert "No noise model" in messages[-1]
+
+    # Resuming a training with other settings than it was started with.
+    widget.session.set_noise_model(GaussianNoiseModel(3.0), "test")
+    widget.set_overrides(**{**TINY, "n_filters": 16})
+    widget.patch_size.setValue(TINY_PATCH)
+    widget.output.setText(str(trained_model_path))
+    widget.existing.setCurrentIndex(list(widget.existing.itemData(i) for i in range(3)).index("resume"))
+    before = load_model(trained_model_path / "last").step
+    assert run_task(qtbot, widget.task, widget.start) == "failed"
+    assert "Cannot change ['n_filters'] when resuming" in messages[-1]
+    assert load_model(trained_model_path / "last").step == before
+    assert widget.session.model is None
+    assert not (tmp_path / "run").exists()
+    assert len(messages) == 4
