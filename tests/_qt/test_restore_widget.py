@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from qt_helpers import WAIT_MS, dock, noisy_stack, run_task
+from qtpy.QtWidgets import QCheckBox
 
-from napari_hdn._qt.restore_widget import PLANES_KEY
+from napari_hdn._qt.restore_widget import PLANES_KEY, text_overlay
 from napari_hdn.model.bundle import load_model
 
 pytestmark = pytest.mark.qt
@@ -61,7 +62,7 @@ def test_plane_labels_name_the_latent_layer_in_view(viewer, qtbot, restore_widge
     widget = restore_widget
     assert run_task(qtbot, widget.task, widget.restore) == "done"
     activations = viewer.layers["noisy HDN activations"]
-    overlay = viewer.canvas.overlays["text"]
+    overlay = text_overlay(viewer)
     viewer.layers.selection.active = activations
     assert not overlay.visible  # hidden layers are not labelled
     activations.visible = True
@@ -73,8 +74,10 @@ def test_plane_labels_name_the_latent_layer_in_view(viewer, qtbot, restore_widge
     assert not overlay.visible
 
 
-def test_latent_layer_toggles_preview_the_region_in_view(viewer, qtbot, restore_widget, messages):
+def test_latent_layer_toggles_preview_the_region_in_view(viewer, qtbot, restore_widget, trained_model_path, messages):
     widget = restore_widget
+    assert widget.load_model(trained_model_path)  # a new model replaces the toggles (no stale ones left)
+    assert len(widget.latent.findChildren(QCheckBox)) == 2
     toggles = widget.latent.toggles
     assert [t.text().split("   ")[0] for t in toggles] == ["z1 \u00b7 1/2 px", "z2 \u00b7 1/4 px"]
     assert all("KL" in t.text() for t in toggles)  # from the training history until an image is restored

@@ -96,6 +96,13 @@ def model_summary(model: Any) -> str:
     return text
 
 
+def discard_widget(widget: QWidget) -> None:
+    """Take a widget out of its layout and window now (deleteLater alone waits for the event loop)."""
+    widget.hide()
+    widget.setParent(None)
+    widget.deleteLater()
+
+
 # -- layout -----------------------------------------------------------------------------------------------
 def form_page(*rows: tuple[Any, Any]) -> QWidget:
     """A widget holding a form of (label, field) rows; a field may be a widget or a layout."""

@@ -26,7 +26,17 @@ from qtpy.QtWidgets import (
 from superqt.utils import qdebounced
 
 from ..errors import InputError
-from ._common import HDNWidget, LayerChoice, TaskPanel, hbox, layer_array, load_model_into, model_summary, show_image
+from ._common import (
+    HDNWidget,
+    LayerChoice,
+    TaskPanel,
+    discard_widget,
+    hbox,
+    layer_array,
+    load_model_into,
+    model_summary,
+    show_image,
+)
 
 # Largest preview region (pixels per side): the preview must come back within about 2 s.
 PREVIEW_SIZE = 256
@@ -60,8 +70,7 @@ class LatentLayerPanel(QGroupBox):
 
     def set_model(self, model: Any, mean_kl: list[float] | None, kl_source: str) -> None:
         for toggle in self.toggles:
-            self._rows.removeWidget(toggle)
-            toggle.deleteLater()
+            discard_widget(toggle)
         self.toggles = []
         if model is None:
             self.hint.setText("Load or train a model to see its latent layers.")
@@ -93,11 +102,6 @@ class LatentLayerPanel(QGroupBox):
     def switched_off(self) -> tuple[int, ...]:
         """The layers (1-based) whose toggle is off, including those off since training."""
         return tuple(i for i, toggle in enumerate(self.toggles, start=1) if not toggle.isChecked())
-
-    def set_switched_off(self, layers: tuple[int, ...]) -> None:
-        for i, toggle in enumerate(self.toggles, start=1):
-            if toggle.isEnabled():
-                toggle.setChecked(i not in layers)
 
 
 def _training_kl_per_pixel(model: Any) -> list[float] | None:
@@ -345,7 +349,7 @@ class RestoreWidget(HDNWidget):
         Their first axis shares the viewer's slider with other layers (e.g. a
         stack), so the slider's own label cannot say what a plane is.
         """
-        overlay = self.viewer.canvas.overlays["text"]
+        overlay = text_overlay(self.viewer)
         layer = self.viewer.layers.selection.active
         labels = None if layer is None or not layer.visible else layer.metadata.get(PLANES_KEY)
         index = -1
@@ -358,6 +362,12 @@ class RestoreWidget(HDNWidget):
             return
         overlay.text = f"napari-hdn: {layer.name}: {labels[index]}"
         overlay.visible = True
+
+
+def text_overlay(viewer: Any) -> Any:
+    """The viewer's canvas text overlay (napari 0.9 moved it from ``viewer.text_overlay``)."""
+    canvas = getattr(viewer, "canvas", None)
+    return canvas.overlays["text"] if canvas is not None else viewer.text_overlay
 
 
 def _restore_and_explain(restoring, explaining):

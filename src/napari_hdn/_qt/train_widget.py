@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -35,6 +36,7 @@ from ._common import (
     LayerChecklist,
     TaskPanel,
     attempt,
+    discard_widget,
     hbox,
     layer_array,
     load_model_into,
@@ -112,7 +114,7 @@ class TrainWidget(HDNWidget):
         self.preset = QComboBox()
         for name, preset in PRESETS.items():
             self.preset.addItem(name, name)
-            self.preset.setItemData(self.preset.count() - 1, preset.description, 3)  # 3: tooltip role
+            self.preset.setItemData(self.preset.count() - 1, preset.description, Qt.ItemDataRole.ToolTipRole)
         self.preset.setCurrentIndex(list(PRESETS).index("fast"))
         self.patch_size = QSpinBox()
         self.patch_size.setRange(8, 1024)
@@ -160,7 +162,7 @@ class TrainWidget(HDNWidget):
         layout.addWidget(self.layers)
         form = QFormLayout()
         form.addRow("Noise model", self.noise_source)
-        form.addRow("", self.noise_label)
+        form.addRow(self.noise_label)  # a row of its own, so that a long source wraps
         form.addRow("Noise model file", hbox(self.noise_file, self.noise_browse))
         form.addRow("Noise sigma", self.gaussian_sigma)
         self._noise_form = form
@@ -226,8 +228,7 @@ class TrainWidget(HDNWidget):
 
     def _rebuild_layer_toggles(self) -> None:
         for box in self.layers_off:
-            self.layers_off_row.removeWidget(box)
-            box.deleteLater()
+            discard_widget(box)
         self.layers_off = []
         for i in range(1, self._n_latent_layers() + 1):
             box = QCheckBox(f"z{i}")

@@ -1,0 +1,170 @@
+"""Render screenshots of the napari-hdn widgets in use on the sample data into docs/images/.
+
+    .venv/bin/python scripts/screenshots.py [--model MODEL] [--train-seconds 60] [--out docs/images]
+
+Opens napari in a real window (a virtual X server when there is no display),
+clicks through the widgets as a user would and saves one PNG per step:
+noise_model.png (calibration and its diagnostics), train.png (training with
+live losses and preview), restore.png (noisy input next to the MMSE) and
+latent_layers.png (z1 switched off, preview of the region in view).
+
+The training screenshot is taken after the second live preview (two epochs of
+the ``fast`` preset), and training is then stopped. Without --model the
+restoration uses that briefly trained model; give a model trained for the full
+budget (e.g. ``hdn-demo/model`` from ``./dev demo``) for a representative result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+WINDOW = (1600, 1000)
+
+
+def _wait(condition, timeout_s: float, what: str) -> None:
+    from qtpy.QtWidgets import QApplication
+
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+        QApplication.processEvents()
+        time.sleep(0.02)
+
+
+def _settle(seconds: float = 1.0) -> None:
+    from qtpy.QtWidgets import QApplication
+
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        QApplication.processEvents()
+        time.sleep(0.02)
+
+
+def _run(task, start, timeout_s: float, what: str) -> None:
+    """Start a widget's job and wait for it to end successfully."""
+    outcome: list[str] = []
+    task.finished.connect(outcome.append)
+    if not start():
+        raise RuntimeError(f"{what} did not start: {task.status.text()}")
+    _wait(lambda: bool(outcome), timeout_s, what)
+    if outcome[0] != "done":
+        raise RuntimeError(f"{what} ended with {outcome[0]}: {task.status.text()}")
+
+
+def _show(viewer, dock_name: str, visible: list[str]) -> None:
+    """Bring a widget's tab to the front and show only the named layers."""
+    dock, _ = viewer.window.add_plugin_dock_widget("napari-hdn", dock_name)
+    dock.show()
+    dock.raise_()
+    for layer in viewer.layers:
+        layer.visible = layer.name in visible
+    viewer.reset_view()
+
+
+def _save(viewer, out: Path, name: str) -> None:
+    viewer.reset_view()  # fit what is shown (also each cell of a grid)
+    _settle(1.5)
+    path = out / name
+    viewer.screenshot(path=str(path), canvas_only=False, flash=False)
+    print(f"wrote {path}")
+
+
+def render(out: Path, model_path: str | None, train_seconds: float) -> None:
+    from napari_hdn._qt.launch import open_viewer
+
+    viewer = open_viewer(sample="nuclei", calibration=True, show=True)
+    viewer.window.resize(*WINDOW)
+    _settle(2.0)
+    noise, train, restore = (viewer.window.add_plugin_dock_widget("napari-hdn", name)[1]
+                             for name in ("Noise model", "Train", "Restore"))
+
+    # 1. Noise model: a GMM calibrated on the 100 repeated acquisitions.
+    noise.set_source("stack")
+    noise.stack_layer.set_layer("nuclei calibration")
+    noise.set_kind("gmm")
+    noise.max_pairs.setValue(1_000_000)
+    _run(noise.task, noise.fit, 300, "the noise-model fit")
+    _show(viewer, "Noise model", ["nuclei calibration"])
+    viewer.dims.set_current_step(0, 0)
+    _save(viewer, out, "noise_model.png")
+
+    # 2. Training on the noisy stack, caught in the middle (after its second live preview), then stopped.
+    train.layers.set_checked(["nuclei noisy stack"])
+    # A checkpoint (hence a live preview) every 25 steps instead of 100, so that previews come within this
+    # short run; one thread, because the machine the screenshots are made on is shared.
+    train.set_overrides(steps_per_epoch=25, threads=1)
+    train.budget_kind.setCurrentText("minutes")
+    train.budget.setValue(train_seconds / 60.0)
+    train.output.setText(str(Path(tempfile.mkdtemp(prefix="hdn-screenshots-")) / "model"))
+    _show(viewer, "Train", ["nuclei noisy stack"])
+    previews: list[str] = []
+    train.preview_task.finished.connect(previews.append)
+    if not train.start():
+        raise RuntimeError(f"training did not start: {train.task.status.text()}")
+    _wait(lambda: previews.count("done") >= 2 or not train.task.running, train_seconds + 120, "two training previews")
+    for layer in viewer.layers:
+        layer.visible = layer.name in ("nuclei noisy stack", "nuclei noisy stack HDN training preview")
+    viewer.dims.set_current_step(0, 30)
+    _save(viewer, out, "train.png")
+    train.stop()
+    _wait(lambda: not train.task.running, 300, "the end of training")
+    if model_path is not None and not restore.load_model(model_path):
+        raise RuntimeError(f"could not load {model_path}: {restore.task.status.text()}")
+
+    # 3. Restoration of the test slice: noisy input and MMSE side by side.
+    restore.input_layer.set_layer("nuclei noisy")
+    restore.n_samples.setValue(50)
+    restore.keep_samples.setValue(5)
+    _run(restore.task, restore.restore, 600, "the restoration")
+    _show(viewer, "Restore", ["nuclei noisy", "nuclei noisy HDN MMSE", "nuclei ground truth"])
+    grid = viewer.canvas.grid
+    grid.shape = (1, 3)  # noisy | MMSE | ground truth
+    grid.enabled = True
+    _save(viewer, out, "restore.png")
+
+    # 4. Latent layers: z1 off, previewed on the region in view (the middle of the image, zoomed in).
+    grid.enabled = False
+    _show(viewer, "Restore", ["nuclei noisy"])
+    viewer.scene.camera.zoom *= 1.6
+    _settle(1.0)
+    outcome: list[str] = []
+    restore.preview_task.finished.connect(outcome.append)
+    restore.latent.toggles[0].setChecked(False)
+    _wait(lambda: bool(outcome), 120, "the latent-layer preview")
+    _show(viewer, "Restore", ["nuclei noisy HDN MMSE", "nuclei noisy HDN preview"])
+    grid.shape = (1, 2)  # all layers on | z1 off
+    grid.enabled = True
+    _save(viewer, out, "latent_layers.png")
+    viewer.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", help="a trained model folder to restore with (default: the one trained here)")
+    parser.add_argument("--train-seconds", type=float, default=300.0,
+                        help="training budget of the screenshot run (it is stopped after its second live preview)")
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "images")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    display = None
+    if not os.environ.get("DISPLAY"):
+        from pyvirtualdisplay import Display  # installed with pytest-xvfb
+
+        display = Display(size=WINDOW, color_depth=24)
+        display.start()
+    try:
+        render(args.out, args.model, args.train_seconds)
+    finally:
+        if display is not None:
+            display.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
