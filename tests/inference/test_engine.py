@@ -4,6 +4,7 @@ import torch
 
 from napari_hdn.errors import InputError
 from napari_hdn.progress import drive
+from tiny_models import make_model
 from napari_hdn.inference.engine import (
     MAX_BATCH,
     TTA_TRANSFORMS,
@@ -74,7 +75,7 @@ def test_configure_threads():
 
 def test_sample_tile_reports_progress_per_batch_and_stops(model, image):
     engine = TileEngine(model, torch.device("cpu"))
-    settings = SamplingSettings(6, 2, (), False, False, batch_size=2, bf16=False)
+    settings = SamplingSettings(6, 2, (), False, False, batch_size=2)
     events = engine.sample_tile(image, settings, seed=0)
     fractions = []
     while True:
@@ -96,11 +97,11 @@ def test_sample_tile_reports_progress_per_batch_and_stops(model, image):
     assert finished.value.value is None
 
 
-def test_bf16_autocast_runs_and_stays_close(model, image):
-    engine = TileEngine(model, torch.device("cpu"))
+def test_bf16_autocast_runs_and_stays_close(image):
+    settings = SamplingSettings(1, 0, (), False, True, None)
     means = []
     for bf16 in (False, True):
-        settings = SamplingSettings(1, 0, (), False, True, None, bf16=bf16)
+        engine = TileEngine(make_model(), torch.device("cpu"), bf16=bf16)
         averaged, _ = drive(engine.sample_tile(image, settings, 0))
         means.append(averaged[0])
     exact, fast = means

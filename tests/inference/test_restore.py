@@ -125,10 +125,11 @@ def test_layers_off_in_training_stay_off(image):
     np.testing.assert_array_equal(result.mmse, explicit.mmse)
 
 
-def test_tiles_blend_without_seams(model):
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_tiles_blend_without_seams(model, precision):
     image = make_image((160, 136), seed=5)
-    whole = restore(model, image, keep_samples=1, posterior_mean=True)
-    tiled = restore(model, image, keep_samples=1, posterior_mean=True, tile=48)
+    whole = restore(model, image, keep_samples=1, posterior_mean=True, precision=precision)
+    tiled = restore(model, image, keep_samples=1, posterior_mean=True, tile=48, precision=precision)
     assert psnr(whole.mmse, tiled.mmse) >= 50
 
 

@@ -183,6 +183,7 @@ class JobSpec:
 
     model: Any
     device: str
+    bf16: bool
     kind: str  # "sample" | "activations"
     settings: SamplingSettings | None
     threads: int | None
@@ -193,7 +194,7 @@ class JobSpec:
             model = _load_cached(str(Path(model).resolve()), self.device)
         import torch
 
-        engine = TileEngine(model, torch.device(self.device))
+        engine = TileEngine(model, torch.device(self.device), self.bf16)
         if self.kind == "sample":
             return SamplingJob(engine, self.settings)
         return ActivationsJob(engine)
@@ -290,6 +291,7 @@ def dask_map(spec: JobSpec, n_channels: int, image: Any, tiling: Tiling, seed: i
         overlapped,
         model,
         spec.device,
+        spec.bf16,
         spec.kind,
         spec.settings,
         spec.threads,
@@ -304,5 +306,6 @@ def dask_map(spec: JobSpec, n_channels: int, image: Any, tiling: Tiling, seed: i
     )
 
 
-def _dask_block(block, model, device, kind, settings, threads, tiling, seed, depth, lead_shape, block_info=None):
-    return _block(block, JobSpec(model, device, kind, settings, threads), tiling, seed, depth, lead_shape, block_info)
+def _dask_block(block, model, device, bf16, kind, settings, threads, tiling, seed, depth, lead_shape, block_info=None):
+    spec = JobSpec(model, device, bf16, kind, settings, threads)
+    return _block(block, spec, tiling, seed, depth, lead_shape, block_info)

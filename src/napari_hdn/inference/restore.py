@@ -12,6 +12,7 @@ import numpy as np
 from .._validation import as_real_array, check_finite, check_not_rgb, is_dask
 from ..errors import InputError
 from ..progress import StopToken, drive
+from ..training import use_bfloat16
 from .driver import JobSpec, PlaneProgress, SamplingJob, ActivationsJob, Tiling, dask_map, numpy_events
 from .engine import (
     MEAN,
@@ -27,9 +28,6 @@ from .engine import (
 # Planes up to this size (per axis) are restored in one piece; larger ones in tiles of this size.
 DEFAULT_TILE = 512
 PRECISIONS = ("auto", "float32", "bfloat16")
-# bf16 autocast on CUDA by default: it moved the benchmark's PSNR by 0.001 dB with a fast-preset model
-# (benchmarks/bench_sampling_speed.py --check-bf16). On CPUs bf16 convolutions are slower: float32 there.
-AUTO_BF16_ON_CUDA = True
 
 
 @dataclass
@@ -121,7 +119,7 @@ def _check_tiling(tile: Any, overlap: Any, stride: int) -> Tiling:
             raise InputError(f"tile={tile} is smaller than this model's stride ({stride}): use a tile of at least {stride}.")
     tile -= tile % stride  # tiles that are multiples of the stride need no padding
     if overlap is None:
-        overlap = min(max(stride, tile // 8), tile - stride)
+        overlap = min(max(2 * stride, tile // 8), tile - stride)
     else:
         overlap = _whole_number(overlap, "overlap", 0)
         if overlap > tile - stride:
@@ -132,17 +130,21 @@ def _check_tiling(tile: Any, overlap: Any, stride: int) -> Tiling:
     return Tiling(tile, overlap, stride)
 
 
-def _engine(model: Any, threads: int | None) -> TileEngine:
+def _engine(model: Any, threads: int | None, precision: str) -> TileEngine:
     if threads is not None:
         _whole_number(threads, "threads", 1)
+    if precision not in PRECISIONS:
+        raise InputError(f"precision={precision!r} must be one of {list(PRECISIONS)}.")
     model.network.eval()  # dropout and batch-norm statistics as in inference
-    return TileEngine(model, model.device)
+    # "auto": bf16 where it is fast (CUDA, CPUs with matrix units), as in training. It costs no accuracy:
+    # 0.001 dB on the benchmark with a fast-preset model (benchmarks/bench_sampling_speed.py --check-bf16).
+    return TileEngine(model, model.device, use_bfloat16(precision, model.device))
 
 
-def _job_spec(model_arg: Any, model: Any, kind: str, settings: SamplingSettings | None, threads: int | None) -> JobSpec:
+def _job_spec(model_arg: Any, engine: TileEngine, kind: str, settings: SamplingSettings | None, threads) -> JobSpec:
     # A path travels to dask workers as a path (each worker loads the bundle once).
-    source = str(model_arg) if isinstance(model_arg, (str, os.PathLike)) else model
-    return JobSpec(source, str(model.device), kind, settings, threads)
+    source = str(model_arg) if isinstance(model_arg, (str, os.PathLike)) else engine.model
+    return JobSpec(source, str(engine.device), engine.bf16, kind, settings, threads)
 
 
 def restore_events(
@@ -169,7 +171,7 @@ def restore_events(
     """
     model_arg = model
     model = _resolve_model(model, device)
-    engine = _engine(model, threads)
+    engine = _engine(model, threads, precision)
     image = _check_image(image, engine.stride)
     n_samples = _whole_number(n_samples, "n_samples", 1)
     keep_samples = min(_whole_number(keep_samples, "keep_samples", 0), n_samples)
@@ -181,12 +183,9 @@ def restore_events(
         )
     if batch_size is not None:
         batch_size = _whole_number(batch_size, "batch_size", 1)
-    if precision not in PRECISIONS:
-        raise InputError(f"precision={precision!r} must be one of {list(PRECISIONS)}.")
     if isinstance(deactivate, (int, np.integer)):
         deactivate = (int(deactivate),)
     layers_off = tuple(model.deactivated_layers(tuple(deactivate)))
-    bf16 = precision == "bfloat16" or (precision == "auto" and model.device.type == "cuda" and AUTO_BF16_ON_CUDA)
     settings = SamplingSettings(
         n_samples=n_samples,
         keep_samples=keep_samples,
@@ -194,12 +193,11 @@ def restore_events(
         tta=bool(tta),
         posterior_mean=bool(posterior_mean),
         batch_size=batch_size,
-        bf16=bf16,
     )
     tiling = _check_tiling(tile, overlap, engine.stride)
     n_drawn = settings.n_draws
     if is_dask(image):
-        spec = _job_spec(model_arg, model, "sample", settings, threads)
+        spec = _job_spec(model_arg, engine, "sample", settings, threads)
         return _lazy_restoration(spec, image, tiling, seed, n_drawn, layers_off)
     return _restoration(SamplingJob(engine, settings), image, tiling, seed, stop, threads, n_drawn, layers_off)
 
@@ -261,7 +259,8 @@ def restore(
     Keyword options: ``overlap`` (pixels shared by neighbouring tiles),
     ``posterior_mean`` (decode the posterior means instead of sampling:
     deterministic, one image), ``batch_size`` (samples per top-down batch; by
-    default sized to the memory available), ``precision`` ("auto", "float32",
+    default sized to the memory available), ``precision`` ("auto": bfloat16
+    on CUDA and on CPUs with matrix units, float32 elsewhere; "float32";
     "bfloat16"), ``device``, ``threads`` (torch threads), ``stop`` (a
     :class:`~napari_hdn.progress.StopToken`).
 
@@ -277,6 +276,7 @@ def layer_activations_events(
     *,
     tile: int | None = None,
     overlap: int | None = None,
+    precision: str = "auto",
     device: Any = None,
     threads: int | None = None,
     stop: StopToken | None = None,
@@ -284,12 +284,12 @@ def layer_activations_events(
     """The generator behind :func:`layer_activations` (arguments checked when called)."""
     model_arg = model
     model = _resolve_model(model, device)
-    engine = _engine(model, threads)
+    engine = _engine(model, threads, precision)
     image = _check_image(image, engine.stride)
     tiling = _check_tiling(tile, overlap, engine.stride)
     n = engine.n_layers
     if is_dask(image):
-        spec = _job_spec(model_arg, model, "activations", None, threads)
+        spec = _job_spec(model_arg, engine, "activations", None, threads)
         return _lazy_activations(spec, n, image, tiling)
     return _activations(ActivationsJob(engine), n, image, tiling, stop, threads)
 
@@ -314,7 +314,7 @@ def layer_activations(model: Any, image: Any, **options: Any) -> tuple[Any, Any]
     units). ``kl_maps[i - 1]``: the KL divergence of layer i (information taken
     from the input at each place), in nats per pixel, upsampled to the image size.
     Both have shape (n_layers, *image.shape), float32. Options as
-    :func:`layer_activations_events` (``tile``, ``overlap``, ``device``,
-    ``threads``, ``stop``).
+    :func:`layer_activations_events` (``tile``, ``overlap``, ``precision``,
+    ``device``, ``threads``, ``stop``).
     """
     return drive(layer_activations_events(model, image, **options))
