@@ -78,7 +78,7 @@ def score(model, data, n_samples: int, seed: int, sampler: str) -> dict:
     estimate = sample_data.photons(mmse(model, data.test_image, n_samples, seed, sampler))
     truth = data.ground_truth
     return {
-        "psnr_db": round(psnr(truth, estimate, data_range=float(truth.max() - truth.min())), 3),
+        "psnr_db": round(float(psnr(truth, estimate, data_range=float(truth.max() - truth.min()))), 3),
         "restore_s": round(time.perf_counter() - t0, 1),
     }
 

@@ -301,3 +301,30 @@ def test_train_config_validation():
         TrainConfig()
     assert TrainConfig(steps=5).max_steps == 5
     assert TrainConfig(epochs=2, steps_per_epoch=10, steps=30).max_steps == 20
+
+
+def test_bfloat16_training_runs_and_is_reproducible():
+    losses = [[e.loss for e in steps(run(steps=3, precision="bfloat16")[0])] for _ in range(2)]
+    assert all(math.isfinite(v) for v in losses[0])
+    assert losses[0] == losses[1]
+    assert run(steps=1, precision="bfloat16")[1].network.training is False  # returned ready for use
+
+
+def test_thread_tuner_keeps_the_faster_thread_count(monkeypatch):
+    import napari_hdn.training as training
+
+    monkeypatch.setattr(training, "_default_threads", lambda: 2)
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: None)  # leave the test process as it is
+    tuner = training.ThreadTuner(None)
+    assert tuner.candidates == [1, 2] and tuner.current == 1
+    seconds = {1: 1.0, 2: 0.5}  # an idle machine: 2 threads are faster
+    for _ in range(40):
+        tuner.before_step()
+        tuner.after_step(seconds[tuner.trial or tuner.current])
+    assert tuner.current == 2
+    seconds = {1: 1.0, 2: 8.0}  # now other programs keep a core busy
+    for _ in range(60):
+        tuner.before_step()
+        tuner.after_step(seconds[tuner.trial or tuner.current])
+    assert tuner.current == 1
+    assert training.ThreadTuner(3).candidates == [3]

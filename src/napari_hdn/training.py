@@ -74,7 +74,9 @@ class TrainConfig:
     val_fraction: float = 0.1
     val_patches: int = 256
     val_batch_size: int = 32
-    threads: int | None = None  # torch CPU threads; None: all the CPUs this process may use
+    # torch CPU threads; None: adaptive (all usable CPUs, or fewer while other programs keep them busy).
+    # Give a number for bit-exact repeatable runs: the thread count can change the rounding of sums.
+    threads: int | None = None
     # "auto": bfloat16 autocast on CUDA and on CPUs with bf16 matrix units (Intel AMX), float32 elsewhere.
     precision: Literal["auto", "float32", "bfloat16"] = "auto"
     seed: int = 0
@@ -565,6 +567,55 @@ def _default_threads() -> int:
         return os.cpu_count() or 1
 
 
+class ThreadTuner:
+    """Chooses the torch thread count between training steps by timing them.
+
+    All CPUs are fastest on an idle machine, but when other programs keep some
+    cores busy, threads that wait for each other at every operation make a step
+    several times slower than fewer threads would. So now and then one step runs
+    with the other candidate count; the faster one is kept, and the trials
+    become rarer (up to every ``max_interval`` steps) while the choice holds.
+    A fixed ``threads`` setting switches this off.
+    """
+
+    def __init__(self, fixed: int | None, max_interval: int = 400):
+        usable = _default_threads()
+        if fixed is not None:
+            self.candidates = [fixed]
+        elif usable <= 4:  # start with 1: cheap to try on a small machine, and safe on a busy one
+            self.candidates = sorted({1, usable})
+        else:
+            self.candidates = [usable, usable // 2]
+        self.current = self.candidates[0]
+        self.max_interval = max_interval
+        self.interval = 3
+        self.steps_since_trial = 0
+        self.step_s: float | None = None  # smoothed step time with the current count
+        self.trial: int | None = None
+        self.warm = False  # the first step sets up kernels: too slow to compare
+        torch.set_num_threads(self.current)
+
+    def before_step(self) -> None:
+        if len(self.candidates) > 1 and self.step_s is not None and self.steps_since_trial >= self.interval:
+            self.trial = next(c for c in self.candidates if c != self.current)
+            torch.set_num_threads(self.trial)
+
+    def after_step(self, seconds: float) -> None:
+        if not self.warm:
+            self.warm = True
+            return
+        if self.trial is None:
+            self.step_s = seconds if self.step_s is None else 0.8 * self.step_s + 0.2 * seconds
+            self.steps_since_trial += 1
+            return
+        if seconds < 0.9 * self.step_s:
+            self.current, self.step_s, self.interval = self.trial, seconds, 3
+        else:
+            self.interval = min(2 * self.interval, self.max_interval)
+            torch.set_num_threads(self.current)
+        self.trial, self.steps_since_trial = None, 0
+
+
 def use_bfloat16(precision: str, device: torch.device) -> bool:
     """Whether to train in bfloat16 autocast (see :attr:`TrainConfig.precision`)."""
     if precision != "auto":
@@ -680,7 +731,7 @@ def training_events(
     trained_off = tuple(sorted(i + 1 for i in network.layer_indices(trained_off)))  # clear error for bad layers
     if len(trained_off) == model_config.n_latent_layers:
         raise InputError("At least one latent layer must stay active: the model cannot learn with all layers off.")
-    torch.set_num_threads(cfg.threads or _default_threads())
+    threads = ThreadTuner(cfg.threads)
     timer_start = time.perf_counter()
 
     def event(kind: str, message: str, **values: Any) -> TrainingEvent:
@@ -837,7 +888,7 @@ def training_events(
         return bool(has_val and patience is not None and loop["rounds_without_improvement"] >= patience)
 
     yield event("setup", f"training on {torch_device.type} ({'bfloat16' if bf16 else 'float32'}) "
-                f"with {torch.get_num_threads()} thread(s); "
+                f"with {'/'.join(map(str, threads.candidates))} thread(s); "
                 f"{network.n_parameters():,} parameters", step=model.step, epoch=model.epoch)
     steps_this_epoch = loop["steps_this_epoch"]
     while True:
@@ -850,6 +901,7 @@ def training_events(
             step_s = cfg.batch_size / speed if speed else 0.0
             if time.perf_counter() - session_start + step_s + val_cost_s > budget_s and model.step > start_step:
                 break
+        threads.before_step()
         t_step = time.perf_counter()
         if cfg.lr_schedule == "cosine":
             for group in optimizer.param_groups:
@@ -872,7 +924,9 @@ def training_events(
         loop["steps_this_epoch"] = steps_this_epoch
         summary = step_terms.summary()
         window.merge(step_terms)
-        now_speed = cfg.batch_size / max(time.perf_counter() - t_step, 1e-9)
+        step_s = time.perf_counter() - t_step
+        threads.after_step(step_s)
+        now_speed = cfg.batch_size / max(step_s, 1e-9)
         speed = now_speed if speed is None else 0.9 * speed + 0.1 * now_speed
         yield event(
             "step",
