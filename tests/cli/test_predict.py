@@ -35,7 +35,7 @@ def test_help_lists_every_option(capsys):
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
     for option in ("--out", "--samples", "--keep-samples", "--deactivate", "--tile", "--tta", "--activations",
-                   "--overwrite", "--seed", "--device", "mmse.tif", "variance.tif", "samples.tif", "kl_maps.tif"):
+                   "--overwrite", "--seed", "--device", "--precision", "mmse.tif", "variance.tif", "samples.tif", "kl_maps.tif"):
         assert option in text, option
 
 

@@ -83,6 +83,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="random seed: the same seed gives the same result (default 0)")
     parser.add_argument("--batch-size", type=int, metavar="B", help="samples per batch (default: sized to the memory)")
     parser.add_argument("--device", default="auto", help="auto (GPU if available), cpu, cuda, cuda:N or mps")
+    parser.add_argument(
+        "--precision",
+        choices=("auto", "float32", "bfloat16"),
+        default="auto",
+        help="auto: bfloat16 on GPUs and on CPUs with matrix units (AMX), float32 elsewhere",
+    )
     parser.add_argument("--threads", type=int, help="CPU threads for torch (default: all available cores)")
     parser.add_argument("--overwrite", action="store_true", help="replace result files that already exist")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -110,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
     image = read_image(args.input)
     metadata = read_pixel_metadata(args.input)
     model = load_model(args.model, device=args.device)
-    options = {"tile": args.tile, "overlap": args.overlap, "threads": args.threads}
+    options = {"tile": args.tile, "overlap": args.overlap, "precision": args.precision, "threads": args.threads}
     events = restore_events(
         model,
         image,
