@@ -179,7 +179,7 @@ N_STATISTICS = 3
 class TileEngine:
     """Runs the network of an HDN model on single tiles.
 
-    With ``bf16`` the passes run in bfloat16 autocast. On CPUs and with bf16
+    With ``bf16`` the passes run in bfloat16 autocast. On CPUs, and with bf16,
     tensors are channels-last (the layout of oneDNN's and cuDNN's fast
     convolutions); the network's weights are then switched to channels-last in
     place (same values).
