@@ -79,7 +79,8 @@ def test_wheel_holds_the_manifest_and_napari_discovers_it(tmp_path):
     # Installed on its own (ahead of the editable install on sys.path), npe2 finds the wheel's manifest.
     site = tmp_path / "site"
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index", "--target", str(site), str(wheel)],
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index", "--target", str(site),
+         str(wheel)],
         check=True, capture_output=True, text=True,
     )
     found = subprocess.run(

@@ -53,7 +53,11 @@ def _nuclei_layers(structured: bool) -> list[LayerData]:
         (stack, {"name": f"{variant} noisy stack", "contrast_limits": limits, "metadata": dict(about)}, "image"),
         (
             test,
-            {"name": f"{variant} noisy", "contrast_limits": limits, "metadata": dict(about, slice=sample_data.TEST_SLICE)},
+            {
+                "name": f"{variant} noisy",
+                "contrast_limits": limits,
+                "metadata": dict(about, slice=sample_data.TEST_SLICE),
+            },
             "image",
         ),
         (

@@ -54,12 +54,17 @@ def test_training_runs_in_the_background_with_losses_and_a_preview(viewer, qtbot
 def test_stop_keeps_the_model_and_its_last_checkpoint(viewer, qtbot, tmp_path, messages):
     widget = tiny_train_widget(viewer, tmp_path / "run", steps=100_000)
     widget.live_preview.setChecked(False)
+    restore = dock(viewer, "Restore")
+    restore.threads = None  # chosen per job
     with qtbot.captureExceptions() as exceptions:
         with qtbot.waitSignal(widget.task.finished, timeout=WAIT_MS) as blocker:
             assert widget.start()
             qtbot.waitUntil(lambda: len(widget.loss_plot.steps) >= 3, timeout=WAIT_MS)
+            # While training runs, a restoration in the same viewer takes one core instead of all.
+            assert restore.threads_for(restore.preview_task) == 1
             widget.task.stop_button.click()
     assert not exceptions
+    assert restore.threads_for(restore.preview_task) is None
     assert blocker.args == ["done"]
     model = widget.session.model
     assert model is not None and 3 <= model.step < 100_000

@@ -475,11 +475,24 @@ class HDNWidget(QWidget):
         super().__init__(parent)
         self.viewer = napari_viewer
         self.session: Session = session_for(napari_viewer)
+        self.session.join(self)
+        # torch CPU threads of this widget's computations; None: chosen per job (see threads_for).
+        self.threads: int | None = None
         self._watched_window: weakref.ref | None = None
 
     def tasks(self) -> list[TaskPanel]:
         """The widget's job panels (subclasses list theirs)."""
         return []
+
+    def threads_for(self, task: TaskPanel) -> int | None:
+        """torch threads for a job of ``task``: all cores, or one while another job of this viewer runs.
+
+        Two jobs each using every core of a small machine slow each other down
+        several-fold (their threads wait on each other), so a second job takes one core.
+        """
+        if self.threads is not None:
+            return self.threads
+        return 1 if self.session.other_jobs_running(task) else None
 
     def shutdown(self) -> None:
         for task in self.tasks():

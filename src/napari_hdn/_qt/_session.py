@@ -26,6 +26,15 @@ class Session:
     model: Any = None
     model_source: str = ""
     _listeners: list[Any] = field(default_factory=list, repr=False)
+    _members: weakref.WeakSet = field(default_factory=weakref.WeakSet, repr=False)
+
+    def join(self, member: Any) -> None:
+        """Register a widget whose ``tasks()`` (objects with ``running``) count in :meth:`other_jobs_running`."""
+        self._members.add(member)
+
+    def other_jobs_running(self, job: Any = None) -> bool:
+        """Whether a job other than ``job`` runs in any of this viewer's widgets."""
+        return any(task.running for member in list(self._members) for task in member.tasks() if task is not job)
 
     def subscribe(self, callback: Callable[[str], None]) -> None:
         """Call ``callback(what)`` with ``what`` = "noise_model" or "model" after each change.

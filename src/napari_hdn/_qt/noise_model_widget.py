@@ -223,7 +223,8 @@ class NoiseModelWidget(HDNWidget):
 
     def _known_kind_changed(self, *_: Any) -> None:
         poisson = self.known_kind.currentData() == "poisson_gaussian"
-        for box, show in ((self.gain, poisson), (self.offset, poisson), (self.read_sigma, poisson), (self.sigma, not poisson)):
+        shown = {self.gain: poisson, self.offset: poisson, self.read_sigma: poisson, self.sigma: not poisson}
+        for box, show in shown.items():
             box.setVisible(show)
             self._known_form.labelForField(box).setVisible(show)
 

@@ -42,6 +42,8 @@ from ._common import (
 PREVIEW_SIZE = 256
 # Posterior samples of a preview (see benchmarks/bench_latent_preview.py for its latency).
 DEFAULT_PREVIEW_SAMPLES = 8
+# Quiet time after the last toggle click before the preview starts (several quick clicks: one preview).
+PREVIEW_DEBOUNCE_MS = 300
 PLANES_KEY = "napari_hdn_planes"  # layer metadata: the label of each plane along the first axis
 
 
@@ -120,8 +122,6 @@ class RestoreWidget(HDNWidget):
     def __init__(self, napari_viewer: Any, parent: QWidget | None = None):
         super().__init__(napari_viewer, parent)
         self._mean_kl: tuple[Any, list[float]] | None = None  # (model, KL per layer from its KL maps)
-        # torch CPU threads of restorations (None: all cores); scripts and tests may lower it.
-        self.threads: int | None = None
         self._preview_again = False
 
         self.model_label = QLabel()
@@ -171,7 +171,7 @@ class RestoreWidget(HDNWidget):
         layout.addWidget(self.latent)
 
         # Debounced: several quick clicks on the toggles give one preview, of the last state.
-        self.request_preview = qdebounced(self.preview, timeout=400, parent=self)
+        self.request_preview = qdebounced(self.preview, timeout=PREVIEW_DEBOUNCE_MS, parent=self)
         self.session.subscribe(self._session_changed)
         self._session_changed("model")
         self.viewer.dims.events.current_step.connect(self._show_plane_label)
@@ -209,7 +209,7 @@ class RestoreWidget(HDNWidget):
 
     # -- full restoration -------------------------------------------------------------------------------------
     def restore(self) -> bool:
-        """Restore the input layer with the layers switched off in the panel; False (with a message) if it cannot start."""
+        """Restore the input layer with the panel's layers off; False (with a message) if it cannot start."""
         from ..inference import layer_activations_events, restore_events
 
         def make_job(token):
@@ -217,13 +217,14 @@ class RestoreWidget(HDNWidget):
             layer = self.input_layer.layer()
             image = layer_array(layer, "input layer")
             off = self.latent.switched_off()
+            threads = self.threads_for(self.task)
             restoring = restore_events(
                 model, image, self.n_samples.value(), self.keep_samples.value(), deactivate=off,
-                tta=self.tta.isChecked(), threads=self.threads, stop=token,
+                tta=self.tta.isChecked(), threads=threads, stop=token,
             )
             explaining = None
             if self.activations.isChecked():
-                explaining = layer_activations_events(model, image, threads=self.threads, stop=token)
+                explaining = layer_activations_events(model, image, threads=threads, stop=token)
             self._job_input = (model, layer.name)
             return _restore_and_explain(restoring, explaining)
 
@@ -283,7 +284,7 @@ class RestoreWidget(HDNWidget):
             crop, origin = self._region_in_view(layer, image, model.config.stride)
             off = self.latent.switched_off()
             events = restore_events(model, crop, self.preview_samples.value(), 0, deactivate=off,
-                                    threads=self.threads, stop=token)
+                                    threads=self.threads_for(self.preview_task), stop=token)
             self._preview_input = (layer.name, origin, off)
             return events
 

@@ -310,6 +310,8 @@ class TrainWidget(HDNWidget):
         if arguments["resume"]:  # a resumed training keeps its own settings: pass only what may change
             for key in ("preset", "patch_size", "val_fraction"):
                 arguments.pop(key)
+        if self.threads is not None:
+            arguments["threads"] = self.threads
         arguments.update(self.overrides)
         return arguments
 
