@@ -126,3 +126,14 @@ def test_bottom_up_rejects_unpadded_sizes():
 def test_bad_model_settings_are_rejected(bad):
     with pytest.raises(InputError, match="Invalid model setting"):
         ModelConfig(**bad)
+
+
+def test_a_private_generator_gives_reproducible_samples_without_touching_the_global_one():
+    model = tiny_model()
+    bu = model.bottom_up(torch.randn(1, 1, 16, 16))
+    global_state = torch.get_rng_state()
+    with torch.inference_mode():
+        a = model.top_down(bu, n_samples=3, generator=torch.Generator().manual_seed(7)).out
+        b = model.top_down(bu, n_samples=3, generator=torch.Generator().manual_seed(7)).out
+    torch.testing.assert_close(a, b)
+    assert torch.equal(torch.get_rng_state(), global_state)

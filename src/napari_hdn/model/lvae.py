@@ -65,6 +65,7 @@ class TopDownLayer(nn.Module):
         latent_hw: tuple[int, int],
         deactivated: bool,
         posterior_mean: bool,
+        generator: torch.Generator | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         if self.is_top:
             p_params = self.top_prior.expand(1, -1, *latent_hw)
@@ -82,7 +83,8 @@ class TopDownLayer(nn.Module):
                 z = q_mu
             else:
                 shape = (max(batch, q_mu.shape[0]), *q_mu.shape[1:])
-                z = q_mu + (0.5 * q_logvar).exp() * torch.randn(shape, device=q_mu.device, dtype=q_mu.dtype)
+                noise = torch.randn(shape, device=q_mu.device, dtype=q_mu.dtype, generator=generator)
+                z = q_mu + (0.5 * q_logvar).exp() * noise
             kl_elements = gaussian_kl(q_mu, q_logvar, p_mu, p_logvar)
             kl_spatial = kl_elements.sum(1)
             if not self.analytical_kl and not posterior_mean:
@@ -91,7 +93,8 @@ class TopDownLayer(nn.Module):
             kl = kl_elements.sum((1, 2, 3))
         else:  # generation from the prior
             shape = (max(batch, p_mu.shape[0]), *p_mu.shape[1:])
-            z = p_mu + (0.5 * p_logvar).exp() * torch.randn(shape, device=p_mu.device, dtype=p_mu.dtype)
+            noise = torch.randn(shape, device=p_mu.device, dtype=p_mu.dtype, generator=generator)
+            z = p_mu + (0.5 * p_logvar).exp() * noise
 
         if z.shape[0] != batch:
             z = z.expand(batch, *z.shape[1:])
@@ -170,12 +173,16 @@ class LadderVAE(nn.Module):
         n_samples: int | None = None,
         n_prior: int | None = None,
         prior_size: tuple[int, int] | None = None,
+        generator: torch.Generator | None = None,
     ) -> TopDownResult:
         """Generative pass; see :class:`TopDownResult`.
 
         ``bu`` may have batch 1 with ``n_samples`` > 1: the bottom-up features are
         then shared by ``n_samples`` posterior samples without being copied.
         ``bu=None`` generates ``n_prior`` images of ``prior_size`` from the prior.
+        ``generator``: a private random stream for the samples, so that restoration
+        running beside training (the widgets' previews) never touches torch's
+        global generator, which training's reproducibility depends on.
         """
         off = self.layer_indices(deactivate)
         if bu is None:
@@ -203,6 +210,7 @@ class LadderVAE(nn.Module):
                 top_hw,
                 deactivated=i in off,
                 posterior_mean=posterior_mean,
+                generator=generator,
             )
         out = self.output_conv(self.final_top_down(x))
         return TopDownResult(out=out, kl=kl, kl_spatial=kl_spatial)
