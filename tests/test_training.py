@@ -169,7 +169,19 @@ def test_overwrite_replaces_an_earlier_model(tmp_path):
     out = tmp_path / "run"
     run(steps=5, out=out)
     _, model = run(steps=3, out=out, overwrite=True)
-    assert model.step == 3 and load_model(out / "last").step == 3
+    assert model.step == 3 and load_model(out / "last").step == 3 and load_model(out / "best").step == 3
+
+
+def test_overwrite_keeps_the_earlier_model_until_the_new_one_has_a_checkpoint(tmp_path):
+    out = tmp_path / "run"
+    run(steps=5, out=out)
+    settings = {**TINY, "noise_model": NOISE, "device": "cpu"}
+    gen = training_events(noisy_stack(), steps=50, out=out, overwrite=True, **settings)
+    for event in gen:  # the new training fails (here: is abandoned) before its first checkpoint
+        if event.kind == "step":
+            break
+    gen.close()
+    assert load_model(out / "last").step == 5 and load_model(out / "best").step == 5
 
 
 def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_good_checkpoint(tmp_path):

@@ -528,12 +528,6 @@ def _check_out_folder(out: Path, resume: bool, overwrite: bool) -> None:
         )
 
 
-def _clear_old_checkpoints(out: Path) -> None:
-    for name in (BEST, LAST):
-        if (out / name).is_dir():
-            shutil.rmtree(out / name)
-
-
 # ----------------------------------------------------------------------------------------------------------
 # Training
 # ----------------------------------------------------------------------------------------------------------
@@ -747,8 +741,13 @@ def training_events(
     for note in data.notes:
         yield event("setup", note)
 
-    if out_path is not None and overwrite and not resume:
-        _clear_old_checkpoints(out_path)  # only now that the data and settings are known to be usable
+    # With overwrite, the earlier model stays until this training has written its first checkpoint:
+    # a failure before that (NaN, crash, kill) must not leave the user with no model at all.
+    stale_checkpoints = (
+        {name for name in (BEST, LAST) if (out_path / name).is_dir()}
+        if out_path is not None and overwrite and not resume
+        else set()
+    )
     model = HDNModel(network, noise, data.data_mean, data.data_std, train_config=cfg,
                      trained_deactivated=trained_off)
     if resume:
@@ -806,7 +805,11 @@ def training_events(
         if name == LAST:
             loop["elapsed_s"] = total_elapsed()
             extra = _training_state(optimizer, scheduler, rng, loop)
-        model.save(out_path / name, overwrite=True, extra_files=extra)
+        model.save(out_path / name, overwrite=True, extra_files=extra)  # replaces the folder atomically
+        stale_checkpoints.discard(name)
+        for old in stale_checkpoints:  # the earlier model's other checkpoint no longer belongs here
+            shutil.rmtree(out_path / old, ignore_errors=True)
+        stale_checkpoints.clear()
         return out_path / name
 
     budget_s = None if cfg.minutes is None else cfg.minutes * 60.0  # on resume: minutes of this session
