@@ -144,7 +144,7 @@ def _read_model(path: Any) -> list[LayerData]:
     from .model.bundle import load_model
 
     p = Path(path[0] if isinstance(path, (list, tuple)) else path)
-    model = load_model(p)
+    model = load_model(p, device="auto")  # the GPU when there is one, as napari_hdn.restore(path) does
     _hand_to_viewer("model", model, str(p))
     return [(None,)]
 

@@ -81,7 +81,7 @@ def load_model_into(session: Session, path: Any, task: TaskPanel) -> bool:
     def action() -> str:
         from ..model.bundle import load_model
 
-        session.set_model(load_model(path), str(path))
+        session.set_model(load_model(path, device="auto"), str(path))  # the GPU when there is one
         return f"Loaded the model {path}."
 
     return attempt(task, "Loading the model", action)

@@ -26,6 +26,7 @@ from qtpy.QtWidgets import (
 from superqt.utils import qdebounced
 
 from ..errors import InputError
+from .._validation import is_dask
 from ._common import (
     HDNWidget,
     LayerChoice,
@@ -372,9 +373,19 @@ def text_overlay(viewer: Any) -> Any:
 
 
 def _restore_and_explain(restoring, explaining):
-    """Restoration, then (optionally) the per-layer activations, as one job."""
+    """Restoration, then (optionally) the per-layer activations, as one job.
+
+    A lazy (dask) layer gives lazy results: they are computed here, in the worker,
+    so that napari never runs the network on the GUI thread while it draws them.
+    """
     restoration = yield from restoring
+    if restoration.lazy:
+        restoration = restoration.compute()
     activations = None
     if explaining is not None:
         activations = yield from explaining
+        if any(is_dask(plane_stack) for plane_stack in activations):
+            import dask
+
+            activations = tuple(dask.compute(*activations))
     return restoration, activations
