@@ -40,3 +40,11 @@ def test_timer_eta():
     assert timer.eta(0, 10) is None
     assert timer.eta(5, None) is None
     assert timer.eta(5, 10) > 0
+
+
+def test_format_seconds():
+    from napari_hdn.progress import format_seconds
+
+    assert format_seconds(None) == "--:--"
+    assert format_seconds(65.4) == "01:05"
+    assert format_seconds(3725) == "1:02:05"

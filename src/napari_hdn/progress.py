@@ -77,6 +77,16 @@ class Timer:
         return max(self.elapsed * (total - done) / done, 0.0)
 
 
+def format_seconds(seconds: float | None) -> str:
+    """``mm:ss`` (``h:mm:ss`` from an hour on), ``--:--`` when unknown: for progress displays."""
+    if seconds is None:
+        return "--:--"
+    seconds = int(round(seconds))
+    h, rem = divmod(seconds, 3600)
+    m, sec = divmod(rem, 60)
+    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m:02d}:{sec:02d}"
+
+
 def drive(
     events: Generator[Progress, Any, R],
     on_event: Callable[[Progress], Any] | None = None,

@@ -222,3 +222,19 @@ def test_weights_with_nan_are_rejected(tmp_path):
     path = model.save(tmp_path / "m")
     with pytest.raises(FileFormatError, match="NaN"):
         load_model(path)
+
+
+def test_unreadable_files_are_reported_as_file_errors(tmp_path, monkeypatch):
+    import pathlib
+
+    from napari_hdn.errors import FileFormatError
+    from napari_hdn.model.bundle import read_metadata
+
+    (tmp_path / "model.json").write_text("{}")
+
+    def vanished(self, *args, **kwargs):  # a checkpoint replaced while it is read
+        raise FileNotFoundError(2, "No such file or directory", str(self))
+
+    monkeypatch.setattr(pathlib.Path, "read_text", vanished)
+    with pytest.raises(FileFormatError, match="Cannot read"):
+        read_metadata(tmp_path)

@@ -35,9 +35,8 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ..cli._progress import _fmt_seconds
 from ..errors import HDNError, InputError
-from ..progress import Progress, StopToken
+from ..progress import Progress, StopToken, format_seconds
 from ._session import Session, session_for
 
 log = logging.getLogger("napari_hdn")
@@ -272,7 +271,7 @@ class TaskPanel(QWidget):
         else:
             self.bar.setRange(0, 1000)
             self.bar.setValue(int(round(1000 * fraction)))
-            left = "" if event.eta_s is None else f" - {_fmt_seconds(event.eta_s)} left"
+            left = "" if event.eta_s is None else f" - {format_seconds(event.eta_s)} left"
             self.bar.setFormat(f"{100 * fraction:.0f}%{left}")
         if event.message and not (self.token and self.token.stop_requested):
             self.set_status(event.message)

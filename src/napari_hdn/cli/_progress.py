@@ -6,16 +6,7 @@ import sys
 import time
 from typing import TextIO
 
-from ..progress import Progress
-
-
-def _fmt_seconds(s: float | None) -> str:
-    if s is None:
-        return "--:--"
-    s = int(round(s))
-    h, rem = divmod(s, 3600)
-    m, sec = divmod(rem, 60)
-    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m:02d}:{sec:02d}"
+from ..progress import Progress, format_seconds
 
 
 class ProgressBar:
@@ -43,7 +34,7 @@ class ProgressBar:
         else:
             filled = int(round(frac * self.width))
             bar = "[" + "#" * filled + "." * (self.width - filled) + f"] {100 * frac:5.1f}%"
-        line = f"{event.stage}: {bar} {_fmt_seconds(event.elapsed_s)}<{_fmt_seconds(event.eta_s)} {event.message}"
+        line = f"{event.stage}: {bar} {format_seconds(event.elapsed_s)}<{format_seconds(event.eta_s)} {event.message}"
         if self._tty:
             self.stream.write("\r\033[K" + line)
             self._open_line = True

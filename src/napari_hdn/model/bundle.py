@@ -268,6 +268,8 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise FileFormatError(f"{meta_path} is not valid JSON ({err}): the model file is corrupt.") from err
+    except OSError as err:  # e.g. a checkpoint being replaced by a training running at the same time
+        raise FileFormatError(f"Cannot read {meta_path} ({err}): try again, or check the folder.") from err
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise FileFormatError(f"{meta_path} is not a napari-hdn model description (no \"format\": \"{FORMAT}\").")
     version = meta.get("format_version")
@@ -316,7 +318,11 @@ def load_model(path: str | os.PathLike, device: str | torch.device | None = "cpu
     weights_path = folder / weights_name
     if not weights_path.is_file():
         raise FileFormatError(f"{weights_path} is missing: a model folder needs both {MODEL_JSON} and its weights.")
-    if weights_info.get("sha256") != _sha256(weights_path):
+    try:
+        checksum = _sha256(weights_path)
+    except OSError as err:  # e.g. a checkpoint being replaced by a training running at the same time
+        raise FileFormatError(f"Cannot read {weights_path} ({err}): try again, or check the folder.") from err
+    if weights_info.get("sha256") != checksum:
         raise FileFormatError(
             f"{weights_path} does not match its checksum in {MODEL_JSON}: the weights are corrupt or come from "
             "another model. Copy the whole model folder again."
