@@ -217,7 +217,9 @@ def _block(
     block_info: dict,
 ) -> np.ndarray:
     """One dask block, extended by up to ``depth`` pixels of its neighbours in Y and X -> (C + K, *block)."""
-    configure_threads(spec.threads)
+    # dask already runs one block per worker thread: one torch thread each unless the user asked for more,
+    # else cores x cores threads fight over the cores.
+    configure_threads(spec.threads or 1)
     job = spec.build()
     info = block_info[None]
     location = info["array-location"][1:]  # the output's first axis is the channel axis
