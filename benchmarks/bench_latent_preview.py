@@ -6,9 +6,10 @@ preset's network (untrained: the time does not depend on the weights). Each
 round unticks or ticks z1 and waits for the preview layer to update; the time
 includes the widget's debounce (PREVIEW_DEBOUNCE_MS), the restoration of the region in view
 (``--samples`` posterior samples, the widget's default) in a thread worker and
-the layer update. The restoration alone (the core call the widget makes) is
-timed too, on one thread and on all cores; its CPU seconds on one thread are
-what the wall time would be on an otherwise idle core (the machine is shared).
+the layer update. The restoration alone (the core call; the widget runs it on
+one thread) is timed too, on one thread and on all cores; its CPU seconds on
+one thread approximate the wall time on an otherwise idle core (the machine is
+shared).
 
     .venv/bin/python benchmarks/bench_latent_preview.py [--rounds 6] [--samples 8]
 

@@ -61,10 +61,10 @@ def test_stop_keeps_the_model_and_its_last_checkpoint(viewer, qtbot, tmp_path, m
             assert widget.start()
             qtbot.waitUntil(lambda: len(widget.loss_plot.steps) >= 3, timeout=WAIT_MS)
             # While training runs, a restoration in the same viewer takes one core instead of all.
-            assert restore.threads_for(restore.preview_task) == 1
+            assert restore.threads_for(restore.task) == 1
             widget.task.stop_button.click()
     assert not exceptions
-    assert restore.threads_for(restore.preview_task) is None
+    assert restore.threads_for(restore.task) is None
     assert blocker.args == ["done"]
     model = widget.session.model
     assert model is not None and 3 <= model.step < 100_000

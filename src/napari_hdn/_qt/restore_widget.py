@@ -42,7 +42,7 @@ from ._common import (
 # Largest preview region (pixels per side): the preview must come back within about 2 s.
 PREVIEW_SIZE = 256
 # Posterior samples of a preview (see benchmarks/bench_latent_preview.py for its latency).
-DEFAULT_PREVIEW_SAMPLES = 8
+DEFAULT_PREVIEW_SAMPLES = 4
 # Quiet time after the last toggle click before the preview starts (several quick clicks: one preview).
 PREVIEW_DEBOUNCE_MS = 300
 PLANES_KEY = "napari_hdn_planes"  # layer metadata: the label of each plane along the first axis
@@ -284,8 +284,11 @@ class RestoreWidget(HDNWidget):
             image = layer_array(layer, "input layer")
             crop, origin = self._region_in_view(layer, image, model.config.stride)
             off = self.latent.switched_off()
+            # One thread: a short interactive job, which on a small or busy machine is faster alone on one core
+            # than spread over cores it shares (benchmarks/bench_latent_preview.py), and leaves napari a core.
+            threads = self.threads if self.threads is not None else 1
             events = restore_events(model, crop, self.preview_samples.value(), 0, deactivate=off,
-                                    threads=self.threads_for(self.preview_task), stop=token)
+                                    threads=threads, stop=token)
             self._preview_input = (layer.name, origin, off)
             return events
 
