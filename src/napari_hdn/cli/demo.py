@@ -21,6 +21,7 @@ from .._io import atomic_path, atomic_write_text
 from ..errors import InputError
 from ..progress import drive
 from ._progress import ProgressBar
+from .predict import write_tiff
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -57,11 +58,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
-def _write_tiff(path: Path, data: np.ndarray) -> None:
-    import tifffile
-
+def _write_tiff(path: Path, data: np.ndarray, stack: bool = False) -> None:
+    """float32 TIFF written atomically; ``stack``: the first axis holds samples or latent layers."""
     with atomic_path(path) as tmp:
-        tifffile.imwrite(tmp, np.asarray(data, dtype=np.float32))
+        write_tiff(tmp, data, {}, extra_axis=stack)
 
 
 def _prepare_out(out: Path, overwrite: bool) -> None:
@@ -137,12 +137,12 @@ def run(args: argparse.Namespace) -> int:
         results[suffix] = result
         _write_tiff(out / f"mmse{suffix}.tif", result.mmse)
         _write_tiff(out / f"variance{suffix}.tif", result.variance)
-        _write_tiff(out / f"samples{suffix}.tif", result.samples)
+        _write_tiff(out / f"samples{suffix}.tif", result.samples, stack=True)
         scores[f"mmse{suffix}"] = psnr(data.ground_truth, sample_data.photons(result.mmse))
     contributions, kl_maps = drive(layer_activations_events(model, data.test_image), bar)
     bar.close()
-    _write_tiff(out / "activations.tif", contributions)
-    _write_tiff(out / "kl_maps.tif", kl_maps)
+    _write_tiff(out / "activations.tif", contributions, stack=True)
+    _write_tiff(out / "kl_maps.tif", kl_maps, stack=True)
 
     _overview(out / "overview.png", data, results, contributions, scores)
     summary = {
