@@ -161,6 +161,8 @@ def test_resume_keeps_the_settings(tmp_path):
     run(steps=5, out=out)
     with pytest.raises(InputError, match="Cannot change"):
         run(steps=10, out=out, resume=True, n_filters=16)
+    _, resumed = run(steps=7, out=out, resume=True, threads=2)  # how fast it runs may change
+    assert resumed.step == 7 and resumed.train_config.threads == 2
     with pytest.raises(InputError, match="Cannot resume"):
         run(steps=5, out=tmp_path / "elsewhere", resume=True)
 

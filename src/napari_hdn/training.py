@@ -179,6 +179,8 @@ PRESETS: dict[str, Preset] = {
 }
 
 _BUDGET_FIELDS = ("minutes", "epochs", "steps")
+# Settings that change how fast training runs, not what it computes: free to change on resume.
+_RUNTIME_FIELDS = frozenset({"threads", "precision", "val_batch_size"})
 
 
 def resolve_config(
@@ -697,16 +699,20 @@ def training_events(
         if saved_config is None:
             raise FileFormatError(f"{out_path / LAST} has no training settings: it cannot be resumed.")
         saved = {**config_to_dict(model_config), **config_to_dict(saved_config)}
-        changed = sorted(k for k, v in overrides.items() if k not in saved or saved[k] != v)
+        # How fast a training runs may change between sessions (another machine, a busy one); what it learns may not.
+        runtime = {k: v for k, v in overrides.items() if k in _RUNTIME_FIELDS}
+        changed = sorted(
+            k for k, v in overrides.items() if k not in _RUNTIME_FIELDS and (k not in saved or saved[k] != v)
+        )
         if changed:
             raise InputError(
                 f"Cannot change {changed} when resuming: the training in {out_path} keeps its settings "
-                "(only the budget: minutes, epochs, steps may change)."
+                f"(only the budget: minutes, epochs, steps, and {sorted(_RUNTIME_FIELDS)} may change)."
             )
         budget = {"minutes": minutes, "epochs": epochs, "steps": steps}
         if all(v is None for v in budget.values()):
             budget = {k: getattr(saved_config, k) for k in _BUDGET_FIELDS}
-        train_config = dataclasses.replace(saved_config, **budget)
+        train_config = dataclasses.replace(saved_config, **budget, **runtime)
         noise = checkpoint.noise_model
         trained_off = checkpoint.trained_deactivated
         if tuple(sorted(set(deactivate))) not in ((), trained_off):
