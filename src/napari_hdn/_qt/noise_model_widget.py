@@ -193,6 +193,7 @@ class NoiseModelWidget(HDNWidget):
         layout.addWidget(self.description)
         layout.addWidget(self.plot)
         layout.addLayout(hbox(self.save_button, self.load_button))
+        layout.addStretch(1)  # spare height below the controls, not between them
 
         self.source.currentIndexChanged.connect(self._source_changed)
         self.kind.currentIndexChanged.connect(lambda i: self.kind_pages.setCurrentIndex(i))

@@ -170,6 +170,7 @@ class RestoreWidget(HDNWidget):
         layout.addWidget(self.restore_button)
         layout.addWidget(self.task)
         layout.addWidget(self.latent)
+        layout.addStretch(1)  # spare height below the controls, not between them
 
         # Debounced: several quick clicks on the toggles give one preview, of the last state.
         self.request_preview = qdebounced(self.preview, timeout=PREVIEW_DEBOUNCE_MS, parent=self)

@@ -31,6 +31,7 @@ from qtpy.QtWidgets import (
 from superqt.utils import qthrottled
 
 from ..errors import InputError
+from ..model.bundle import LAST
 from ._common import (
     HDNWidget,
     LayerChecklist,
@@ -182,6 +183,7 @@ class TrainWidget(HDNWidget):
         layout.addWidget(self.loss_plot)
         layout.addWidget(self.model_label)
         layout.addLayout(hbox(self.save_button, self.load_button))
+        layout.addStretch(1)  # spare height below the controls, not between them
 
         self.noise_source.currentIndexChanged.connect(self._noise_source_changed)
         self.preset.currentIndexChanged.connect(self._preset_changed)
@@ -346,6 +348,8 @@ class TrainWidget(HDNWidget):
             self.loss_plot.add_validation(event.step, event.val_loss)
             self._redraw_losses()
         elif kind == "checkpoint" and event.checkpoint and self.live_preview.isChecked():
+            if Path(event.checkpoint).name != LAST:
+                return  # "best" is written just before "last", often with the same weights: preview once
             self._pending_checkpoint = event.checkpoint
             self._maybe_preview()
 
