@@ -98,6 +98,30 @@ def test_events_report_progress():
     assert all(e.checkpoint is None for e in events)  # no output folder: nothing written
 
 
+def test_snapshots_are_independent_copies_of_the_model_in_training():
+    events, model = run(steps=6, snapshot_every_s=1e-9, val_fraction=0.0)  # a snapshot after every step
+    snapshots = [e for e in events if e.kind == "snapshot"]
+    assert [e.step for e in snapshots] == [1, 2, 3, 4, 5, 6]
+    first, last = snapshots[0].model, snapshots[-1].model
+    assert first.step == 1 and not first.network.training
+    assert first.network is not model.network and first.noise_model is model.noise_model
+    assert (first.data_mean, first.data_std) == (model.data_mean, model.data_std)
+    x = torch.from_numpy(model.normalize(noisy_stack()[:1, None].astype(np.float32)))
+    with torch.no_grad():
+        early = first.network(x, posterior_mean=True).out
+        late = last.network(x, posterior_mean=True).out
+        final = model.network.eval()(x, posterior_mean=True).out
+    assert not torch.equal(early, late)  # training went on without touching the first copy
+    assert torch.equal(late, final)  # no validation: the model returned is the last step's, as snapshotted
+    assert not [e for e in run(steps=3)[0] if e.kind == "snapshot"]  # none unless asked for
+
+
+@pytest.mark.parametrize("every", [0, -1.0, "3"])
+def test_bad_snapshot_interval_is_refused(every):
+    with pytest.raises(InputError, match="snapshot_every_s"):
+        run(steps=2, snapshot_every_s=every)
+
+
 def test_same_seed_gives_the_same_losses_and_another_seed_does_not():
     losses = [[e.loss for e in steps(run(steps=6, seed=seed)[0])] for seed in (3, 3, 4)]
     assert losses[0] == losses[1]

@@ -231,7 +231,9 @@ class TrainingEvent(Progress):
 
     ``kind``: "setup" (data preparation), "step" (after each optimisation step),
     "validation" (after each validation round), "checkpoint" (a checkpoint was
-    written to ``checkpoint``) or "done" (training ended; ``message`` says why).
+    written to ``checkpoint``), "snapshot" (``model`` is a copy of the model as
+    trained so far, see ``snapshot_every_s``) or "done" (training ended;
+    ``message`` says why).
     Losses are per pixel: ``loss`` = ``reconstruction_loss`` (-log p(x|s)) +
     ``kl_loss`` (with free bits). ``kl_per_layer``: KL of each latent layer
     (z1 first) in nats per patch, batch mean, before free bits.
@@ -250,6 +252,7 @@ class TrainingEvent(Progress):
     lr: float | None = None
     patches_per_s: float | None = None
     checkpoint: str | None = None
+    model: Any = None
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -665,6 +668,7 @@ def training_events(
     overwrite: bool = False,
     gaussian_sigma: float | None = None,
     steps: int | None = None,
+    snapshot_every_s: float | None = None,
     **overrides: Any,
 ) -> Generator[TrainingEvent, None, HDNModel]:
     """Train an HDN model on noisy ``images``; yields :class:`TrainingEvent`, returns the trained :class:`HDNModel`.
@@ -681,6 +685,10 @@ def training_events(
     training in ``out`` (its settings are kept; a new budget may be given).
     ``overwrite``: replace an earlier model in ``out``. ``stop``: a StopToken;
     training then ends within one step, leaving the ``last`` checkpoint.
+    ``snapshot_every_s``: also yield a "snapshot" event carrying a copy of the
+    model (its own weights, evaluation mode) at most this often, so that a
+    consumer can preview restorations while training goes on (the Train widget
+    does) without reading checkpoints or touching the weights being trained.
 
     The returned model carries the weights with the best validation loss (the
     last ones when there is no validation).
@@ -691,6 +699,8 @@ def training_events(
         raise InputError("resume needs the training folder (out=...) of the training to continue.")
     if out_path is not None:
         _check_out_folder(out_path, resume, overwrite)
+    if snapshot_every_s is not None and not (isinstance(snapshot_every_s, (int, float)) and snapshot_every_s > 0):
+        raise InputError(f"snapshot_every_s={snapshot_every_s!r} must be a positive number of seconds (or None).")
 
     if resume:
         assert out_path is not None
@@ -900,6 +910,7 @@ def training_events(
                 f"with {'/'.join(map(str, threads.candidates))} thread(s); "
                 f"{network.n_parameters():,} parameters", step=model.step, epoch=model.epoch)
     steps_this_epoch = loop["steps_this_epoch"]
+    last_snapshot = time.perf_counter()
     while True:
         if stop:
             reason = "stopped"
@@ -951,6 +962,10 @@ def training_events(
             best_val_loss=loop["best_val_loss"],
             **progress_values(cfg.batch_size / speed),
         )
+        if snapshot_every_s is not None and time.perf_counter() - last_snapshot >= snapshot_every_s:
+            yield event("snapshot", f"model at step {model.step}", step=model.step, epoch=model.epoch,
+                        model=_snapshot(model), **progress_values(cfg.batch_size / speed))
+            last_snapshot = time.perf_counter()
         if steps_this_epoch >= cfg.steps_per_epoch:
             model.epoch += 1
             steps_this_epoch = loop["steps_this_epoch"] = 0
@@ -983,6 +998,16 @@ def training_events(
     yield event("done", f"{reason} after {model.step} steps{where}", step=model.step, epoch=model.epoch,
                 best_val_loss=loop["best_val_loss"], done=1, total=1)
     return model
+
+
+def _snapshot(model: HDNModel) -> HDNModel:
+    """A copy of ``model`` with its own weights (same device), in evaluation mode, for use in another thread."""
+    network = LadderVAE(model.config)
+    network.load_state_dict(model.network.state_dict())  # copies; also drops channels-last and gradients
+    network.to(model.device).eval()
+    return HDNModel(network, model.noise_model, model.data_mean, model.data_std, train_config=model.train_config,
+                    history=model.history, trained_deactivated=model.trained_deactivated, step=model.step,
+                    epoch=model.epoch)
 
 
 class _Running:

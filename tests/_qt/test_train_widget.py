@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from qt_helpers import TINY, TINY_PATCH, WAIT_MS, dock, noisy_stack, run_task
 
+from napari_hdn._qt import train_widget
 from napari_hdn.model.bundle import load_model
 from napari_hdn.noise_models import GaussianNoiseModel
 
@@ -48,6 +49,24 @@ def test_training_runs_in_the_background_with_losses_and_a_preview(viewer, qtbot
     np.testing.assert_allclose(preview.scale, (0.5, 0.5))
     np.testing.assert_allclose(preview.translate, (10.0, 20.0))
     qtbot.waitUntil(lambda: not widget.preview_task.running, timeout=WAIT_MS)
+    assert messages == []
+
+
+def test_the_preview_is_refreshed_while_training_runs(viewer, qtbot, tmp_path, messages, monkeypatch):
+    monkeypatch.setattr(train_widget, "PREVIEW_MIN_INTERVAL_S", 0.05)  # the widget's pace, shortened
+    widget = tiny_train_widget(viewer, tmp_path / "run", steps=100_000)
+    name = "noisy HDN training preview"
+    with qtbot.captureExceptions() as exceptions:
+        with qtbot.waitSignal(widget.task.finished, timeout=WAIT_MS):
+            assert widget.start()
+            qtbot.waitUntil(lambda: name in viewer.layers, timeout=WAIT_MS)
+            assert widget.task.running  # previewed from a snapshot, long before training ends
+            first = viewer.layers[name].data.copy()
+            qtbot.waitUntil(lambda: not np.array_equal(viewer.layers[name].data, first), timeout=WAIT_MS)
+            assert widget.task.running
+            widget.stop()
+        qtbot.waitUntil(lambda: not widget.preview_task.running, timeout=WAIT_MS)
+    assert not exceptions
     assert messages == []
 
 

@@ -2,8 +2,9 @@
 
 Training runs the core's ``training_events`` generator in a thread worker; Stop
 asks it (through its StopToken) to end after the current step, keeping the last
-checkpoint. At every checkpoint the widget restores a small crop with the saved
-model in a second worker and shows it as "<name> HDN training preview".
+checkpoint. Every few seconds training hands over a copy of the model as trained
+so far (a "snapshot" event); the widget restores a small crop with it in a second
+worker and shows it as "<name> HDN training preview".
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ from qtpy.QtWidgets import (
 from superqt.utils import qthrottled
 
 from ..errors import InputError
-from ..model.bundle import LAST
 from ._common import (
     HDNWidget,
     LayerChecklist,
@@ -41,7 +41,6 @@ from ._common import (
     hbox,
     layer_array,
     load_model_into,
-    log,
     model_summary,
 )
 from ._plots import LossPlot
@@ -94,7 +93,7 @@ class TrainWidget(HDNWidget):
         # e.g. a tiny network: {"n_latent_layers": 2, "n_filters": 8}.
         self.overrides: dict[str, Any] = {}
         self._last_preview = 0.0
-        self._pending_checkpoint: str | None = None
+        self._pending_model: Any = None  # the latest snapshot (HDNModel) not yet previewed
         self._preview_target: tuple[str, tuple[int, ...]] | None = None
 
         self.layers = LayerChecklist(self.viewer)
@@ -139,7 +138,7 @@ class TrainWidget(HDNWidget):
         self.existing = QComboBox()
         for key, text in EXISTING.items():
             self.existing.addItem(text, key)
-        self.live_preview = QCheckBox("Live preview of a crop at each checkpoint")
+        self.live_preview = QCheckBox("Live preview of a crop every few seconds")
         self.live_preview.setChecked(True)
 
         self.start_button = QPushButton("Start training")
@@ -282,6 +281,8 @@ class TrainWidget(HDNWidget):
             "device": self.device.currentData(),
             "patch_size": self.patch_size.value(),
             "val_fraction": self.val_fraction.value(),
+            # Snapshots are cheap copies; they are previewed only while "Live preview" is ticked.
+            "snapshot_every_s": PREVIEW_MIN_INTERVAL_S,
         }
         budget_kind, value = self.budget_kind.currentText(), self.budget.value()
         if budget_kind == "minutes":
@@ -328,7 +329,7 @@ class TrainWidget(HDNWidget):
             return training_events(stop=token, **arguments)
 
         self.loss_plot.reset()
-        self._pending_checkpoint = None
+        self._pending_model = None
         self._last_preview = 0.0
         started = self.task.start(make_job, self._trained, self._training_event)
         self.start_button.setEnabled(not started)
@@ -347,10 +348,8 @@ class TrainWidget(HDNWidget):
         elif kind == "validation" and event.val_loss is not None:
             self.loss_plot.add_validation(event.step, event.val_loss)
             self._redraw_losses()
-        elif kind == "checkpoint" and event.checkpoint and self.live_preview.isChecked():
-            if Path(event.checkpoint).name != LAST:
-                return  # "best" is written just before "last", often with the same weights: preview once
-            self._pending_checkpoint = event.checkpoint
+        elif kind == "snapshot" and event.model is not None and self.live_preview.isChecked():
+            self._pending_model = event.model
             self._maybe_preview()
 
     def _trained(self, model: Any) -> None:
@@ -360,7 +359,7 @@ class TrainWidget(HDNWidget):
         self.task.set_status(f"Training ended after {model.step} steps; the model is saved in {out} "
                              "and ready in the Restore widget.")
         if self.live_preview.isChecked():
-            self._pending_checkpoint = str(out)
+            self._pending_model = model
             self._last_preview = 0.0
             self._maybe_preview()
 
@@ -376,12 +375,12 @@ class TrainWidget(HDNWidget):
         return layer.name, (*lead, *origin)
 
     def _maybe_preview(self) -> None:
-        """Preview the latest checkpoint unless a preview is running or the last one is too recent."""
-        if self._pending_checkpoint is None or self.preview_task.running:
+        """Preview the latest snapshot unless a preview is running or the last one is too recent."""
+        if self._pending_model is None or self.preview_task.running:
             return
         if time.monotonic() - self._last_preview < PREVIEW_MIN_INTERVAL_S and self.task.running:
             return
-        checkpoint, self._pending_checkpoint = self._pending_checkpoint, None
+        model, self._pending_model = self._pending_model, None
         name, origin = self._preview_target or (None, ())
         if name is None or name not in self.viewer.layers:
             return
@@ -389,7 +388,7 @@ class TrainWidget(HDNWidget):
         region = (*origin[:-2], *(slice(o, o + PREVIEW_CROP) for o in origin[-2:]))
         crop = np.asarray(image[region], dtype=np.float32)
         self._last_preview = time.monotonic()
-        self.preview_task.start(lambda token: _preview_job(checkpoint, crop, token), self._previewed)
+        self.preview_task.start(lambda token: _preview_job(model, crop, token), self._previewed)
 
     def _previewed(self, mmse: Any) -> None:
         if mmse is None or self._preview_target is None:
@@ -436,17 +435,10 @@ class TrainWidget(HDNWidget):
             self.load_model(path)
 
 
-def _preview_job(checkpoint: str, crop: np.ndarray, token: Any):
-    """Load a checkpoint and restore a crop with it (in the preview worker); None if it is being rewritten."""
-    from ..errors import FileFormatError
+def _preview_job(model: Any, crop: np.ndarray, token: Any):
+    """Restore a crop with a snapshot of the model in training (in the preview worker)."""
     from ..inference import restore_events
-    from ..model.bundle import load_model
 
-    try:
-        model = load_model(checkpoint)
-    except FileFormatError as err:  # training replaced the checkpoint while we read it: skip this one
-        log.debug("napari-hdn: training preview skipped (%s)", err)
-        return None
     # One thread: the preview runs beside training, which uses every core.
     result = yield from restore_events(model, crop, PREVIEW_SAMPLES, 0, threads=1, stop=token)
     return result.mmse
