@@ -38,13 +38,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from napari_hdn._device import usable_cores, use_bfloat16
 from napari_hdn.inference import restore
-from napari_hdn.inference.engine import usable_cores
 from napari_hdn.metrics import psnr
 from napari_hdn.model import LadderVAE, ModelConfig
 from napari_hdn.model.bundle import HDNModel
 from napari_hdn.noise_models import GaussianNoiseModel
-from napari_hdn.training import use_bfloat16
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -180,6 +180,16 @@ def test_resume_continues_the_step_count_history_and_random_streams(tmp_path):
     assert [e.loss for e in steps(first) + steps(second)] == uninterrupted
 
 
+def test_a_resumed_time_budget_carries_on_with_the_cosine_decay(tmp_path):
+    out = tmp_path / "run"
+    first, _ = run(minutes=0.02, out=out, lr_schedule="cosine", lr=1e-3, min_lr=0.0)
+    assert steps(first)[0].lr > 0.95e-3
+    second, _ = run(minutes=0.02, out=out, resume=True)
+    # Half of the time of both sessions had passed: about half the learning rate, not the full one again.
+    assert steps(second)[0].lr < 0.8e-3
+    assert steps(second)[-1].lr < 0.2e-3
+
+
 def test_resume_keeps_the_settings(tmp_path):
     out = tmp_path / "run"
     run(steps=5, out=out)
@@ -351,7 +361,7 @@ def test_bfloat16_training_runs_and_is_reproducible():
 def test_thread_tuner_keeps_the_faster_thread_count(monkeypatch):
     import napari_hdn.training as training
 
-    monkeypatch.setattr(training, "_default_threads", lambda: 2)
+    monkeypatch.setattr(training, "usable_cores", lambda: 2)
     monkeypatch.setattr(torch, "set_num_threads", lambda n: None)  # leave the test process as it is
     tuner = training.ThreadTuner(None)
     assert tuner.candidates == [1, 2] and tuner.current == 1

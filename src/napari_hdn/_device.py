@@ -1,6 +1,10 @@
-"""Choosing the torch device: CUDA, then Apple MPS, then CPU, or the user's choice."""
+"""Choosing where and how torch computes: the device (CUDA, then Apple MPS, then CPU,
+or the user's choice), how many CPU cores there are, and when bfloat16 pays off."""
 
 from __future__ import annotations
+
+import contextlib
+import os
 
 import torch
 
@@ -38,3 +42,37 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
 def _mps_available() -> bool:
     backend = getattr(torch.backends, "mps", None)
     return bool(backend is not None and backend.is_available())
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask on Linux, else the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def use_bfloat16(precision: str, device: torch.device) -> bool:
+    """Whether ``precision`` ("auto", "bfloat16" or "float32") means bfloat16 autocast on ``device``.
+
+    "auto" picks bfloat16 on CUDA GPUs that support it and on CPUs with matrix
+    units (Intel AMX); elsewhere bf16 convolutions are slower than float32.
+    """
+    if precision != "auto":
+        return precision == "bfloat16"
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        check = getattr(torch.cpu, "_is_amx_tile_supported", None)
+        try:
+            return bool(check and check())
+        except RuntimeError:
+            return False
+    return False
+
+
+def bfloat16_autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager:
+    """bfloat16 autocast on ``device`` when ``enabled`` (CUDA and CPU only), else a no-op context."""
+    if enabled and device.type in ("cuda", "cpu"):
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from ._config import config_from_dict, config_to_dict
-from ._device import resolve_device
+from ._device import bfloat16_autocast, resolve_device, usable_cores, use_bfloat16
 from ._validation import as_real_array, check_finite, check_not_rgb, is_dask
 from .errors import FileFormatError, InputError, TrainingError
 from .model.bundle import BEST, LAST, MODEL_JSON, HDNModel, load_model, replace_folder
@@ -559,13 +559,6 @@ def _resolve_noise_model(noise_model: Any, gaussian_sigma: float | None) -> Any:
     return noise_model
 
 
-def _default_threads() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
 class ThreadTuner:
     """Chooses the torch thread count between training steps by timing them.
 
@@ -578,7 +571,7 @@ class ThreadTuner:
     """
 
     def __init__(self, fixed: int | None, max_interval: int = 400):
-        usable = _default_threads()
+        usable = usable_cores()
         if fixed is not None:
             self.candidates = [fixed]
         elif usable <= 4:  # start with 1: cheap to try on a small machine, and safe on a busy one
@@ -613,28 +606,6 @@ class ThreadTuner:
             self.interval = min(2 * self.interval, self.max_interval)
             torch.set_num_threads(self.current)
         self.trial, self.steps_since_trial = None, 0
-
-
-def use_bfloat16(precision: str, device: torch.device) -> bool:
-    """Whether to train in bfloat16 autocast (see :attr:`TrainConfig.precision`)."""
-    if precision != "auto":
-        return precision == "bfloat16"
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    if device.type == "cpu":
-        # Only matrix units make bf16 convolutions fast on a CPU; elsewhere they are slower than float32.
-        check = getattr(torch.cpu, "_is_amx_tile_supported", None)
-        try:
-            return bool(check and check())
-        except RuntimeError:
-            return False
-    return False
-
-
-def _autocast(device: torch.device, enabled: bool):
-    if enabled and device.type in ("cuda", "cpu"):
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
 
 
 @contextlib.contextmanager
@@ -796,7 +767,7 @@ def training_events(
 
     def losses(x_raw: torch.Tensor):
         x = ((x_raw - mean_t) / std_t).contiguous(memory_format=memory_format)
-        with _autocast(torch_device, bf16):
+        with bfloat16_autocast(torch_device, bf16):
             result = network(x, deactivate=trained_off)
         return hdn_loss(result, x_raw, noise, data.data_mean, data.data_std, model_config.free_bits, trained_off)
 
@@ -848,6 +819,13 @@ def training_events(
         if budget_s:
             fractions.append((time.perf_counter() - session_start) / budget_s)
         return max(fractions) if fractions else 0.0
+
+    def schedule_fraction() -> float:
+        """Where the cosine schedule is. A minutes budget counts this session's time, but the schedule
+        spans every session, so that a resumed training carries on decaying instead of jumping back up."""
+        if budget_s and not max_steps:
+            return (earlier_s + time.perf_counter() - session_start) / (earlier_s + budget_s)
+        return fraction_done()
 
     def time_left(step_s: float | None) -> float | None:
         left = []
@@ -925,7 +903,7 @@ def training_events(
         t_step = time.perf_counter()
         if cfg.lr_schedule == "cosine":
             for group in optimizer.param_groups:
-                group["lr"] = _lr_at(cfg, fraction_done())
+                group["lr"] = _lr_at(cfg, schedule_fraction())
         x_raw = torch.from_numpy(sampler.sample(cfg.batch_size)).to(torch_device)
         optimizer.zero_grad(set_to_none=True)
         chunks = torch.split(x_raw, cfg.virtual_batch or cfg.batch_size)

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
+from ._arguments import latent_layers
 
 OUTPUTS = ("mmse", "variance", "median", "samples")
 ACTIVATION_OUTPUTS = ("activations", "kl_maps")
@@ -34,19 +35,6 @@ examples:
 """
 
 
-def _layers(text: str) -> tuple[int, ...]:
-    text = text.strip()
-    if not text:
-        return ()
-    try:
-        layers = tuple(int(part) for part in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a list of latent layer numbers: write e.g. 1,2 (1 = z1, the finest)."
-        ) from None
-    return layers
-
-
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "predict",
@@ -68,7 +56,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--deactivate",
-        type=_layers,
+        type=latent_layers,
         default=(),
         metavar="LAYERS",
         help="latent layers to switch off, e.g. 1,2 (1 = z1, finest): they take the conditional prior's mean, "

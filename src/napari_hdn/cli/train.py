@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from ..errors import InputError
-from .predict import _layers  # the same --deactivate syntax in every subcommand
+from ._arguments import latent_layers
 
 EXAMPLES = """\
 the model folder (--out) receives two checkpoints, each a complete model:
@@ -76,7 +76,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     budget.add_argument("--minutes", type=_positive(float), metavar="M", help="training time (fast preset: 15)")
     budget.add_argument("--epochs", type=_positive(int), metavar="E", help="number of epochs (validation rounds)")
     budget.add_argument("--steps", type=_positive(int), metavar="N", help="number of optimisation steps")
-    parser.add_argument("--deactivate", type=_layers, default=(), metavar="LAYERS",
+    parser.add_argument("--deactivate", type=latent_layers, default=(), metavar="LAYERS",
                         help="latent layers to switch off during training and use, e.g. 1,2 (1 = z1, finest): "
                         "keeps structured (pixel-correlated) noise out of the model")
     parser.add_argument("--resume", action="store_true", help="continue the training in --out (same settings)")

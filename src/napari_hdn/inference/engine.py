@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-import os
 import threading
 from collections.abc import Collection, Generator, Iterator, Sequence
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .._device import bfloat16_autocast, usable_cores
 from ..errors import InputError
 from ..progress import StopToken
 
@@ -38,13 +38,6 @@ TTA_TRANSFORMS: tuple[tuple[int, bool], ...] = tuple((k, flip) for flip in (Fals
 # Sampling code that draws from torch's process-wide generator is serialised so that
 # parallel tiles (e.g. dask threads) cannot interleave their draws.
 _GLOBAL_RNG_LOCK = threading.Lock()
-
-
-def usable_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 def configure_threads(threads: int | None) -> None:
@@ -202,9 +195,7 @@ class TileEngine:
 
     # -- helpers -----------------------------------------------------------------
     def _autocast(self) -> contextlib.AbstractContextManager:
-        if self.bf16:
-            return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
-        return contextlib.nullcontext()
+        return bfloat16_autocast(self.device, self.bf16)
 
     def _prepare(self, tile: np.ndarray) -> tuple[torch.Tensor, tuple[int, int]]:
         """Normalised, padded (1, 1, H, W) tensor of a raw tile and the tile's own (h, w)."""

@@ -9,10 +9,10 @@ from typing import Any
 
 import numpy as np
 
+from .._device import use_bfloat16
 from .._validation import as_real_array, check_finite, check_not_rgb, is_dask
 from ..errors import InputError
 from ..progress import StopToken, drive
-from ..training import use_bfloat16
 from .driver import JobSpec, PlaneProgress, SamplingJob, ActivationsJob, Tiling, dask_map, numpy_events
 from .engine import (
     MEAN,
