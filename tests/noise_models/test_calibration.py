@@ -128,3 +128,26 @@ def test_gmm_fit_runs_on_its_thread_count_and_restores_torch_s(pg_data):
     drive(calibrate_events(stack, "gmm", steps=3, threads=1), lambda e: during.append(torch.get_num_threads()))
     assert 1 in during
     assert torch.get_num_threads() == 2
+
+
+def test_gmm_fit_resumed_in_another_thread_keeps_its_count_there_and_leaves_the_caller_s_alone(pg_data):
+    import threading
+
+    import torch
+
+    _, stack, _ = pg_data
+    torch.set_num_threads(2)
+    events = calibrate_events(stack, "gmm", steps=200, threads=1)
+    next(events)  # started here
+    seen = []
+
+    def finish():  # a worker thread resumes it, as a thread pool may
+        torch.set_num_threads(2)
+        for _ in events:
+            seen.append(torch.get_num_threads())
+
+    worker = threading.Thread(target=finish)
+    worker.start()
+    worker.join()
+    assert seen and set(seen) == {1}
+    assert torch.get_num_threads() == 2

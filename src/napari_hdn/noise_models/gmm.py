@@ -21,9 +21,9 @@ which is exact, never takes log(0) and is bounded below by log(tolerance).
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Generator, Iterator
+import threading
+from collections.abc import Generator
 from dataclasses import dataclass
 
 import numpy as np
@@ -262,15 +262,28 @@ def initial_weight(
     return weight.astype(np.float32)
 
 
-@contextlib.contextmanager
-def _torch_threads(threads: int | None) -> Iterator[None]:
-    previous = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
+class _TorchThreads:
+    """torch's thread count for a fit that runs as a generator.
+
+    The count is a per-thread setting and a generator may be resumed (or closed)
+    from another thread than the one that started it: ``apply`` is called after
+    every resumption, and ``restore`` gives the caller back its own count only in
+    the thread it was taken from, so that ``calibrate`` in a notebook does not
+    leave the rest of the session on one thread.
+    """
+
+    def __init__(self, threads: int | None):
+        self.threads = threads
+        self.owner = threading.get_ident()
+        self.previous = torch.get_num_threads()
+
+    def apply(self) -> None:
+        if self.threads is not None and torch.get_num_threads() != self.threads:
+            torch.set_num_threads(self.threads)
+
+    def restore(self) -> None:
+        if self.threads is not None and threading.get_ident() == self.owner:
+            torch.set_num_threads(self.previous)
 
 
 def default_min_sigma(binned: BinnedResiduals, integer_valued: bool) -> float:
@@ -314,7 +327,9 @@ def fit_gmm_events(
     adam = _Adam(params, options.learning_rate)
     running_loss = None
     report_every = max(1, steps // 100)
-    with _torch_threads(options.threads):
+    threads = _TorchThreads(options.threads)
+    threads.apply()
+    try:
         for step in range(1, steps + 1):
             if stop is not None and stop:
                 break
@@ -344,5 +359,8 @@ def fit_gmm_events(
                     eta_s=timer.eta(step, steps),
                     loss=running_loss,
                 )
+                threads.apply()
+    finally:
+        threads.restore()
     weight = (params.detach() * scale_rows).cpu().numpy()
     return GaussianMixtureNoiseModel(weight, min_signal, max_signal, min_sigma)
