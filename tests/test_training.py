@@ -122,6 +122,16 @@ def test_bad_snapshot_interval_is_refused(every):
         run(steps=2, snapshot_every_s=every)
 
 
+def test_adam_optimizer_learns_and_resumes(tmp_path):
+    out = tmp_path / "run"
+    events, model = run(epochs=2, out=out, optimizer="adam", lr=3e-3, seed=2)
+    losses = [e.loss for e in steps(events)]
+    assert model.train_config.optimizer == "adam" and all(math.isfinite(v) for v in losses)
+    assert np.mean(losses[-3:]) < np.mean(losses[:3])
+    resumed, model = run(epochs=3, out=out, resume=True)  # Adam's moments come back from the checkpoint
+    assert steps(resumed)[0].step == 11 and load_model(out / "last").train_config.optimizer == "adam"
+
+
 def test_same_seed_gives_the_same_losses_and_another_seed_does_not():
     losses = [[e.loss for e in steps(run(steps=6, seed=seed)[0])] for seed in (3, 3, 4)]
     assert losses[0] == losses[1]
@@ -325,6 +335,7 @@ def test_train_is_the_blocking_form(tmp_path):
         (None, {"wings": 2}, "Unknown training option"),
         (None, {"patch_size": 18}, "multiple of 4"),
         (None, {"lr": -1.0}, "lr=-1.0"),
+        (None, {"optimizer": "sgd"}, "optimizer"),
         (None, {"preset": "slow"}, "Unknown preset"),
         (None, {"device": "tpu"}, "device"),
         (None, {"steps": 0}, "steps=0"),

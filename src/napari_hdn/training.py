@@ -60,6 +60,7 @@ class TrainConfig:
     batch_size: int = 64
     virtual_batch: int | None = None  # split each batch into chunks of this size (gradient accumulation)
     lr: float = 3e-4
+    optimizer: Literal["adamax", "adam"] = "adamax"  # the paper's Adamax, or Adam
     lr_schedule: Literal["plateau", "cosine"] = "plateau"
     lr_patience: int = 10  # plateau: validation rounds without improvement before the lr is multiplied by lr_factor
     lr_factor: float = 0.5
@@ -90,6 +91,7 @@ class TrainConfig:
         need(self.batch_size >= 1, f"batch_size={self.batch_size} must be at least 1.")
         need(self.virtual_batch is None or self.virtual_batch >= 1, "virtual_batch must be at least 1 (or None).")
         need(math.isfinite(self.lr) and self.lr > 0, f"lr={self.lr} must be a positive number.")
+        need(self.optimizer in ("adamax", "adam"), f"optimizer={self.optimizer!r} must be adamax or adam.")
         need(self.lr_schedule in ("plateau", "cosine"), f"lr_schedule={self.lr_schedule!r} must be plateau or cosine.")
         need(self.lr_patience >= 0, "lr_patience must be >= 0.")
         need(0 < self.lr_factor < 1, f"lr_factor={self.lr_factor} must be between 0 and 1.")
@@ -747,7 +749,8 @@ def training_events(
     memory_format = torch.channels_last if bf16 else torch.contiguous_format
     network.to(memory_format=memory_format)
     network.train()
-    optimizer = torch.optim.Adamax(network.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer_class = {"adamax": torch.optim.Adamax, "adam": torch.optim.Adam}[cfg.optimizer]
+    optimizer = optimizer_class(network.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = None
     if cfg.lr_schedule == "plateau":
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
