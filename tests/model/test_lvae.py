@@ -51,6 +51,22 @@ def test_kl_is_finite_and_non_negative():
         torch.testing.assert_close(kl_map.sum((1, 2)), kl, rtol=1e-4, atol=1e-4)
 
 
+def test_under_bfloat16_autocast_the_kl_and_the_signal_stay_float32_and_close_to_float32_ones():
+    model = tiny_model()
+    x = torch.randn(2, 1, 16, 16)
+    with torch.no_grad():
+        exact = model(x, posterior_mean=True)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            mixed = model(x, posterior_mean=True)
+    assert mixed.out.dtype == torch.float32
+    assert all(kl.dtype == torch.float32 for kl in mixed.kl)
+    # The convolutions run in bfloat16, so agreement is to bf16's precision, but a KL of O(1e-2) nats
+    # per element is not lost to cancellation: every layer's total keeps its size.
+    for kl_exact, kl_mixed in zip(exact.kl, mixed.kl):
+        torch.testing.assert_close(kl_mixed, kl_exact, rtol=0.1, atol=0.05)
+    torch.testing.assert_close(mixed.out, exact.out, rtol=0.05, atol=0.05)
+
+
 def test_deactivating_every_layer_makes_the_output_independent_of_the_input():
     model = tiny_model()
     with torch.inference_mode():

@@ -67,18 +67,20 @@ class TopDownLayer(nn.Module):
         posterior_mean: bool,
         generator: torch.Generator | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        # The stochastic part runs in float32 even under bfloat16 autocast: the KL of one latent element
+        # is a small difference of O(1) terms, which bfloat16's 8-bit mantissa would mostly cancel away.
         if self.is_top:
             p_params = self.top_prior.expand(1, -1, *latent_hw)
         else:
             p_params = self.prior_conv(above)
-        p_mu, p_logvar = p_params.chunk(2, dim=1)
+        p_mu, p_logvar = p_params.float().chunk(2, dim=1)
 
         kl = kl_spatial = None
         if deactivated:
             z = p_mu
         elif bu is not None:
             q_input = bu if self.is_top else self.merge(bu, above)
-            q_mu, q_logvar = self.posterior_conv(q_input).chunk(2, dim=1)
+            q_mu, q_logvar = self.posterior_conv(q_input).float().chunk(2, dim=1)
             if posterior_mean:
                 z = q_mu
             else:
@@ -212,7 +214,12 @@ class LadderVAE(nn.Module):
                 posterior_mean=posterior_mean,
                 generator=generator,
             )
-        out = self.output_conv(self.final_top_down(x))
+        x = self.final_top_down(x)
+        if x.device.type in ("cpu", "cuda"):  # the devices with bfloat16 autocast (see _device.py)
+            with torch.autocast(x.device.type, enabled=False):  # the signal estimate in float32 (see TopDownLayer)
+                out = self.output_conv(x.float())
+        else:
+            out = self.output_conv(x)
         return TopDownResult(out=out, kl=kl, kl_spatial=kl_spatial)
 
     def pad(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
