@@ -116,7 +116,7 @@ def test_snapshots_are_independent_copies_of_the_model_in_training():
     assert not [e for e in run(steps=3)[0] if e.kind == "snapshot"]  # none unless asked for
 
 
-@pytest.mark.parametrize("every", [0, -1.0, "3"])
+@pytest.mark.parametrize("every", [0, -1.0, "3", True])
 def test_bad_snapshot_interval_is_refused(every):
     with pytest.raises(InputError, match="snapshot_every_s"):
         run(steps=2, snapshot_every_s=every)
