@@ -29,6 +29,20 @@ def test_demo_runs_the_whole_pipeline(tmp_path, capsys):
     assert (out / "summary.json").read_text() == json.dumps(summary, indent=2)
 
 
+@pytest.mark.slow
+def test_structured_demo_also_restores_with_the_finest_layers_off(tmp_path, capsys):
+    out = tmp_path / "demo"
+    args = ["demo", "--out", str(out), "--steps", "2", "--samples", "2", "--kind", "poisson_gaussian", "--structured"]
+    assert main(args) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["structured"] and summary["psnr_db"]["noisy"] == pytest.approx(18.27, abs=0.02)
+    for suffix in ("_layer_1_off", "_layers_1_2_off"):
+        assert tifffile.imread(out / f"mmse{suffix}.tif").shape == (256, 256)
+        assert np.isfinite(summary["psnr_db"][f"mmse{suffix}"])
+    # switching layers off changes the restoration
+    assert not np.array_equal(tifffile.imread(out / "mmse.tif"), tifffile.imread(out / "mmse_layer_1_off.tif"))
+
+
 def test_demo_refuses_to_replace_a_folder_it_did_not_write(tmp_path, capsys):
     (tmp_path / "precious.txt").write_text("user data")
     assert main(["demo", "--out", str(tmp_path), "--steps", "1", "--overwrite"]) == 2

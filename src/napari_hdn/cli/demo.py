@@ -23,6 +23,10 @@ from ..progress import drive
 from ._progress import ProgressBar
 from .predict import write_tiff
 
+# --structured also restores with the finest latent layers off (selective deactivation: row-correlated
+# noise is learned there): file suffix -> (layers off, panel title).
+DEACTIVATION_VARIANTS = {"_layer_1_off": ((1,), "z1 off"), "_layers_1_2_off": ((1, 2), "z1-z2 off")}
+
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
@@ -50,7 +54,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--structured",
         action="store_true",
-        help="use the row-correlated noise variant and also restore with latent layers 1-2 switched off",
+        help="use the row-correlated noise variant and also restore with latent layer 1, and layers 1-2, switched off",
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed for training and sampling (default: 0)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default: auto)")
@@ -125,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
 
     variants = {"": ()}
     if args.structured:
-        variants["_layers_1_2_off"] = (1, 2)
+        variants.update({suffix: off for suffix, (off, _) in DEACTIVATION_VARIANTS.items()})
     scores: dict[str, float] = {"noisy": psnr(data.ground_truth, sample_data.photons(data.test_image))}
     results = {}
     for suffix, off in variants.items():
@@ -174,7 +178,7 @@ def _overview(path: Path, data: Any, results: dict[str, Any], contributions: np.
     ]
     for suffix, result in results.items():
         if suffix:
-            panels.append(("MMSE, z1-z2 off", result.mmse, f"{scores['mmse' + suffix]:.2f} dB"))
+            panels.append((f"MMSE, {DEACTIVATION_VARIANTS[suffix][1]}", result.mmse, f"{scores['mmse' + suffix]:.2f} dB"))
     n_layers = contributions.shape[0]
     cols = max(len(panels), n_layers)
     figure = Figure(figsize=(2.6 * cols, 5.6), dpi=100)
