@@ -8,8 +8,8 @@ noise_model.png (calibration and its diagnostics), train.png (training with
 live losses and preview), restore.png (noisy input next to the MMSE) and
 latent_layers.png (z1 switched off, preview of the region in view).
 
-The training screenshot is taken after the second live preview (two epochs of
-the ``fast`` preset), and training is then stopped. Without --model the
+The training screenshot is taken at the first live preview after 100 steps
+(previews come every few seconds), and training is then stopped. Without --model the
 restoration uses that briefly trained model; give a model trained for the full
 budget (e.g. ``hdn-demo/model`` from ``./dev demo``) for a representative result.
 """
@@ -96,9 +96,8 @@ def render(out: Path, model_path: str | None, train_seconds: float) -> None:
 
     # 2. Training on the noisy stack, caught in the middle (after its second live preview), then stopped.
     train.layers.set_checked(["nuclei noisy stack"])
-    # A checkpoint (hence a live preview) every 25 steps instead of 100, so that previews come within this
-    # short run; one thread, because the machine the screenshots are made on is shared.
-    train.set_overrides(steps_per_epoch=25, threads=1)
+    # One thread: the live previews (every few seconds) take the other core.
+    train.set_overrides(threads=1)
     train.budget_kind.setCurrentText("minutes")
     train.budget.setValue(train_seconds / 60.0)
     train.output.setText(str(Path(tempfile.mkdtemp(prefix="hdn-screenshots-")) / "model"))
@@ -107,7 +106,10 @@ def render(out: Path, model_path: str | None, train_seconds: float) -> None:
     train.preview_task.finished.connect(previews.append)
     if not train.start():
         raise RuntimeError(f"training did not start: {train.task.status.text()}")
-    _wait(lambda: previews.count("done") >= 2 or not train.task.running, train_seconds + 120, "two training previews")
+    # Let it learn for a while (previews come every few seconds), then show the next fresh preview.
+    _wait(lambda: len(train.loss_plot.steps) >= 100 or not train.task.running, train_seconds + 120, "100 steps")
+    seen = previews.count("done")
+    _wait(lambda: previews.count("done") > seen or not train.task.running, 120, "a training preview")
     for layer in viewer.layers:
         layer.visible = layer.name in ("nuclei noisy stack", "nuclei noisy stack HDN training preview")
     viewer.dims.set_current_step(0, 30)

@@ -116,6 +116,12 @@ def test_snapshots_are_independent_copies_of_the_model_in_training():
     assert not [e for e in run(steps=3)[0] if e.kind == "snapshot"]  # none unless asked for
 
 
+def test_snapshots_do_not_change_a_seeded_training():
+    plain = [e.loss for e in steps(run(steps=6, seed=5)[0])]
+    with_snapshots = [e.loss for e in steps(run(steps=6, seed=5, snapshot_every_s=1e-9)[0])]
+    assert with_snapshots == plain
+
+
 @pytest.mark.parametrize("every", [0, -1.0, "3", True])
 def test_bad_snapshot_interval_is_refused(every):
     with pytest.raises(InputError, match="snapshot_every_s"):
@@ -128,6 +134,8 @@ def test_adam_optimizer_learns_and_resumes(tmp_path):
     losses = [e.loss for e in steps(events)]
     assert model.train_config.optimizer == "adam" and all(math.isfinite(v) for v in losses)
     assert np.mean(losses[-3:]) < np.mean(losses[:3])
+    adamax = [e.loss for e in steps(run(epochs=2, optimizer="adamax", lr=3e-3, seed=2)[0])]
+    assert adamax[0] == losses[0] and adamax[1:] != losses[1:]  # same start, other updates
     resumed, model = run(epochs=3, out=out, resume=True)  # Adam's moments come back from the checkpoint
     assert steps(resumed)[0].step == 11 and load_model(out / "last").train_config.optimizer == "adam"
 
@@ -197,7 +205,7 @@ def test_a_resumed_time_budget_carries_on_with_the_cosine_decay(tmp_path):
     second, _ = run(minutes=0.02, out=out, resume=True)
     # Half of the time of both sessions had passed: about half the learning rate, not the full one again.
     assert steps(second)[0].lr < 0.8e-3
-    assert steps(second)[-1].lr < 0.2e-3
+    assert steps(second)[-1].lr <= steps(second)[0].lr  # and goes on down
 
 
 def test_resume_keeps_the_settings(tmp_path):

@@ -165,8 +165,8 @@ PRESETS: dict[str, Preset] = {
             blocks_per_layer=1,
             dropout=0.0,
         ),
-        # Chosen by benchmarks/bench_fast_preset.py at equal CPU time (README): over Adamax with batches
-        # of 16, Adam gained 0.55 dB, batches of 8 (twice the steps) 0.33 dB, both together 0.9 dB.
+        # Chosen by benchmarks/bench_fast_preset.py at about equal CPU time (README): over Adamax with
+        # batches of 16 (lr 5e-3), Adam gained 0.55 dB, batches of 8 (twice the steps) 0.33 dB, both 0.9 dB.
         train=TrainConfig(
             patch_size=64,
             batch_size=8,
@@ -830,7 +830,8 @@ def training_events(
 
     def schedule_fraction() -> float:
         """Where the cosine schedule is. A minutes budget counts this session's time, but the schedule
-        spans every session, so that a resumed training carries on decaying instead of jumping back up."""
+        spans the time of every session: a resumed training continues from the fraction its earlier time
+        makes of the new total (an interrupted one exactly where it stopped) instead of restarting at 0."""
         if budget_s and not max_steps:
             return (earlier_s + time.perf_counter() - session_start) / (earlier_s + budget_s)
         return fraction_done()
@@ -950,7 +951,7 @@ def training_events(
         )
         if snapshot_every_s is not None and time.perf_counter() - last_snapshot >= snapshot_every_s:
             yield event("snapshot", f"model at step {model.step}", step=model.step, epoch=model.epoch,
-                        model=_snapshot(model), **progress_values(cfg.batch_size / speed))
+                        model=model.copy(), **progress_values(cfg.batch_size / speed))
             last_snapshot = time.perf_counter()
         if steps_this_epoch >= cfg.steps_per_epoch:
             model.epoch += 1
@@ -984,16 +985,6 @@ def training_events(
     yield event("done", f"{reason} after {model.step} steps{where}", step=model.step, epoch=model.epoch,
                 best_val_loss=loop["best_val_loss"], done=1, total=1)
     return model
-
-
-def _snapshot(model: HDNModel) -> HDNModel:
-    """A copy of ``model`` with its own weights (same device), in evaluation mode, for use in another thread."""
-    network = LadderVAE(model.config)
-    network.load_state_dict(model.network.state_dict())  # copies; also drops channels-last and gradients
-    network.to(model.device).eval()
-    return HDNModel(network, model.noise_model, model.data_mean, model.data_std, train_config=model.train_config,
-                    history=model.history, trained_deactivated=model.trained_deactivated, step=model.step,
-                    epoch=model.epoch)
 
 
 class _Running:

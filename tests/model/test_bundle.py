@@ -238,3 +238,20 @@ def test_unreadable_files_are_reported_as_file_errors(tmp_path, monkeypatch):
     monkeypatch.setattr(pathlib.Path, "read_text", vanished)
     with pytest.raises(FileFormatError, match="Cannot read"):
         read_metadata(tmp_path)
+
+
+def test_copy_is_independent_and_leaves_the_global_random_stream_alone():
+    model = tiny_model()
+    model.history = [{"step": 1, "val_loss": 2.0}]
+    torch.manual_seed(11)
+    expected_draw = torch.rand(3)
+    torch.manual_seed(11)
+    copy = model.copy()
+    assert torch.equal(torch.rand(3), expected_draw)  # copying drew nothing from torch's generator
+    assert torch.equal(outputs(copy), outputs(model))
+    assert not copy.network.training and copy.noise_model is model.noise_model
+    with torch.no_grad():
+        next(model.network.parameters()).add_(1.0)
+    assert not torch.equal(outputs(copy), outputs(model))
+    copy.history[0]["val_loss"] = 0.0
+    assert model.history[0]["val_loss"] == 2.0

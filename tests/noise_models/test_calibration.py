@@ -119,35 +119,58 @@ def test_mismatched_signal_and_observation_are_named():
         fit_noise_model(np.zeros((2, 16, 16)), np.zeros((16, 16)), kind="gaussian")
 
 
-def test_gmm_fit_runs_on_its_thread_count_and_restores_torch_s(pg_data):
+def _record_fit_threads(monkeypatch):
+    """Thread counts seen by the fit's own computation (inside the generator, between yields)."""
+    import torch
+
+    from napari_hdn.noise_models import gmm
+
+    seen = []
+    original = gmm.mixture_log_likelihood
+
+    def recording(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(gmm, "mixture_log_likelihood", recording)
+    return seen
+
+
+def test_gmm_fit_runs_on_its_thread_count_and_the_caller_keeps_its_own(pg_data, monkeypatch):
     import torch
 
     _, stack, _ = pg_data
     torch.set_num_threads(2)
-    during = []
-    drive(calibrate_events(stack, "gmm", steps=3, threads=1), lambda e: during.append(torch.get_num_threads()))
-    assert 1 in during
+    in_fit = _record_fit_threads(monkeypatch)
+    at_events = []
+    drive(calibrate_events(stack, "gmm", steps=3, threads=1), lambda e: at_events.append(torch.get_num_threads()))
+    assert in_fit and set(in_fit) == {1}
+    assert set(at_events) == {2}  # the consumer runs on its own count between the fit's stretches
     assert torch.get_num_threads() == 2
 
 
-def test_gmm_fit_resumed_in_another_thread_keeps_its_count_there_and_leaves_the_caller_s_alone(pg_data):
+def test_gmm_fit_resumed_in_another_thread_leaves_no_thread_on_its_count(pg_data, monkeypatch):
     import threading
 
     import torch
 
     _, stack, _ = pg_data
     torch.set_num_threads(2)
+    in_fit = _record_fit_threads(monkeypatch)
     events = calibrate_events(stack, "gmm", steps=200, threads=1)
-    next(events)  # started here
-    seen = []
+    while not in_fit:  # started here, into the fit itself
+        next(events)
+    after_worker = []
 
     def finish():  # a worker thread resumes it, as a thread pool may
         torch.set_num_threads(2)
         for _ in events:
-            seen.append(torch.get_num_threads())
+            pass
+        after_worker.append(torch.get_num_threads())
 
     worker = threading.Thread(target=finish)
     worker.start()
     worker.join()
-    assert seen and set(seen) == {1}
+    assert len(in_fit) > 1 and set(in_fit) == {1}
+    assert after_worker == [2]
     assert torch.get_num_threads() == 2

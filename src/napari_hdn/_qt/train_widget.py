@@ -359,7 +359,7 @@ class TrainWidget(HDNWidget):
         self.task.set_status(f"Training ended after {model.step} steps; the model is saved in {out} "
                              "and ready in the Restore widget.")
         if self.live_preview.isChecked():
-            self._pending_model = model
+            self._pending_model = model.copy()  # the session's model may be in use by a restoration
             self._last_preview = 0.0
             self._maybe_preview()
 

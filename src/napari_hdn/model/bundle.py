@@ -106,6 +106,18 @@ class HDNModel:
         self.noise_model = self.noise_model.to(device)
         return self
 
+    def copy(self) -> HDNModel:
+        """An independent copy: its own network weights (same device, contiguous, no gradients, evaluation
+        mode) and history list; the noise model, which nothing modifies, is shared. Torch's global random
+        stream is left untouched, so copying during a seeded training does not change that training."""
+        with torch.random.fork_rng(devices=[]):  # building a network draws its initial weights
+            network = LadderVAE(self.config)
+        network.load_state_dict(self.network.state_dict())  # copies the weights
+        network.to(self.device).eval()
+        return HDNModel(network, self.noise_model, self.data_mean, self.data_std, train_config=self.train_config,
+                        history=[dict(record) for record in self.history],
+                        trained_deactivated=self.trained_deactivated, step=self.step, epoch=self.epoch)
+
     def deactivated_layers(self, deactivate: Collection[int] = ()) -> tuple[int, ...]:
         """The layers to switch off in a use of the model: those asked for plus those off during training."""
         asked = {i + 1 for i in self.network.layer_indices(deactivate)}

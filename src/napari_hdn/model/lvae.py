@@ -104,7 +104,7 @@ class TopDownLayer(nn.Module):
         if not self.is_top and self.skip is not None:
             x = self.skip(x, above)
         if kl is None:
-            kl = torch.zeros(batch, device=x.device, dtype=x.dtype)
+            kl = torch.zeros(batch, device=x.device, dtype=torch.float32)
         elif kl.shape[0] != batch:
             kl = kl.expand(batch)
             kl_spatial = kl_spatial.expand(batch, *kl_spatial.shape[1:])

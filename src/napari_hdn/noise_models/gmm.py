@@ -22,7 +22,6 @@ which is exact, never takes log(0) and is bounded below by log(tolerance).
 from __future__ import annotations
 
 import math
-import threading
 from collections.abc import Generator
 from dataclasses import dataclass
 
@@ -263,27 +262,28 @@ def initial_weight(
 
 
 class _TorchThreads:
-    """torch's thread count for a fit that runs as a generator.
+    """torch's thread count for the stretches of a fit between two yields.
 
-    The count is a per-thread setting and a generator may be resumed (or closed)
-    from another thread than the one that started it: ``apply`` is called after
-    every resumption, and ``restore`` gives the caller back its own count only in
-    the thread it was taken from, so that ``calibrate`` in a notebook does not
-    leave the rest of the session on one thread.
+    The count is a per-thread setting and a generator may be resumed in another
+    thread than the one that started it, so every stretch sets the count in the
+    thread running it (``enter``) and gives that thread its own count back before
+    yielding (``leave``): no thread is left with the fit's count, and
+    ``calibrate`` in a notebook does not leave the session on one thread.
     """
 
     def __init__(self, threads: int | None):
         self.threads = threads
-        self.owner = threading.get_ident()
-        self.previous = torch.get_num_threads()
+        self.saved: int | None = None
 
-    def apply(self) -> None:
-        if self.threads is not None and torch.get_num_threads() != self.threads:
+    def enter(self) -> None:
+        if self.threads is not None and self.saved is None:
+            self.saved = torch.get_num_threads()
             torch.set_num_threads(self.threads)
 
-    def restore(self) -> None:
-        if self.threads is not None and threading.get_ident() == self.owner:
-            torch.set_num_threads(self.previous)
+    def leave(self) -> None:
+        if self.saved is not None:
+            torch.set_num_threads(self.saved)
+            self.saved = None
 
 
 def default_min_sigma(binned: BinnedResiduals, integer_valued: bool) -> float:
@@ -328,7 +328,7 @@ def fit_gmm_events(
     running_loss = None
     report_every = max(1, steps // 100)
     threads = _TorchThreads(options.threads)
-    threads.apply()
+    threads.enter()
     try:
         for step in range(1, steps + 1):
             if stop is not None and stop:
@@ -350,6 +350,7 @@ def fit_gmm_events(
                         "lower the learning rate."
                     )
                 running_loss = value if running_loss is None else 0.8 * running_loss + 0.2 * value
+                threads.leave()
                 yield FitProgress(
                     stage="Fitting noise model",
                     done=step,
@@ -359,8 +360,8 @@ def fit_gmm_events(
                     eta_s=timer.eta(step, steps),
                     loss=running_loss,
                 )
-                threads.apply()
+                threads.enter()
     finally:
-        threads.restore()
+        threads.leave()
     weight = (params.detach() * scale_rows).cpu().numpy()
     return GaussianMixtureNoiseModel(weight, min_signal, max_signal, min_sigma)
