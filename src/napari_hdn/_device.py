@@ -71,8 +71,18 @@ def use_bfloat16(precision: str, device: torch.device) -> bool:
     return False
 
 
+_AUTOCAST_DEVICES = ("cuda", "cpu")  # where bfloat16 autocast is used
+
+
 def bfloat16_autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager:
     """bfloat16 autocast on ``device`` when ``enabled`` (CUDA and CPU only), else a no-op context."""
-    if enabled and device.type in ("cuda", "cpu"):
+    if enabled and device.type in _AUTOCAST_DEVICES:
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def without_autocast(device: torch.device) -> contextlib.AbstractContextManager:
+    """A region computed in full precision even inside :func:`bfloat16_autocast`."""
+    if device.type in _AUTOCAST_DEVICES:
+        return torch.autocast(device_type=device.type, enabled=False)
     return contextlib.nullcontext()

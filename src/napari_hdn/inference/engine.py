@@ -194,9 +194,6 @@ class TileEngine:
             self.network.to(memory_format=torch.channels_last)
 
     # -- helpers -----------------------------------------------------------------
-    def _autocast(self) -> contextlib.AbstractContextManager:
-        return bfloat16_autocast(self.device, self.bf16)
-
     def _prepare(self, tile: np.ndarray) -> tuple[torch.Tensor, tuple[int, int]]:
         """Normalised, padded (1, 1, H, W) tensor of a raw tile and the tile's own (h, w)."""
         x = torch.as_tensor(np.ascontiguousarray(tile, dtype=np.float32), device=self.device)[None, None]
@@ -205,14 +202,15 @@ class TileEngine:
 
     def _features(self, x: torch.Tensor) -> list[torch.Tensor]:
         """The bottom-up pass (once per tile and orientation)."""
-        with self._autocast():
+        with bfloat16_autocast(self.device, self.bf16):
             return self.network.bottom_up(x.contiguous(memory_format=self._memory_format))
 
     def _top_down(self, bu: list[torch.Tensor], batch: int, stream: RandomStream | None, **kwargs):
         """Top-down pass of ``batch`` images sharing the (batch 1) bottom-up features ``bu``."""
         if stream is not None and stream.generator is not None:
             kwargs["generator"] = stream.generator
-        with self._autocast(), (stream.active() if stream is not None else contextlib.nullcontext()):
+        random = stream.active() if stream is not None else contextlib.nullcontext()
+        with bfloat16_autocast(self.device, self.bf16), random:
             return self.network.top_down(bu, n_samples=batch, **kwargs)
 
     # -- sampling --------------------------------------------------------------------

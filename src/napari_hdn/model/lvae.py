@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._device import without_autocast
 from ..errors import InputError
 from .config import ModelConfig
 from .layers import BlockSettings, Merge, ResampleBlock, gaussian_kl, gaussian_log_prob, nonlinearity, resample_stack
@@ -215,11 +216,8 @@ class LadderVAE(nn.Module):
                 generator=generator,
             )
         x = self.final_top_down(x)
-        if x.device.type in ("cpu", "cuda"):  # the devices with bfloat16 autocast (see _device.py)
-            with torch.autocast(x.device.type, enabled=False):  # the signal estimate in float32 (see TopDownLayer)
-                out = self.output_conv(x.float())
-        else:
-            out = self.output_conv(x)
+        with without_autocast(x.device):  # the signal estimate in float32 (see TopDownLayer)
+            out = self.output_conv(x.float())
         return TopDownResult(out=out, kl=kl, kl_spatial=kl_spatial)
 
     def pad(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
