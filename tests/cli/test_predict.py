@@ -103,6 +103,15 @@ def test_predict_rejects_a_bad_layer_list(model_dir, noisy_tif, tmp_path, capsys
     assert "1,2" in capsys.readouterr().err
 
 
+def test_predict_rejects_an_unknown_precision(model_dir, noisy_tif, tmp_path, capsys):
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit):
+        main(["predict", str(model_dir), str(noisy_tif), "--out", str(out), "--precision", "half"])
+    err = capsys.readouterr().err
+    assert "--precision" in err and "bfloat16" in err and "float32" in err
+    assert not out.exists()
+
+
 def test_predict_npy_input_and_progress(model_dir, tmp_path, capsys):
     image = np.random.default_rng(1).normal(100, 20, (36, 36)).astype(np.float32)
     np.save(tmp_path / "noisy.npy", image)
