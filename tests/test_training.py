@@ -395,3 +395,38 @@ def test_thread_tuner_keeps_the_faster_thread_count(monkeypatch):
         tuner.after_step(seconds[tuner.trial or tuner.current])
     assert tuner.current == 1
     assert training.ThreadTuner(3).candidates == [3]
+
+
+def test_the_optimizer_is_the_fast_implementation_of_the_same_update(monkeypatch):
+    from napari_hdn.training import _make_optimizer
+
+    def one_step(optimizer_factory):
+        torch.manual_seed(0)
+        layer = torch.nn.Linear(5, 3)
+        optimizer = optimizer_factory(layer.parameters())
+        for _ in range(3):
+            optimizer.zero_grad()
+            layer(torch.randn(4, 5)).pow(2).sum().backward()
+            optimizer.step()
+        return optimizer, [p.detach().clone() for p in layer.parameters()]
+
+    for name, reference in (("adam", torch.optim.Adam), ("adamax", torch.optim.Adamax)):
+        cfg = TrainConfig(steps=1, optimizer=name, lr=1e-2, weight_decay=1e-4)
+        fast, fast_params = one_step(lambda p: _make_optimizer(cfg, p))
+        group = fast.param_groups[0]
+        assert type(fast) is reference and (group.get("fused") or group.get("foreach"))
+        _, plain_params = one_step(lambda p: reference(p, lr=1e-2, weight_decay=1e-4, foreach=False))
+        for a, b in zip(fast_params, plain_params):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+    # Where the fused kernel is missing (older torch, other devices) the multi-tensor Adam takes over.
+    real_adam = torch.optim.Adam
+
+    def no_fused(params, **kwargs):
+        if kwargs.get("fused"):
+            raise RuntimeError("fused=True requires all the params to be floating point Tensors of supported devices")
+        return real_adam(params, **kwargs)
+
+    monkeypatch.setattr(torch.optim, "Adam", no_fused)
+    fallback = _make_optimizer(TrainConfig(steps=1, optimizer="adam"), torch.nn.Linear(2, 2).parameters())
+    assert fallback.param_groups[0]["foreach"] and not fallback.param_groups[0].get("fused")

@@ -613,6 +613,23 @@ class ThreadTuner:
         self.trial, self.steps_since_trial = None, 0
 
 
+def _make_optimizer(cfg: TrainConfig, parameters) -> torch.optim.Optimizer:
+    """The configured optimizer, in its fastest implementation for the parameters' device.
+
+    The default per-tensor loop costs a Python round trip per parameter tensor: with the fast preset's
+    small network that was 14 % of a CPU training step; the fused Adam kernel (CPU since torch 2.4)
+    and the multi-tensor ("foreach") Adamax compute the same update.
+    """
+    parameters = list(parameters)
+    common = {"lr": cfg.lr, "weight_decay": cfg.weight_decay}
+    if cfg.optimizer == "adam":
+        try:
+            return torch.optim.Adam(parameters, fused=True, **common)
+        except (RuntimeError, TypeError, ValueError):  # no fused kernel for this device or torch version
+            return torch.optim.Adam(parameters, foreach=True, **common)
+    return torch.optim.Adamax(parameters, foreach=True, **common)
+
+
 @contextlib.contextmanager
 def _fixed_rng(seed: int, device: torch.device):
     """Run a block with its own seeded torch generator, leaving the training stream untouched."""
@@ -754,8 +771,7 @@ def training_events(
     memory_format = torch.channels_last if bf16 else torch.contiguous_format
     network.to(memory_format=memory_format)
     network.train()
-    optimizer_class = {"adamax": torch.optim.Adamax, "adam": torch.optim.Adam}[cfg.optimizer]
-    optimizer = optimizer_class(network.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer = _make_optimizer(cfg, network.parameters())
     scheduler = None
     if cfg.lr_schedule == "plateau":
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
