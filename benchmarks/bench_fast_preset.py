@@ -99,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sampler", choices=("restore", "builtin"), default="restore",
                         help="napari_hdn.restore (default) or the minimal sampler of this script")
     parser.add_argument("--tag", default="", help="a label added to the results file name")
+    parser.add_argument("--keep-model", metavar="DIR",
+                        help="copy the trained model's folder (best and last checkpoints) to DIR, e.g. for later analysis")
     args = parser.parse_args(argv)
 
     overrides = {}
@@ -192,6 +194,9 @@ def main(argv: list[str] | None = None) -> int:
     path = RESULTS / f"fast_preset_{stamp}{tag}.json"
     path.write_text(json.dumps(result, indent=1))
     print(f"results written to {path}")
+    if args.keep_model:
+        shutil.copytree(out, args.keep_model, dirs_exist_ok=False)
+        print(f"model kept in {args.keep_model}")
     shutil.rmtree(work, ignore_errors=True)
     return 0
 
