@@ -430,3 +430,11 @@ def test_the_optimizer_is_the_fast_implementation_of_the_same_update(monkeypatch
     monkeypatch.setattr(torch.optim, "Adam", no_fused)
     fallback = _make_optimizer(TrainConfig(steps=1, optimizer="adam"), torch.nn.Linear(2, 2).parameters())
     assert fallback.param_groups[0]["foreach"] and not fallback.param_groups[0].get("fused")
+
+
+def test_resume_uses_the_optimizer_implementation_of_the_resuming_machine():
+    from napari_hdn.training import _with_implementation_of
+
+    optimizer = torch.optim.Adam(torch.nn.Linear(2, 2).parameters(), foreach=True)
+    saved = [{"lr": 0.5, "fused": True, "foreach": None, "params": [0, 1]}]  # saved where a fused kernel ran
+    assert _with_implementation_of(optimizer, saved) == [{"lr": 0.5, "fused": None, "foreach": True, "params": [0, 1]}]

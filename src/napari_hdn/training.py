@@ -499,12 +499,20 @@ def _restore_training_state(folder: Path, optimizer, scheduler, rng: np.random.G
         if key.startswith("optimizer."):
             _, idx, name = key.split(".", 2)
             state.setdefault(int(idx), {})[name] = value
-    optimizer.load_state_dict({"state": state, "param_groups": info["param_groups"]})
+    optimizer.load_state_dict({"state": state, "param_groups": _with_implementation_of(optimizer, info["param_groups"])})
     if scheduler is not None and info.get("scheduler") is not None:
         scheduler.load_state_dict(info["scheduler"])
     rng.bit_generator.state = info["numpy_rng"]
     torch.set_rng_state(tensors["torch_rng"])
     return info["loop"]
+
+
+def _with_implementation_of(optimizer: torch.optim.Optimizer, saved_groups: list[dict]) -> list[dict]:
+    """Saved parameter groups with ``optimizer``'s implementation flags (fused / foreach): those depend
+    on the device and torch version that resume, not on the ones that saved (a fused kernel may be missing)."""
+    current = optimizer.param_groups[0]
+    flags = {key: current[key] for key in ("fused", "foreach") if key in current}
+    return [{**group, **flags} for group in saved_groups]
 
 
 def _check_out_folder(out: Path, resume: bool, overwrite: bool) -> None:
