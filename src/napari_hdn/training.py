@@ -624,8 +624,8 @@ class ThreadTuner:
 def _make_optimizer(cfg: TrainConfig, parameters) -> torch.optim.Optimizer:
     """The configured optimizer, in its fastest implementation for the parameters' device.
 
-    The default per-tensor loop costs a Python round trip per parameter tensor: with the fast preset's
-    small network that was 14 % of a CPU training step; the fused Adam kernel (CPU since torch 2.4)
+    The default per-tensor loop costs a Python round trip per parameter tensor, a sizeable share of a
+    CPU training step with the fast preset's small network; the fused Adam kernel (CPU since torch 2.4)
     and the multi-tensor ("foreach") Adamax compute the same update.
     """
     parameters = list(parameters)
