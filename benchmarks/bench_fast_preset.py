@@ -102,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep-model", metavar="DIR",
                         help="copy the trained model's folder (best and last checkpoints) to DIR, e.g. for later analysis")
     args = parser.parse_args(argv)
+    if args.keep_model and Path(args.keep_model).exists():
+        parser.error(f"--keep-model {args.keep_model} already exists: give a new folder (nothing is overwritten)")
 
     overrides = {}
     for item in args.set:

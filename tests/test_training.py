@@ -182,14 +182,23 @@ def test_a_stop_request_ends_training_within_one_step_and_leaves_a_checkpoint(tm
     assert load_model(out).step == 3  # with no validation yet, the stopped state is the model
 
 
-def test_resume_continues_the_step_count_history_and_random_streams(tmp_path):
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {},
+        # bf16 trains channels-last weights, and the fused Adam kernel reads its moments as flat buffers:
+        # restored moments must get their weights' memory layout back, or each element gets another's.
+        {"precision": "bfloat16", "optimizer": "adam", "lr": 3e-3},
+    ],
+)
+def test_resume_continues_the_step_count_history_and_random_streams(tmp_path, settings):
     # A plateau schedule: a cosine one would decay over 2 epochs in the first run and over 4 in the other.
-    uninterrupted = [e.loss for e in steps(run(epochs=4, seed=1, lr_schedule="plateau", lr_patience=0)[0])]
+    uninterrupted = [e.loss for e in steps(run(epochs=4, seed=1, lr_schedule="plateau", lr_patience=0, **settings)[0])]
     out = tmp_path / "run"
-    first, _ = run(epochs=2, seed=1, out=out, lr_schedule="plateau", lr_patience=0)
+    first, _ = run(epochs=2, seed=1, out=out, lr_schedule="plateau", lr_patience=0, **settings)
     with pytest.raises(InputError, match="already holds a model"):
         run(epochs=2, seed=1, out=out)
-    second, model = run(epochs=4, out=out, resume=True)
+    second, model = run(epochs=4, out=out, resume=True, precision=settings.get("precision", "float32"))
     assert [e.step for e in steps(second)] == list(range(11, 21))
     assert model.step == 20 and model.epoch == 4
     assert [r["step"] for r in model.history] == [5, 10, 15, 20]
@@ -414,7 +423,11 @@ def test_the_optimizer_is_the_fast_implementation_of_the_same_update(monkeypatch
         cfg = TrainConfig(steps=1, optimizer=name, lr=1e-2, weight_decay=1e-4)
         fast, fast_params = one_step(lambda p: _make_optimizer(cfg, p))
         group = fast.param_groups[0]
-        assert type(fast) is reference and (group.get("fused") or group.get("foreach"))
+        assert type(fast) is reference
+        if name == "adam" and torch.__version__ >= "2.4":  # torch has a fused CPU Adam since 2.4
+            assert group["fused"] is True
+        else:
+            assert group["foreach"] is True
         _, plain_params = one_step(lambda p: reference(p, lr=1e-2, weight_decay=1e-4, foreach=False))
         for a, b in zip(fast_params, plain_params):
             torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)

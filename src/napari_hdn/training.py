@@ -500,11 +500,25 @@ def _restore_training_state(folder: Path, optimizer, scheduler, rng: np.random.G
             _, idx, name = key.split(".", 2)
             state.setdefault(int(idx), {})[name] = value
     optimizer.load_state_dict({"state": state, "param_groups": _with_implementation_of(optimizer, info["param_groups"])})
+    _match_parameter_layout(optimizer)
     if scheduler is not None and info.get("scheduler") is not None:
         scheduler.load_state_dict(info["scheduler"])
     rng.bit_generator.state = info["numpy_rng"]
     torch.set_rng_state(tensors["torch_rng"])
     return info["loop"]
+
+
+def _match_parameter_layout(optimizer: torch.optim.Optimizer) -> None:
+    """Give restored per-element state (Adam's moments) the memory layout of its parameter.
+
+    Saved state is contiguous (safetensors), while bf16 training keeps conv weights channels-last; the
+    fused Adam kernel walks parameter and moments as flat buffers, so mismatched strides would pair
+    every element with another one's moments.
+    """
+    for parameter, state in optimizer.state.items():
+        for name, value in state.items():
+            if isinstance(value, torch.Tensor) and value.shape == parameter.shape and value.stride() != parameter.stride():
+                state[name] = torch.empty_like(parameter, dtype=value.dtype).copy_(value)
 
 
 def _with_implementation_of(optimizer: torch.optim.Optimizer, saved_groups: list[dict]) -> list[dict]:
