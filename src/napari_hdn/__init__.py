@@ -14,6 +14,8 @@ Training and restoration::
     model = napari_hdn.train(noisy, noise_model=nm, preset="fast", minutes=10, out="model")
     result = napari_hdn.restore(model, image, n_samples=100)
     result.mmse, result.variance, result.samples
+    napari_hdn.suggest_deactivation(model, image).layers   # latent layers that look like noise
+    napari_hdn.restore(model, image, deactivate="auto")    # switch them off (recorded in result.suggestion)
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ _API = {
     "restore": "napari_hdn.inference",
     "restore_events": "napari_hdn.inference",
     "layer_activations": "napari_hdn.inference",
+    "suggest_deactivation": "napari_hdn.inference",
+    "suggest_deactivation_events": "napari_hdn.inference",
     # progress
     "StopToken": "napari_hdn.progress",
     "Progress": "napari_hdn.progress",

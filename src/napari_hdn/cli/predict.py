@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import InputError
-from ._arguments import latent_layers
+from ._arguments import latent_layers_or_auto
 
 OUTPUTS = ("mmse", "variance", "median", "samples")
 ACTIVATION_OUTPUTS = ("activations", "kl_maps")
+# With --deactivate auto: the layers chosen, their scores and reasons (JSON).
+DEACTIVATION_RECORD = "deactivation.json"
 # Axes of an ImageJ hyperstack, in the only order ImageJ accepts.
 IMAGEJ_AXES = "TZCYXS"
 
@@ -27,10 +30,13 @@ outputs (float32 TIFFs in the input's intensity units, with its pixel size):
                    from that layer alone (every other layer at its prior's mean)
   kl_maps.tif      with --activations: per latent layer, the information it takes
                    from the input at each place (KL divergence, nats per pixel)
+  deactivation.json  with --deactivate auto: the layers switched off, with a score
+                   and a reason per latent layer examined
 
 examples:
   hdn predict model/ noisy.tif --out restored/
   hdn predict model/ noisy.tif --out restored/ --deactivate 1,2   # remove structured noise
+  hdn predict model/ noisy.tif --out restored/ --deactivate auto  # switch off the layers that look like noise
   hdn predict model/ big.tif --out restored/ --tile 256 --samples 20 --keep-samples 5
 """
 
@@ -56,11 +62,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--deactivate",
-        type=latent_layers,
+        type=latent_layers_or_auto,
         default=(),
         metavar="LAYERS",
         help="latent layers to switch off, e.g. 1,2 (1 = z1, finest): they take the conditional prior's mean, "
-        "which removes structured (pixel-correlated) noise captured there",
+        "which removes structured (pixel-correlated) noise captured there; 'auto': the layers whose "
+        f"contribution looks like noise (the choice is written to {DEACTIVATION_RECORD}); default: none",
     )
     parser.add_argument("--tta", action="store_true", help="test-time augmentation: spread the samples over 8 rotations/mirrorings")
     parser.add_argument(
@@ -95,6 +102,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--out {out} is a file: give a folder for the results.")
     names = OUTPUTS + (ACTIVATION_OUTPUTS if args.activations else ())
     paths = {name: out / f"{name}.tif" for name in names}
+    if args.deactivate == "auto":
+        paths["deactivation"] = out / DEACTIVATION_RECORD
     existing = [str(p) for p in paths.values() if p.exists()]
     if existing and not args.overwrite:
         raise InputError(
@@ -136,9 +145,19 @@ def run(args: argparse.Namespace) -> int:
         for name, data in arrays.items():
             tmp = stack.enter_context(atomic_path(paths[name], overwrite=args.overwrite))
             write_tiff(tmp, data, metadata, extra_axis=name in ("samples", "activations", "kl_maps"))
+        if "deactivation" in paths:
+            tmp = stack.enter_context(atomic_path(paths["deactivation"], overwrite=args.overwrite))
+            tmp.write_text(json.dumps(deactivation_record(result), indent=1))
+    if not args.quiet and result.suggestion is not None:
+        print(f"hdn predict: {result.suggestion.summary} Switched off: {list(result.deactivate) or 'none'}")
     if not args.quiet:
         print(f"hdn predict: wrote {', '.join(p.name for p in paths.values())} to {out}")
     return 0
+
+
+def deactivation_record(result: Any) -> dict[str, Any]:
+    """What --deactivate auto chose: the layers off in the restoration and the suggestion behind them."""
+    return {"deactivated_layers": list(result.deactivate), "suggestion": result.suggestion.to_metadata()}
 
 
 # -- pixel-size metadata ----------------------------------------------------------------------------------

@@ -4,10 +4,11 @@ any size (overlapping tiles), stacks (plane by plane) and dask arrays (lazily).
 
 Module map: :mod:`.restore` (public functions), :mod:`.driver` (planes, tiles,
 dask blocks), :mod:`.engine` (the network on one tile), :mod:`.tiling` (tile
-layout and seamless blending).
+layout and seamless blending), :mod:`.suggest` (which latent layers hold noise).
 """
 
 from .driver import PlaneProgress
+from .suggest import DeactivationSuggestion, LayerVerdict, suggest_deactivation, suggest_deactivation_events
 from .restore import (
     RestorationResult,
     layer_activations,
@@ -17,6 +18,10 @@ from .restore import (
 )
 
 __all__ = [
+    "DeactivationSuggestion",
+    "LayerVerdict",
+    "suggest_deactivation",
+    "suggest_deactivation_events",
     "PlaneProgress",
     "RestorationResult",
     "layer_activations",

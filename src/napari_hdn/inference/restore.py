@@ -50,6 +50,8 @@ class RestorationResult:
     n_samples: int
     deactivate: tuple[int, ...]
     complete: bool = True
+    # With deactivate="auto": the suggestion that chose the layers (napari_hdn.suggest_deactivation).
+    suggestion: Any = None
 
     @property
     def lazy(self) -> bool:
@@ -152,7 +154,7 @@ def restore_events(
     image: Any,
     n_samples: int = 100,
     keep_samples: int = 10,
-    deactivate: Collection[int] = (),
+    deactivate: Collection[int] | str = (),
     tta: bool = False,
     tile: int | None = None,
     seed: int = 0,
@@ -183,7 +185,10 @@ def restore_events(
         )
     if batch_size is not None:
         batch_size = _whole_number(batch_size, "batch_size", 1)
-    if isinstance(deactivate, (int, np.integer)):
+    auto = _is_auto(deactivate)
+    if auto:
+        deactivate = ()
+    elif isinstance(deactivate, (int, np.integer)):
         deactivate = (int(deactivate),)
     layers_off = tuple(model.deactivated_layers(tuple(deactivate)))
     settings = SamplingSettings(
@@ -195,11 +200,40 @@ def restore_events(
         batch_size=batch_size,
     )
     tiling = _check_tiling(tile, overlap, engine.stride)
-    n_drawn = settings.n_draws
-    if is_dask(image):
-        spec = _job_spec(model_arg, engine, "sample", settings, threads)
-        return _lazy_restoration(spec, image, tiling, seed, n_drawn, layers_off)
-    return _restoration(SamplingJob(engine, settings), image, tiling, seed, stop, threads, n_drawn, layers_off)
+
+    def start(settings: SamplingSettings) -> Generator[PlaneProgress, None, RestorationResult]:
+        n_drawn, layers_off = settings.n_draws, settings.deactivate
+        if is_dask(image):
+            spec = _job_spec(model_arg, engine, "sample", settings, threads)
+            return _lazy_restoration(spec, image, tiling, seed, n_drawn, layers_off)
+        return _restoration(SamplingJob(engine, settings), image, tiling, seed, stop, threads, n_drawn, layers_off)
+
+    if not auto:
+        return start(settings)
+    from .suggest import suggest_deactivation_events
+
+    suggestion = suggest_deactivation_events(model, image, device=device, threads=threads, stop=stop)
+    return _auto_restoration(suggestion, model, settings, start)
+
+
+def _is_auto(deactivate: Any) -> bool:
+    if isinstance(deactivate, str):
+        if deactivate.strip().lower() != "auto":
+            raise InputError(
+                f"deactivate={deactivate!r}: give latent layer numbers (e.g. (1, 2); 1 = z1, the finest) "
+                'or "auto" to switch off the layers napari_hdn.suggest_deactivation finds noise-like.'
+            )
+        return True
+    return False
+
+
+def _auto_restoration(suggestion_events, model, settings, start):
+    """deactivate="auto": the suggestion first, then the restoration with the layers it chose."""
+    suggestion = yield from suggestion_events
+    chosen = () if suggestion is None else suggestion.layers  # None: stopped (the restoration then stops at once)
+    settings = replace(settings, deactivate=tuple(model.deactivated_layers(chosen)))
+    result = yield from start(settings)
+    return replace(result, suggestion=suggestion)
 
 
 def _restoration(job, image, tiling, seed, stop, threads, n_drawn, layers_off):
@@ -250,7 +284,9 @@ def restore(
     ``n_samples``: posterior samples drawn (N); ``keep_samples``: how many of them
     are returned (K, at most N). ``deactivate``: latent layers (1 = z1, finest) that take
     their conditional prior's mean instead of the posterior (removes structured
-    noise captured there; the layers switched off in training stay off).
+    noise captured there; the layers switched off in training stay off), or
+    "auto": the layers :func:`~napari_hdn.suggest_deactivation` finds noise-like
+    (the suggestion is kept in ``result.suggestion``; nothing is switched off by default).
     ``tta``: 8-fold test-time augmentation (the N samples are spread over the 8
     rotations/mirrorings, so the cost stays the same). ``tile``: tile size for
     large planes (default 512; memory grows with the tile, not the image).

@@ -1,0 +1,303 @@
+"""Which latent layers hold noise: a suggestion for selective deactivation.
+
+The pixel noise model says how far a noisy image may lie from its clean signal:
+E[(x - s)^2 | s] = Var(x | s). When the finest latent layers learn noise that
+the pixel noise model cannot describe (read noise correlated between
+neighbouring pixels, stripes), the restoration follows the noisy image too
+closely and its residual x - restoration is *smaller* than the noise model
+expects. Switching those layers off brings the residual back to the expected
+size; switching off a layer that holds image content makes it larger, because
+real structure then goes missing from the restoration.
+
+The suggestion therefore walks the prefixes z1, z1-z2, ... (never all layers),
+restoring a central crop of the image deterministically (posterior means) with
+each prefix off, and measures the *fit ratio* mean((x - r)^2) / mean(Var(x | r))
+of each restoration r. Layer k is suggested when the restoration with layers
+1..k-1 off fits the noisy image markedly better than the noise model allows
+(ratio below ``1 - tolerance``) and switching k off moves the ratio closer to 1.
+Two descriptions of what layer k adds (anisotropy of its spectrum, its
+correlation with the image's edges) go into the plain-words reason.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Generator
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import InputError
+from ..progress import Progress, StopToken
+from .engine import TileEngine, configure_threads
+
+# Side of the central crop examined (pixels): large enough for stable statistics, small enough for the widget.
+DEFAULT_CROP = 256
+# How much smaller than the noise model's expectation the residual must be before a layer is called noise.
+DEFAULT_TOLERANCE = 0.05
+# |log| ratio of vertical to horizontal fine-detail energy above which a layer's contribution is called stripes.
+STRIPES = 2.0
+# Pixels at the crop's border left out of the statistics (the network sees less context there).
+BORDER = 4
+
+
+@dataclass(frozen=True)
+class LayerVerdict:
+    """What switching off latent layer ``layer`` (after the finer ones) does to the restoration.
+
+    ``fit_before`` / ``fit_after``: the fit ratio mean((x - r)^2) / mean(Var(x | r)) with
+    layers 1..layer-1 off / 1..layer off (1 = as tight as the pixel noise model expects).
+    ``score``: how much closer to 1 switching this layer off brings the fit ratio, in
+    |log ratio| (positive: the layer's contribution behaves like noise).
+    ``anisotropy``: log of the ratio of its high-frequency energy along y to that along x
+    (0 for isotropic content; large for stripes or row/column-correlated noise).
+    ``edge_correlation``: correlation of its local energy with the restoration's gradient
+    magnitude (high for image detail, near 0 for noise).
+    """
+
+    layer: int
+    noise_like: bool
+    score: float
+    fit_before: float
+    fit_after: float
+    anisotropy: float
+    edge_correlation: float
+    reason: str
+
+
+@dataclass(frozen=True)
+class DeactivationSuggestion:
+    """The suggestion: ``layers`` to switch off (a prefix z1..zk, possibly empty) and a verdict per layer examined.
+
+    ``always_off``: the layers switched off in training, off in every use anyway.
+    ``crop``: (y0, x0, height, width) of the region examined, in the (last plane of the) image.
+    """
+
+    layers: tuple[int, ...]
+    verdicts: tuple[LayerVerdict, ...]
+    always_off: tuple[int, ...]
+    crop: tuple[int, int, int, int]
+    tolerance: float
+
+    @property
+    def summary(self) -> str:
+        if not self.layers:
+            return "No latent layer looks like noise: keep every layer on."
+        names = ", ".join(f"z{k}" for k in self.layers)
+        return f"Layers {names} look like noise: try switching them off."
+
+    def verdict(self, layer: int) -> LayerVerdict | None:
+        return next((v for v in self.verdicts if v.layer == layer), None)
+
+    def to_metadata(self) -> dict[str, Any]:
+        """A JSON-ready record of the choice (written beside restorations made with deactivate="auto")."""
+        return {
+            "method": "napari_hdn.suggest_deactivation",
+            "layers": list(self.layers),
+            "always_off": list(self.always_off),
+            "crop": list(self.crop),
+            "tolerance": self.tolerance,
+            "summary": self.summary,
+            "verdicts": [asdict(v) for v in self.verdicts],
+        }
+
+
+@dataclass(frozen=True)
+class SuggestionProgress(Progress):
+    """Progress of :func:`suggest_deactivation_events`: ``done`` counts restorations of the crop."""
+
+
+def central_crop(shape: tuple[int, ...], size: int, stride: int) -> tuple[int, int, int, int]:
+    """(y0, x0, h, w) of a centred crop of at most ``size`` pixels per side, a multiple of ``stride`` where possible."""
+    height, width = shape[-2:]
+    h = min(height, max(size, stride))
+    w = min(width, max(size, stride))
+    h, w = max(stride, h - h % stride), max(stride, w - w % stride)
+    return (height - h) // 2, (width - w) // 2, h, w
+
+
+def _fit_ratio(noise_model: Any, x: torch.Tensor, restored: torch.Tensor) -> float:
+    """mean((x - E[x|r])^2) / mean(Var(x|r)): 1 when the residual is as large as the noise model expects."""
+    mean, variance = noise_model.moments(restored)
+    inner = (slice(BORDER, -BORDER or None),) * 2 if min(x.shape) > 4 * BORDER else (slice(None),) * 2
+    residual = (x - mean)[inner]
+    return float((residual.double() ** 2).mean() / variance[inner].double().clamp_min(1e-12).mean())
+
+
+def _high_frequency_anisotropy(added: np.ndarray) -> float:
+    """log(energy at high vertical frequencies / energy at high horizontal frequencies) of what a layer adds."""
+    window = np.outer(np.hanning(added.shape[0]), np.hanning(added.shape[1]))
+    power = np.abs(np.fft.fft2((added - added.mean()) * window)) ** 2
+    fy = np.abs(np.fft.fftfreq(added.shape[0]))[:, None]
+    fx = np.abs(np.fft.fftfreq(added.shape[1]))[None, :]
+    high_y = power[(fy > 0.25) & (fx < 0.125)].sum()
+    high_x = power[(fx > 0.25) & (fy < 0.125)].sum()
+    tiny = 1e-12 * power.sum() + 1e-30
+    return float(math.log((high_y + tiny) / (high_x + tiny)))
+
+
+def _edge_correlation(added: np.ndarray, restored: np.ndarray) -> float:
+    """Correlation of the local energy of what a layer adds with the gradient magnitude of the restoration."""
+    gy, gx = np.gradient(restored)
+    edges = np.hypot(gy, gx)
+    energy = _box3(added**2)
+    a, b = energy - energy.mean(), edges - edges.mean()
+    denominator = math.sqrt(float((a * a).sum() * (b * b).sum()))
+    return float((a * b).sum() / denominator) if denominator > 0 else 0.0
+
+
+def _box3(image: np.ndarray) -> np.ndarray:
+    padded = np.pad(image, 1, mode="reflect")
+    h, w = image.shape
+    return sum(padded[dy : dy + h, dx : dx + w] for dy in range(3) for dx in range(3)) / 9.0
+
+
+def _reason(noise_like: bool, before: float, after: float, anisotropy: float, edges: float) -> str:
+    fit = f"residual {before:.2f} -> {after:.2f} of the noise model's variance"
+    shape = []
+    if abs(anisotropy) > STRIPES:
+        shape.append(f"its fine detail runs along {'rows' if anisotropy > 0 else 'columns'} (stripes)")
+    shape.append(f"correlation with the image's edges {edges:.2f}")
+    if noise_like:
+        head = "looks like noise: with it on, the restoration follows the noisy pixels closer than the noise model allows"
+    elif before < 1:
+        head = "holds image content: switching it off would not bring the restoration closer to the noise model"
+    else:
+        head = "holds image content: the restoration already fits the noisy image as loosely as the noise model expects"
+    return f"{head} ({fit}); {', '.join(shape)}."
+
+
+def _check_options(crop: Any, tolerance: Any) -> tuple[int, float]:
+    if isinstance(crop, bool) or not isinstance(crop, (int, np.integer)) or crop < 1:
+        raise InputError(f"crop must be a whole number of pixels (at least 1), not {crop!r}.")
+    try:
+        tolerance = float(tolerance)
+    except (TypeError, ValueError):
+        raise InputError(f"tolerance must be a number between 0 and 1, not {tolerance!r}.") from None
+    if not 0 <= tolerance < 1:
+        raise InputError(f"tolerance must be between 0 and 1 (a fraction of the noise variance), not {tolerance!r}.")
+    return int(crop), tolerance
+
+
+def suggest_deactivation_events(
+    model: Any,
+    image: Any,
+    *,
+    crop: int = DEFAULT_CROP,
+    tolerance: float = DEFAULT_TOLERANCE,
+    precision: str = "float32",
+    device: Any = None,
+    threads: int | None = None,
+    stop: StopToken | None = None,
+) -> Generator[SuggestionProgress, None, DeactivationSuggestion | None]:
+    """The generator behind :func:`suggest_deactivation` (arguments checked when called); returns None if stopped."""
+    from .restore import _check_image, _engine, _resolve_model
+
+    model = _resolve_model(model, device)
+    engine = _engine(model, threads, precision)
+    image = _check_image(image, engine.stride)
+    crop, tolerance = _check_options(crop, tolerance)
+    planes = image.reshape(-1, *image.shape[-2:])
+    plane = planes[planes.shape[0] // 2]
+    y0, x0, h, w = central_crop(plane.shape, crop, engine.stride)
+    region = np.asarray(plane[y0 : y0 + h, x0 : x0 + w], dtype=np.float32)
+    return _suggestion(engine, model, region, (y0, x0, h, w), tolerance, threads, stop)
+
+
+def _restorations(engine: TileEngine, model: Any, region: np.ndarray, stop: StopToken | None):
+    """Posterior-mean restorations of ``region`` with prefixes 1..k off, k = 0..n-1 (trained-off layers stay off)."""
+    always_off = set(model.deactivated_layers(()))
+    n = engine.n_layers
+    with torch.inference_mode():
+        x, (h, w) = engine._prepare(region)
+        bu = engine._features(x)
+    restored = []
+    for k in range(n):
+        if stop:
+            return None
+        off = tuple(sorted(always_off | set(range(1, k + 1))))
+        with torch.inference_mode():
+            out = engine._top_down(bu, 1, None, deactivate=off, posterior_mean=True).out
+            restored.append(model.denormalize(out.float()[0, 0, :h, :w]))
+        yield k + 1, n
+    return restored
+
+
+def _suggestion(engine, model, region, where, tolerance, threads, stop):
+    configure_threads(threads)
+    n = engine.n_layers
+    yield SuggestionProgress("suggest", 0, n, "restoring the crop with z1, z1-z2, ... off")
+    events = _restorations(engine, model, region, stop)
+    while True:
+        try:
+            done, total = next(events)
+        except StopIteration as finished:
+            restored = finished.value
+            break
+        yield SuggestionProgress("suggest", done, total, f"{done}/{total} restorations of the crop")
+    if restored is None:
+        return None
+    images = [r.cpu().numpy() for r in restored]
+    return judge(region, images, model.noise_model, tuple(model.deactivated_layers(())), where, tolerance)
+
+
+def judge(
+    noisy: np.ndarray,
+    restored: list[np.ndarray],
+    noise_model: Any,
+    always_off: tuple[int, ...] = (),
+    where: tuple[int, int, int, int] | None = None,
+    tolerance: float = DEFAULT_TOLERANCE,
+) -> DeactivationSuggestion:
+    """The suggestion from the restorations ``restored[k]`` of ``noisy`` with layers 1..k off (k = 0..n-1).
+
+    Layer k is noise-like when the restoration with layers 1..k-1 off fits the noisy image
+    closer than the noise model allows (fit ratio below ``1 - tolerance``) and switching k
+    off brings the fit ratio closer to 1; the suggestion is the longest prefix of such layers.
+    """
+    x = torch.as_tensor(np.asarray(noisy, dtype=np.float32))
+    with torch.inference_mode():
+        ratios = [_fit_ratio(noise_model, x.to(noise_model.device), torch.as_tensor(r).to(noise_model.device))
+                  for r in restored]
+    images = [np.asarray(r, dtype=np.float64) for r in restored]
+    verdicts, chosen, still_noise = [], [], True
+    for k in range(1, len(restored)):
+        if k in always_off:
+            continue
+        before, after = ratios[k - 1], ratios[k]
+        score = abs(math.log(before)) - abs(math.log(after))
+        noise_like = before < 1 - tolerance and score > 0
+        added = images[k - 1] - images[k]
+        anisotropy = _high_frequency_anisotropy(added)
+        edges = _edge_correlation(added, images[k])
+        if noise_like and still_noise:
+            chosen.append(k)
+        else:
+            still_noise = False  # only prefixes: a layer above a content layer is never suggested
+        reason = _reason(noise_like, before, after, anisotropy, edges)
+        verdicts.append(LayerVerdict(k, noise_like, score, before, after, anisotropy, edges, reason))
+    where = where or (0, 0, *x.shape[-2:])
+    return DeactivationSuggestion(tuple(chosen), tuple(verdicts), tuple(always_off), where, tolerance)
+
+
+def suggest_deactivation(model: Any, image: Any, **options: Any) -> DeactivationSuggestion:
+    """Which latent layers of ``model`` hold noise rather than image content, judged on ``image``.
+
+    Restores a central crop (``crop`` pixels per side, default 256; the middle plane
+    of a stack) with the prefixes z1, z1-z2, ... switched off (never all layers),
+    deterministically, and suggests the prefix whose layers make the restoration
+    follow the noisy pixels closer than the model's pixel noise model allows
+    (see the module's docstring). Returns a :class:`DeactivationSuggestion`:
+    ``layers`` (possibly empty) and one :class:`LayerVerdict` (score, reason) per
+    layer examined. Options: ``crop``, ``tolerance`` (default 0.05), ``precision``
+    (default "float32"), ``device``, ``threads``, ``stop``. Nothing is switched off
+    by this call: pass ``layers`` to :func:`restore` (or use ``deactivate="auto"``).
+    """
+    from ..progress import drive
+
+    suggestion = drive(suggest_deactivation_events(model, image, **options))
+    if suggestion is None:
+        raise InputError("The suggestion was stopped before it finished.")
+    return suggestion
