@@ -136,3 +136,42 @@ def test_pixel_metadata_of_a_plain_tiff(tmp_path):
 )
 def test_imagej_axes(ndim, axes, extra, expected):
     assert _imagej_axes(ndim, axes, extra) == expected
+
+
+def test_predict_deactivate_auto_records_the_choice(model_dir, noisy_tif, tmp_path, capsys):
+    import json
+
+    from napari_hdn import restore, suggest_deactivation
+
+    out = tmp_path / "out"
+    argv = ["predict", str(model_dir), str(noisy_tif), "--out", str(out), "--samples", "2", "--deactivate", "auto",
+            "--device", "cpu"]
+    assert main(argv) == 0
+    record = json.loads((out / "deactivation.json").read_text())
+    image = tifffile.imread(noisy_tif)
+    expected = suggest_deactivation(str(model_dir), image, device="cpu")
+    assert record["deactivated_layers"] == list(expected.layers)
+    assert record["suggestion"]["layers"] == list(expected.layers)
+    assert [v["layer"] for v in record["suggestion"]["verdicts"]] == [1]  # 2 layers: never both
+    assert record["suggestion"]["verdicts"][0]["reason"]
+    assert expected.summary in capsys.readouterr().out
+    mmse = tifffile.imread(out / "mmse.tif")
+    reference = restore(str(model_dir), image, n_samples=2, deactivate=expected.layers, device="cpu")
+    np.testing.assert_allclose(mmse, reference.mmse, rtol=1e-6)
+    # The record is a result file like the others: never overwritten without permission.
+    (out / "mmse.tif").unlink()
+    assert main([*argv, "--quiet"]) == 2
+    assert "deactivation.json" in capsys.readouterr().err
+
+
+def test_predict_without_auto_writes_no_record(model_dir, noisy_tif, tmp_path):
+    out = tmp_path / "out"
+    assert main(["predict", str(model_dir), str(noisy_tif), "--out", str(out), "--samples", "2", "--quiet"]) == 0
+    assert not (out / "deactivation.json").exists()
+
+
+def test_predict_rejects_an_unknown_deactivate_word(model_dir, noisy_tif, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["predict", str(model_dir), str(noisy_tif), "--out", str(tmp_path / "o"), "--deactivate", "best"])
+    assert "1,2" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
