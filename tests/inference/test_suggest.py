@@ -115,6 +115,7 @@ def test_restore_auto_switches_off_the_suggested_layers_and_records_them(monkeyp
     monkeypatch.setattr(module, "judge", lambda *a, **k: DeactivationSuggestion((1, 2), (), (), (0, 0, 64, 64), 0.05))
     result = restore(model, image, n_samples=2, deactivate="AUTO")
     assert result.deactivate == (1, 2) and result.suggestion.layers == (1, 2)
+    assert "z1, z2 look like noise" in result.suggestion.summary
     np.testing.assert_allclose(result.mmse, restore(model, image, n_samples=2, deactivate=(1, 2)).mmse)
 
 

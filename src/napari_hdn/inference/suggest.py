@@ -85,6 +85,8 @@ class DeactivationSuggestion:
     def summary(self) -> str:
         if not self.layers:
             return "No latent layer looks like noise: keep every layer on."
+        if len(self.layers) == 1:
+            return f"Layer z{self.layers[0]} looks like noise: try switching it off."
         names = ", ".join(f"z{k}" for k in self.layers)
         return f"Layers {names} look like noise: try switching them off."
 
@@ -154,7 +156,7 @@ def _box3(image: np.ndarray) -> np.ndarray:
     return sum(padded[dy : dy + h, dx : dx + w] for dy in range(3) for dx in range(3)) / 9.0
 
 
-def _reason(noise_like: bool, before: float, after: float, anisotropy: float, edges: float) -> str:
+def _reason(noise_like: bool, overfit: bool, before: float, after: float, anisotropy: float, edges: float) -> str:
     fit = f"residual {before:.2f} -> {after:.2f} of the noise model's variance"
     shape = []
     if abs(anisotropy) > STRIPES:
@@ -162,7 +164,7 @@ def _reason(noise_like: bool, before: float, after: float, anisotropy: float, ed
     shape.append(f"correlation with the image's edges {edges:.2f}")
     if noise_like:
         head = "looks like noise: with it on, the restoration follows the noisy pixels closer than the noise model allows"
-    elif before < 1:
+    elif overfit:
         head = "holds image content: switching it off would not bring the restoration closer to the noise model"
     else:
         head = "holds image content: the restoration already fits the noisy image as loosely as the noise model expects"
@@ -268,7 +270,8 @@ def judge(
             continue
         before, after = ratios[k - 1], ratios[k]
         score = abs(math.log(before)) - abs(math.log(after))
-        noise_like = before < 1 - tolerance and score > 0
+        overfit = before < 1 - tolerance
+        noise_like = overfit and score > 0
         added = images[k - 1] - images[k]
         anisotropy = _high_frequency_anisotropy(added)
         edges = _edge_correlation(added, images[k])
@@ -276,7 +279,7 @@ def judge(
             chosen.append(k)
         else:
             still_noise = False  # only prefixes: a layer above a content layer is never suggested
-        reason = _reason(noise_like, before, after, anisotropy, edges)
+        reason = _reason(noise_like, overfit, before, after, anisotropy, edges)
         verdicts.append(LayerVerdict(k, noise_like, score, before, after, anisotropy, edges, reason))
     where = where or (0, 0, *x.shape[-2:])
     return DeactivationSuggestion(tuple(chosen), tuple(verdicts), tuple(always_off), where, tolerance)
