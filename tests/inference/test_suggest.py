@@ -23,7 +23,7 @@ def _simulated(seed=0, shape=(96, 96)):
 
 def _blur(image, passes):
     for _ in range(passes):
-        image = (np.roll(image, 1, 0) + np.roll(image, -1, 0) + np.roll(image, 1, 1) + np.roll(image, -1, 1) + image) / 5
+        image = (image + sum(np.roll(image, shift, axis) for shift in (1, -1) for axis in (0, 1))) / 5
     return image
 
 

@@ -14,7 +14,7 @@ restoring a central crop of the image deterministically (posterior means) with
 each prefix off, and measures the *fit ratio* mean((x - r)^2) / mean(Var(x | r))
 of each restoration r. Layer k is suggested when the restoration with layers
 1..k-1 off fits the noisy image markedly better than the noise model allows
-(ratio below ``1 - tolerance``) and switching k off moves the ratio closer to 1.
+(ratio below ``1 - tolerance``) and switching k off moves the ratio clearly closer to 1.
 Two descriptions of what layer k adds (anisotropy of its spectrum, its
 correlation with the image's edges) go into the plain-words reason.
 """
@@ -37,6 +37,9 @@ from .engine import TileEngine, configure_threads
 DEFAULT_CROP = 256
 # How much smaller than the noise model's expectation the residual must be before a layer is called noise.
 DEFAULT_TOLERANCE = 0.05
+# How much closer to 1 (in |log fit ratio|) switching a layer off must bring the fit: borderline cases, where
+# the layer holds about as much detail as noise, keep the layer (nothing is lost by not switching it off).
+MIN_SCORE = 0.03
 # |log| ratio of vertical to horizontal fine-detail energy above which a layer's contribution is called stripes.
 STRIPES = 2.0
 # Pixels at the crop's border left out of the statistics (the network sees less context there).
@@ -50,7 +53,8 @@ class LayerVerdict:
     ``fit_before`` / ``fit_after``: the fit ratio mean((x - r)^2) / mean(Var(x | r)) with
     layers 1..layer-1 off / 1..layer off (1 = as tight as the pixel noise model expects).
     ``score``: how much closer to 1 switching this layer off brings the fit ratio, in
-    |log ratio| (positive: the layer's contribution behaves like noise).
+    |log ratio| (positive: the layer's contribution behaves like noise; above ``MIN_SCORE``
+    and with ``fit_before`` below 1 - tolerance it is called noise-like).
     ``anisotropy``: log of the ratio of its high-frequency energy along y to that along x
     (0 for isotropic content; large for stripes or row/column-correlated noise).
     ``edge_correlation``: correlation of its local energy with the restoration's gradient
@@ -163,7 +167,8 @@ def _reason(noise_like: bool, overfit: bool, before: float, after: float, anisot
         shape.append(f"its fine detail runs along {'rows' if anisotropy > 0 else 'columns'} (stripes)")
     shape.append(f"correlation with the image's edges {edges:.2f}")
     if noise_like:
-        head = "looks like noise: with it on, the restoration follows the noisy pixels closer than the noise model allows"
+        head = ("looks like noise: with it on, the restoration follows the noisy pixels closer than the noise "
+                "model allows")
     elif overfit:
         head = "holds image content: switching it off would not bring the restoration closer to the noise model"
     else:
@@ -257,7 +262,8 @@ def judge(
 
     Layer k is noise-like when the restoration with layers 1..k-1 off fits the noisy image
     closer than the noise model allows (fit ratio below ``1 - tolerance``) and switching k
-    off brings the fit ratio closer to 1; the suggestion is the longest prefix of such layers.
+    off brings the fit ratio closer to 1 (by more than ``MIN_SCORE`` in |log ratio|); the suggestion
+    is the longest prefix of such layers.
     """
     x = torch.as_tensor(np.asarray(noisy, dtype=np.float32))
     with torch.inference_mode():
@@ -271,7 +277,7 @@ def judge(
         before, after = ratios[k - 1], ratios[k]
         score = abs(math.log(before)) - abs(math.log(after))
         overfit = before < 1 - tolerance
-        noise_like = overfit and score > 0
+        noise_like = overfit and score > MIN_SCORE
         added = images[k - 1] - images[k]
         anisotropy = _high_frequency_anisotropy(added)
         edges = _edge_correlation(added, images[k])
