@@ -48,6 +48,7 @@ class PoissonGaussianNoiseModel(NoiseModel):
         self.gain = gain
         self.offset = offset
         self.read_sigma = read_sigma
+        self.provenance = {"source": "known_parameters"}  # calibration, estimation and loading replace it
 
     def describe(self) -> str:
         return f"Poisson-Gaussian, gain {self.gain:.4g}, offset {self.offset:.4g}, read sigma {self.read_sigma:.4g}"
