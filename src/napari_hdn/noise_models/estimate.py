@@ -40,6 +40,7 @@ _STAGE = "Estimating noise model"
 ESTIMATE_KINDS = ("poisson_gaussian",)
 MIN_PAIRS = 2000  # fewer locally flat pixels cannot pin down a line through 2 x n_bins statistics
 _DARK_PERCENTILE = 0.5
+_MIN_GAIN_SIGNIFICANCE = 3.0  # gain / its bootstrap std below this: the images cannot separate the two noises
 _DARK_Z = 2.576  # the 0.5 % quantile of a standard normal: the noise of the local mean at the darkest level
 
 
@@ -135,10 +136,13 @@ def _offset_and_read_variance(
     return offset, read_variance
 
 
-def _checked_line(slope: float, n_pairs: int) -> None:
-    if not slope > 0:
+def _checked_line(slope: float, slope_std: float | None) -> None:
+    """The gain must be positive and, where the bootstrap measured it, clearly more than its uncertainty."""
+    if not slope > 0 or (slope_std is not None and slope < _MIN_GAIN_SIGNIFICANCE * slope_std):
+        spread = "" if slope_std is None else f" +- {slope_std:.2g}"
         raise InputError(
-            f"The noise variance in the images does not grow with the intensity (fitted gain {slope:.3g}): either "
+            f"The noise variance in the images does not clearly grow with the intensity (fitted gain {slope:.3g}"
+            f"{spread}): either "
             "the images are too flat (too narrow a range of intensities) to separate photon noise from read noise, "
             "or the noise is not Poisson-Gaussian. Use images with dark and bright areas, calibrate from repeated "
             "acquisitions, or use a Gaussian noise model."
@@ -191,9 +195,12 @@ def _estimate(planes: np.ndarray, opts: EstimateOptions, stop: StopToken | None)
         )
     sums = binned_sums(pairs, keep, opts.n_bins)
     slope, intercept, used = fit_line(sums.total())
-    _checked_line(slope, n_pairs)
+    _checked_line(slope, None)
     yield Progress(_STAGE, len(planes), len(planes) + 1, "bootstrap of the uncertainties", timer.elapsed)
     boot = bootstrap_lines(sums, used, 0 if stop else opts.n_bootstrap, opts.seed)
+    ok = np.all(np.isfinite(boot), axis=1)
+    std = (lambda a: float(np.std(a[ok], ddof=1))) if ok.sum() >= 2 else (lambda a: None)
+    _checked_line(slope, std(boot[:, 0]))
     floor = max(q, 1e-6 * float(np.nanmedian(sums.total().bin_statistics()[1])))
     dark = float(np.percentile(pairs.mean[keep], _DARK_PERCENTILE))
     s, v, n = sums.total().bin_statistics()
@@ -202,8 +209,6 @@ def _estimate(planes: np.ndarray, opts: EstimateOptions, stop: StopToken | None)
     signal_range = tuple(float(v) for v in np.percentile(pairs.mean, (0.5, 99.5)))
     model = PoissonGaussianNoiseModel(slope, offset, math.sqrt(read_variance), signal_range=signal_range)
     camera_read = boot[:, 1] + boot[:, 0] * offset - q
-    ok = np.all(np.isfinite(boot), axis=1)
-    std = (lambda a: float(np.std(a[ok], ddof=1))) if ok.sum() >= 2 else (lambda a: None)
     estimate = NoiseEstimate(
         model=model, gain=slope, gain_std=std(boot[:, 0]), intercept=intercept, intercept_std=std(boot[:, 1]),
         offset=offset, offset_given=opts.offset is not None,

@@ -21,8 +21,9 @@ import numpy as np
 
 MEAN_HALF = 3  # the local mean is a 7 x 7 box (without its centre, see ring_mean)
 ENERGY_HALF = 3  # the local residual energy: 7 x 7 box of squared residuals (residuals reach 1 pixel further)
-MARGIN = ENERGY_HALF + 1  # pixels lost at each border
+MARGIN = ENERGY_HALF + 1  # pixels lost at each border (also what the leak estimate needs: 1 + LEAK_LAG)
 RING_PIXELS = (2 * MEAN_HALF + 1) ** 2 - 9  # pixels averaged by ring_mean
+LEAK_LAG = 3  # residuals this far apart share no pixel (the residual's support is 3 x 3)
 TILE = 32  # pixels per side of the blocks resampled by the bootstrap (residuals are correlated only locally)
 
 
@@ -66,6 +67,19 @@ def residual_weighted_mean(x: np.ndarray) -> np.ndarray:
     return (wx[:-2] + 4.0 * wx[1:-1] + wx[2:]) / 6.0
 
 
+def leak_estimate(residual: np.ndarray) -> np.ndarray:
+    """Products of each residual with its 4 neighbours LEAK_LAG pixels away (mean), valid mode.
+
+    Residuals that far apart share no pixel, so their noise is independent and the products average to
+    zero; signal that leaks into the residual (curvature of small bright objects) varies slowly and
+    shows up as leak^2 in both r^2 and these products. Subtracting them removes the leak from r^2.
+    """
+    k = LEAK_LAG
+    centre = residual[k:-k, k:-k]
+    around = residual[:-2 * k, k:-k] + residual[2 * k :, k:-k] + residual[k:-k, :-2 * k] + residual[k:-k, 2 * k :]
+    return centre * around / 4.0
+
+
 def _crop(a: np.ndarray, border: int) -> np.ndarray:
     return a[border : a.shape[0] - border, border : a.shape[1] - border] if border else a
 
@@ -91,6 +105,7 @@ class LocalPairs:
     mean: np.ndarray  # local 7 x 7 ring mean (low-noise signal estimate: groups pixels into signal bins)
     signal: np.ndarray  # the residual-weighted local mean (the signal at which the residual's variance applies)
     residual: np.ndarray  # high-pass residual (noise estimate, unit-norm filter)
+    power: np.ndarray  # residual^2 less the signal leaking into it (see leak_estimate): E = noise variance
     energy: np.ndarray  # local mean of residual^2 (large where the signal leaks into the residual)
     tile: np.ndarray  # index of the TILE x TILE block (over all planes), for the block bootstrap
     n_tiles: int
@@ -102,6 +117,7 @@ def plane_pairs(plane: np.ndarray, clipped: tuple[float | None, float | None], f
     mean = _crop(ring_mean(x), MARGIN - MEAN_HALF)
     residual = second_difference_residual(x)
     energy = box_mean(residual * residual, ENERGY_HALF)
+    power = _crop(_crop(residual, LEAK_LAG) ** 2 - leak_estimate(residual), MARGIN - 1 - LEAK_LAG)
     residual = _crop(residual, MARGIN - 1)
     signal = _crop(residual_weighted_mean(x), MARGIN - 1)
     bad = np.zeros(x.shape, dtype=np.float64)
@@ -116,10 +132,10 @@ def plane_pairs(plane: np.ndarray, clipped: tuple[float | None, float | None], f
     tiles_x = -(-nx // TILE)
     tile = first_tile + (np.arange(ny)[:, None] // TILE) * tiles_x + np.arange(nx)[None, :] // TILE
     n_tiles = (-(-ny // TILE)) * tiles_x
-    return (mean[usable], signal[usable], residual[usable], energy[usable], tile[usable]), n_tiles
+    return (mean[usable], signal[usable], residual[usable], power[usable], energy[usable], tile[usable]), n_tiles
 
 
 def concatenate_pairs(parts: list[tuple], n_tiles: int) -> LocalPairs:
     """One :class:`LocalPairs` from the per-plane fields of :func:`plane_pairs`."""
-    mean, signal, residual, energy, tile = (np.concatenate(column) for column in zip(*parts))
-    return LocalPairs(mean, signal, residual, energy, tile.astype(np.int64), n_tiles)
+    mean, signal, residual, power, energy, tile = (np.concatenate(column) for column in zip(*parts))
+    return LocalPairs(mean, signal, residual, power, energy, tile.astype(np.int64), n_tiles)

@@ -5,7 +5,7 @@
    it by more than the spread pure noise shows (estimated from the data itself, robustly) carry
    signal in their residual and are dropped, as are single residuals beyond 6 sigma (hot pixels).
 2. ``binned_sums``: the kept pairs fall into signal bins of equal counts; per bootstrap tile and bin
-   the sums of 1, mean, residual and residual^2 are kept, so that every refit is a small matrix product.
+   the sums of 1, signal, residual and leak-corrected residual^2 are kept, so that every refit is a small matrix product.
 3. ``fit_line``: weighted least squares of the bin variances, weights n / (2 var^2) (the variance of a
    sample variance), iterated; bins that disagree with the line (leftover structure) are dropped.
 4. ``bootstrap_lines``: the fit repeated on tiles drawn with replacement (block bootstrap: residuals
@@ -63,7 +63,7 @@ class BinnedSums:
     count: np.ndarray
     signal: np.ndarray
     residual: np.ndarray
-    residual2: np.ndarray
+    residual2: np.ndarray  # sum of the leak-corrected squared residuals (LocalPairs.power)
 
     def total(self, weights: np.ndarray | None = None) -> BinnedSums:
         """Sums over the tiles (weighted: how often each tile was drawn), shape (1, n_bins)."""
@@ -85,6 +85,7 @@ class BinnedSums:
 def binned_sums(pairs: LocalPairs, keep: np.ndarray, n_bins: int) -> BinnedSums:
     """Sums per (tile, bin): bins by the box mean, signal coordinate the residual-weighted mean."""
     mean, signal, residual, tile = pairs.mean[keep], pairs.signal[keep], pairs.residual[keep], pairs.tile[keep]
+    power = pairs.power[keep]
     n_tiles = pairs.n_tiles
     which, edges = quantile_bins(mean, n_bins)
     nb = edges.size - 1
@@ -94,7 +95,7 @@ def binned_sums(pairs: LocalPairs, keep: np.ndarray, n_bins: int) -> BinnedSums:
     def sums(weights):
         return np.bincount(index, weights, minlength=size).reshape(n_tiles, nb).astype(np.float64)
 
-    return BinnedSums(sums(None), sums(signal), sums(residual), sums(residual * residual))
+    return BinnedSums(sums(None), sums(signal), sums(residual), sums(power))
 
 
 def _weighted_line(s: np.ndarray, v: np.ndarray, n: np.ndarray, start: tuple[float, float]) -> tuple[float, float]:
