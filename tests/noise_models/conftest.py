@@ -8,3 +8,19 @@ from .simulated import camera_stack
 @pytest.fixture(scope="session")
 def pg_data():
     return camera_stack(2.0, 5.0)
+
+
+def _tiny_models():
+    """tests/inference/tiny_models.py (that folder is not a package), loaded by path."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("tiny_models", Path(__file__).parents[1] / "inference" / "tiny_models.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def tiny_models():
+    return _tiny_models()
