@@ -15,7 +15,8 @@ def _tiny_models():
     import importlib.util
     from pathlib import Path
 
-    spec = importlib.util.spec_from_file_location("tiny_models", Path(__file__).parents[1] / "inference" / "tiny_models.py")
+    path = Path(__file__).parents[1] / "inference" / "tiny_models.py"
+    spec = importlib.util.spec_from_file_location("tiny_models", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -70,7 +70,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         action="store_true",
         help="CALIB holds ordinary noisy image(s), no repeats: estimate a Poisson-Gaussian model from them",
     )
-    source.add_argument("--bootstrap", type=Path, metavar="MODEL", help="trained HDN model: fit to its restoration of CALIB")
+    source.add_argument(
+        "--bootstrap", type=Path, metavar="MODEL", help="trained HDN model: fit to its restoration of CALIB"
+    )
     parser.add_argument("--n-samples", type=int, help="--bootstrap: posterior samples per restoration (default: 20)")
     parser.add_argument(
         "--no-static-check",
@@ -114,7 +116,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         type=float,
         help="camera offset (dark level) in raw units, if known (default: the darkest pixels' level)",
     )
-    pg.add_argument("--n-bootstrap", type=int, help="--from-noisy: bootstrap refits for the uncertainties (default: 200)")
+    pg.add_argument(
+        "--n-bootstrap", type=int, help="--from-noisy: bootstrap refits for the uncertainties (default: 200)"
+    )
     return parser
 
 
@@ -125,7 +129,9 @@ def _mode(args: argparse.Namespace) -> str:
             raise InputError("--signal cannot be combined with --from-noisy or --bootstrap.")
     if args.from_noisy:
         if args.kind not in (None, "poisson_gaussian"):
-            raise InputError("--from-noisy estimates a Poisson-Gaussian model: leave out --kind (or use poisson_gaussian).")
+            raise InputError(
+                "--from-noisy estimates a Poisson-Gaussian model: leave out --kind (or use poisson_gaussian)."
+            )
         args.kind = "poisson_gaussian"
         return "--from-noisy"
     if args.bootstrap is not None:

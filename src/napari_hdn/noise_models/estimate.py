@@ -5,9 +5,14 @@
     est.gain, est.gain_std, est.read_sigma, ...   # parameters with bootstrap uncertainties
     save_estimate_plot(est, "nm.png")             # variance vs mean of the pairs used, with the fit
 
-Method (Foi et al. 2008, see ``local_statistics`` and ``variance_fit``): local means paired with
-unit-norm high-pass residuals, locally flat pixels only, clipped (saturated) pixels and their
-neighbourhoods left out, a weighted robust fit of var = gain * s + intercept, and a block bootstrap.
+Method (after Foi et al. 2008, see ``local_statistics`` and ``variance_fit``): unit-norm high-pass
+residuals paired with local means (grouped by a ring mean whose noise is independent of theirs, so
+the grouping adds no bias), locally flat pixels only, the signal leaking into the residuals
+subtracted, clipped (saturated) pixels and their neighbourhoods left out, a weighted robust fit of
+var = gain * s + intercept, and a block bootstrap over 32 x 32 tiles for the uncertainties.
+
+Limit: pixel-scale texture of the sample that is white like noise (e.g. noise frozen into a "clean"
+reference image) cannot be told from camera noise in single images; it counts as noise here.
 
 What the data identify is the line. The camera's gain is its slope; the offset (black level) and the
 read noise are not separately identifiable (var = gain * (s - offset) + read_sigma^2 for every offset

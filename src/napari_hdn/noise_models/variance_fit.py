@@ -2,10 +2,11 @@
 
 1. ``select_flat``: a first line through the per-bin medians of the local residual energy (Theil-Sen,
    robust to bins crowded with edges) predicts the energy of pure noise; pixels whose energy exceeds
-   it by more than the spread pure noise shows (estimated from the data itself, robustly) carry
-   signal in their residual and are dropped, as are single residuals beyond 6 sigma (hot pixels).
+   it by more than 6 times the spread pure noise shows (estimated from the data itself, robustly)
+   carry signal in their residual and are dropped, as are single residuals beyond 10 sigma (hot pixels).
 2. ``binned_sums``: the kept pairs fall into signal bins of equal counts; per bootstrap tile and bin
-   the sums of 1, signal, residual and leak-corrected residual^2 are kept, so that every refit is a small matrix product.
+   the sums of 1, signal, residual and leak-corrected residual^2 are kept, so that every refit is a
+   small matrix product.
 3. ``fit_line``: weighted least squares of the bin variances, weights n / (2 var^2) (the variance of a
    sample variance), iterated; bins that disagree with the line (leftover structure) are dropped.
 4. ``bootstrap_lines``: the fit repeated on tiles drawn with replacement (block bootstrap: residuals
