@@ -123,3 +123,12 @@ def test_events_check_arguments_when_called_and_honour_stop():
 def test_bad_input_names_the_problem(images, message):
     with pytest.raises(InputError, match=message):
         estimate_noise_model(images)
+
+
+def test_large_data_is_subsampled_by_tiles():
+    photons = np.stack([blob_photons((128, 128), seed=k) for k in range(8)])
+    images = camera_image(photons, 2.0, 3.0, 100.0)
+    full = estimate_noise_model(images, n_bootstrap=20)
+    part = estimate_noise_model(images, max_pairs=30_000, n_bootstrap=20)
+    assert part.n_candidates < 0.4 * full.n_candidates
+    assert abs(part.gain / 2.0 - 1) < 0.1 and part.gain_std > full.gain_std

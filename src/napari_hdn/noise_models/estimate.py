@@ -53,12 +53,15 @@ _DARK_Z = 2.576  # the 0.5 % quantile of a standard normal: the noise of the loc
 class EstimateOptions:
     """offset: the camera's black level in raw units if known (None = the darkest level in the images);
     n_bins: signal bins of the variance fit; n_bootstrap: bootstrap refits for the uncertainties;
-    quantized: None = detect whole-number data (raw counts; adds the 1/12 rounding variance); seed."""
+    quantized: None = detect whole-number data (raw counts; adds the 1/12 rounding variance);
+    max_pairs: at most about this many pixels are used (whole 32 x 32 tiles of evenly spaced images, drawn
+    at random); seed: of that draw and of the bootstrap."""
 
     offset: float | None = None
     n_bins: int = 30
     n_bootstrap: int = 200
     quantized: bool | None = None
+    max_pairs: int = 4_000_000
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -66,6 +69,8 @@ class EstimateOptions:
             raise InputError(f"offset must be a finite number; got {self.offset}.")
         if self.n_bins < 3:
             raise InputError(f"n_bins must be at least 3; got {self.n_bins}.")
+        if self.max_pairs < MIN_PAIRS:
+            raise InputError(f"max_pairs must be at least {MIN_PAIRS}; got {self.max_pairs}.")
         if self.n_bootstrap < 0:
             raise InputError(f"n_bootstrap must be at least 0; got {self.n_bootstrap}.")
 
@@ -154,12 +159,22 @@ def _checked_line(slope: float, slope_std: float | None) -> None:
         )
 
 
-def _collect_pairs(planes, clipped, stop, timer):
+def _subsample(planes: np.ndarray, max_pairs: int) -> tuple[np.ndarray, float]:
+    """Evenly spaced planes holding at most 4 x ``max_pairs`` pixels, and the fraction of tiles to keep."""
+    area = planes.shape[-2] * planes.shape[-1]
+    n_planes = min(planes.shape[0], max(1, -(-4 * max_pairs // area)))
+    if n_planes < planes.shape[0]:
+        planes = planes[np.linspace(0, planes.shape[0] - 1, n_planes).round().astype(int)]
+    return planes, min(1.0, max_pairs / (n_planes * area))
+
+
+def _collect_pairs(planes, clipped, tile_fraction, seed, stop, timer):
+    rng = np.random.default_rng(seed)
     parts, n_tiles = [], 0
     for index, plane in enumerate(planes):
         if stop and parts:
             break
-        fields_, n = plane_pairs(plane, clipped, n_tiles)
+        fields_, n = plane_pairs(plane, clipped, n_tiles, tile_fraction, rng)
         parts.append(fields_)
         n_tiles += n
         yield Progress(_STAGE, index + 1, len(planes) + 1, f"local statistics of image {index + 1}", timer.elapsed)
@@ -185,7 +200,8 @@ def _estimate(planes: np.ndarray, opts: EstimateOptions, stop: StopToken | None)
     quantized = is_integer_valued(planes) if opts.quantized is None else opts.quantized
     q = 1.0 / 12.0 if quantized else 0.0
     clipped = clipped_levels(planes)
-    pairs = yield from _collect_pairs(planes, clipped, stop, timer)
+    planes, tile_fraction = _subsample(planes, opts.max_pairs)
+    pairs = yield from _collect_pairs(planes, clipped, tile_fraction, opts.seed, stop, timer)
     if pairs.mean.size < MIN_PAIRS:
         raise InputError(
             f"Only {pairs.mean.size} usable pixels (most are clipped or near the border): the noise cannot be "

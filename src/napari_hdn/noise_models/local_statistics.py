@@ -111,8 +111,17 @@ class LocalPairs:
     n_tiles: int
 
 
-def plane_pairs(plane: np.ndarray, clipped: tuple[float | None, float | None], first_tile: int):
-    """(LocalPairs fields for one plane without its clipped neighbourhoods, number of tiles)."""
+def plane_pairs(
+    plane: np.ndarray,
+    clipped: tuple[float | None, float | None],
+    first_tile: int,
+    tile_fraction: float = 1.0,
+    rng: np.random.Generator | None = None,
+):
+    """(LocalPairs fields for one plane without its clipped neighbourhoods, number of tiles).
+
+    With ``tile_fraction`` < 1 only that fraction of the tiles, drawn with ``rng``, is kept (large data).
+    """
     x = plane.astype(np.float64, copy=False)
     mean = _crop(ring_mean(x), MARGIN - MEAN_HALF)
     residual = second_difference_residual(x)
@@ -132,6 +141,8 @@ def plane_pairs(plane: np.ndarray, clipped: tuple[float | None, float | None], f
     tiles_x = -(-nx // TILE)
     tile = first_tile + (np.arange(ny)[:, None] // TILE) * tiles_x + np.arange(nx)[None, :] // TILE
     n_tiles = (-(-ny // TILE)) * tiles_x
+    if tile_fraction < 1.0:
+        usable &= (rng.random(n_tiles) < tile_fraction)[tile - first_tile]
     return (mean[usable], signal[usable], residual[usable], power[usable], energy[usable], tile[usable]), n_tiles
 
 

@@ -96,7 +96,9 @@ def binned_sums(pairs: LocalPairs, keep: np.ndarray, n_bins: int) -> BinnedSums:
     def sums(weights):
         return np.bincount(index, weights, minlength=size).reshape(n_tiles, nb).astype(np.float64)
 
-    return BinnedSums(sums(None), sums(signal), sums(residual), sums(power))
+    count = sums(None)
+    filled = count.sum(axis=1) > 0  # tiles left empty (clipped, not drawn) would only dilute the bootstrap
+    return BinnedSums(count[filled], sums(signal)[filled], sums(residual)[filled], sums(power)[filled])
 
 
 def _weighted_line(s: np.ndarray, v: np.ndarray, n: np.ndarray, start: tuple[float, float]) -> tuple[float, float]:
