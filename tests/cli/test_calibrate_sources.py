@@ -92,3 +92,12 @@ def test_bootstrap_from_a_model_folder(noisy_tif, tmp_path, capsys):
     assert model.kind == "histogram" and model.provenance["source"] == "bootstrapped"
     assert main([*args, "--overwrite", "--kind", "poisson_gaussian"]) == 2
     assert "--bootstrap fits --kind gmm or histogram" in capsys.readouterr().err
+
+
+def test_help_documents_the_new_sources(capsys):
+    with pytest.raises(SystemExit):
+        main(["calibrate", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for flag in ("--from-noisy", "--bootstrap MODEL", "--n-samples", "--n-bootstrap", "--no-static-check"):
+        assert flag in text
+    assert "hdn calibrate noisy.tif --from-noisy --out pg.npz --plot pg.png" in text
