@@ -33,6 +33,7 @@ REFUSE_EXCESS = 0.25  # 25 %: not a stack of repeats
 _BOX = (2 * MEAN_HALF + 1) ** 2
 _MAX_NOISE_CORRELATION = 4.0  # a camera noise more correlated than this over 7 x 7 pixels is not pixel noise
 _MAX_FRAMES = 64  # frames looked at (evenly spaced): enough for the statistics, bounded cost
+_MAX_SIDE = 512  # and at most the central 512 x 512 pixels of them
 
 
 class NonStaticStackWarning(UserWarning):
@@ -61,7 +62,9 @@ def stack_motion(stack: np.ndarray) -> StackMotion:
     frames = stack.reshape((stack.shape[0], -1, *stack.shape[-2:]))[:, 0]  # one plane of higher-dimensional frames
     if frames.shape[0] > _MAX_FRAMES:
         frames = frames[np.linspace(0, frames.shape[0] - 1, _MAX_FRAMES).round().astype(int)]
-    frames = frames.astype(np.float64)
+    ny, nx = frames.shape[-2:]
+    y0, x0 = max(0, (ny - _MAX_SIDE) // 2), max(0, (nx - _MAX_SIDE) // 2)
+    frames = frames[:, y0 : y0 + _MAX_SIDE, x0 : x0 + _MAX_SIDE].astype(np.float64)
     n = frames.shape[0]
     if n < 3 or min(frames.shape[-2:]) <= 2 * MEAN_HALF + 2:
         return StackMotion(0.0, 0.0)  # too little data to tell
