@@ -125,9 +125,10 @@ def _offset_and_read_variance(
 ) -> tuple[float, float]:
     """The offset (given, or the darkest level) and the read variance that put the model on the fitted line.
 
-    The low percentile of the noisy local means lies below the dark level by about _DARK_Z of their sigma.
-    It is capped by the mean signal of the darkest bin (no darker than the true dark level, measured
-    without bias), since an offset above the darkest signals would clamp their variance too high.
+    The low percentile of the noisy local means lies below the dark level by about _DARK_Z of their sigma,
+    which is added back. The result is capped by the mean signal of the darkest bin (measured without
+    bias, and never below the true dark level), since an offset above the darkest signals in the data
+    would clamp their variance too high.
     """
     slope, intercept = line
     if given is not None:
