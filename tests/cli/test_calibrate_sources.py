@@ -85,11 +85,12 @@ def test_different_slices_as_a_calibration_stack_are_refused(tmp_path, capsys):
 def test_bootstrap_from_a_model_folder(noisy_tif, tmp_path, capsys):
     config = ModelConfig(n_latent_layers=3, z_channels=4, n_filters=8, blocks_per_layer=1, dropout=0.0)
     HDNModel(LadderVAE(config).eval(), GaussianNoiseModel(5.0), data_mean=150.0, data_std=60.0).save(tmp_path / "m")
-    out = tmp_path / "nm.npz"
+    out, plot = tmp_path / "nm.npz", tmp_path / "nm.png"
     args = ["calibrate", str(noisy_tif), "--bootstrap", str(tmp_path / "m"), "--out", str(out)]
-    assert main([*args, "--kind", "histogram", "--bins", "16", "--n-samples", "1"]) == 0
+    assert main([*args, "--kind", "histogram", "--bins", "16", "--n-samples", "1", "--plot", str(plot)]) == 0
     model = load_noise_model(out)
     assert model.kind == "histogram" and model.provenance["source"] == "bootstrapped"
+    assert plot.read_bytes()[:4] == b"\x89PNG" and "diagnostics ->" in capsys.readouterr().out
     assert main([*args, "--overwrite", "--kind", "poisson_gaussian"]) == 2
     assert "--bootstrap fits --kind gmm or histogram" in capsys.readouterr().err
 

@@ -10,9 +10,11 @@ from napari_hdn.noise_models import (
     HistogramNoiseModel,
     bootstrap_events,
     bootstrap_noise_model,
+    bootstrap_with_signal_events,
     load_noise_model,
+    noise_model_diagnostics,
 )
-from napari_hdn.progress import StopToken
+from napari_hdn.progress import StopToken, drive
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +32,14 @@ def test_gmm_from_restorations_records_its_provenance(tiny_models, noisy, tmp_pa
     nm.save(tmp_path / "nm.npz")
     assert load_noise_model(tmp_path / "nm.npz").provenance == prov
     assert napari_hdn.bootstrap_noise_model is bootstrap_noise_model
+
+
+def test_the_restoration_is_available_for_diagnostics(tiny_models, noisy):
+    events = bootstrap_with_signal_events(tiny_models.make_model(), noisy, n_samples=2, steps=5)
+    nm, signal = drive(events)
+    assert signal.shape == noisy.shape and np.isfinite(signal).all()
+    diagnostics = noise_model_diagnostics(nm, signal=signal, observation=noisy)
+    assert diagnostics.signal.size > 2
 
 
 def test_histogram_from_a_saved_model(tiny_models, noisy, tmp_path):

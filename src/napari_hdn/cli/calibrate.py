@@ -181,13 +181,13 @@ def _check_output(path: Path | None, overwrite: bool, what: str) -> None:
 
 
 def _events(args: argparse.Namespace, mode: str, calib: Any, signal: Any, options: dict[str, Any]):
-    from ..noise_models import bootstrap_events, calibrate_events, estimate_events, fit_noise_model_events
+    from ..noise_models import bootstrap_with_signal_events, calibrate_events, estimate_events, fit_noise_model_events
 
     if mode == "--from-noisy":
         return estimate_events(calib, **options)
     if mode == "--bootstrap":
         n_samples = 20 if args.n_samples is None else args.n_samples
-        return bootstrap_events(args.bootstrap, calib, args.kind, n_samples=n_samples, **options)
+        return bootstrap_with_signal_events(args.bootstrap, calib, args.kind, n_samples=n_samples, **options)
     if mode == "--signal":
         return fit_noise_model_events(signal, calib, args.kind, **options)
     return calibrate_events(calib, args.kind, **options)
@@ -237,13 +237,12 @@ def run(args: argparse.Namespace) -> int:
     _check_output(args.plot, args.overwrite, "--plot")
     if args.plot is not None and args.plot.resolve() == args.out.resolve():
         raise InputError("--plot and --out name the same file: give them different names.")
-    if args.plot is not None and mode == "--bootstrap":
-        raise InputError("--plot is not available with --bootstrap yet: check the model with 'hdn calibrate "
-                         "NOISY --signal RESTORED --plot' on a restoration from 'hdn predict'.")
 
     calib = read_image(args.calib)
     signal = read_image(args.signal) if args.signal is not None else None
     result = _fit(_events(args, mode, calib, signal, options))
+    if mode == "--bootstrap":
+        result, signal = result  # the noise model and the restoration it was fitted to (for the plot)
     model = result.model if mode == "--from-noisy" else result
     model.save(args.out, overwrite=args.overwrite)
     print(f"hdn calibrate: {result.describe()}")

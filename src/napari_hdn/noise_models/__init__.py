@@ -11,7 +11,7 @@
 """
 
 from .base import FORMAT_VERSION, NoiseModel
-from .bootstrap import bootstrap_events, bootstrap_noise_model
+from .bootstrap import bootstrap_events, bootstrap_noise_model, bootstrap_with_signal_events
 from .calibration import calibrate, calibrate_events, fit_noise_model, fit_noise_model_events
 from .diagnostics import NoiseModelDiagnostics, noise_model_diagnostics, save_diagnostics_plot
 from .estimate import EstimateOptions, NoiseEstimate, estimate_events, estimate_noise_model
@@ -54,6 +54,7 @@ __all__ = [
     "PoissonGaussianOptions",
     "bootstrap_events",
     "bootstrap_noise_model",
+    "bootstrap_with_signal_events",
     "calibrate",
     "calibrate_events",
     "estimate_events",

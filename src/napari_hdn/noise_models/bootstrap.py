@@ -38,6 +38,26 @@ def bootstrap_events(
 
     Returns None if a stop request ended the restoration before it was complete.
     """
+    events = bootstrap_with_signal_events(model, images, kind, n_samples=n_samples, stop=stop, **options)
+    return _model_only(events)
+
+
+def _model_only(events):
+    result = yield from events
+    return None if result is None else result[0]
+
+
+def bootstrap_with_signal_events(
+    model: Any,
+    images: Any,
+    kind: str = "gmm",
+    *,
+    n_samples: int = 20,
+    stop: StopToken | None = None,
+    **options: Any,
+) -> Generator[Progress, None, tuple[NoiseModel, np.ndarray] | None]:
+    """As :func:`bootstrap_events`, returning (noise model, the restoration it was fitted to), e.g. for
+    ``noise_model_diagnostics(nm, signal=restoration, observation=images)``."""
     from ..inference import restore_events
     from ..model import load_model
 
@@ -64,7 +84,7 @@ def _bootstrap(hdn, images, restoration, kind, options, stop, source):
         "restoration_samples": result.n_samples,
         "previous_noise_model": {"kind": hdn.noise_model.kind, **previous},
     }
-    return noise_model
+    return noise_model, signal
 
 
 def bootstrap_noise_model(model: Any, images: Any, kind: str = "gmm", *, n_samples: int = 20, **options: Any):
