@@ -35,6 +35,7 @@ _API = {
     "bootstrap_noise_model": "napari_hdn.noise_models",
     "bootstrap_events": "napari_hdn.noise_models",
     "NonStaticStackWarning": "napari_hdn.noise_models",
+    "CorrelatedNoiseWarning": "napari_hdn.noise_models",
     # model and training
     "train": "napari_hdn.training",
     "training_events": "napari_hdn.training",

@@ -8,6 +8,7 @@ import pytest
 import napari_hdn
 from napari_hdn.errors import InputError
 from napari_hdn.noise_models import (
+    CorrelatedNoiseWarning,
     NoiseEstimate,
     PoissonGaussianNoiseModel,
     estimate_events,
@@ -39,7 +40,10 @@ def _true_variance(s, gain, read_sigma, offset, integer):
 def test_recovers_known_camera_parameters_with_saturated_pixels(gain, read_sigma, offset, integer, peak, n_images):
     photons = np.stack([blob_photons(peak_photons=peak, seed=k) for k in range(n_images)])
     image = camera_image(photons, gain, read_sigma, offset, integer, saturated=0.05)
-    estimate = estimate_noise_model(image.astype(np.uint16) if integer and offset > 0 else image)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CorrelatedNoiseWarning)
+        estimate = estimate_noise_model(image.astype(np.uint16) if integer and offset > 0 else image)
+    assert abs(estimate.direction_ratio - 1) < 0.1
     assert estimate.clipped_levels[1] == pytest.approx(image.max())  # the saturation was found and left out
     assert abs(estimate.gain / gain - 1) < 0.06
     assert abs(estimate.gain - gain) < 4 * estimate.gain_std + 0.02 * gain  # the uncertainty is honest
@@ -123,6 +127,17 @@ def test_events_check_arguments_when_called_and_honour_stop():
 def test_bad_input_names_the_problem(images, message):
     with pytest.raises(InputError, match=message):
         estimate_noise_model(images)
+
+
+def test_noise_correlated_along_rows_warns():
+    photons = blob_photons((128, 128), peak_photons=20.0)
+    rng = np.random.default_rng(0)
+    white = rng.normal(0, 1, (128, 132))
+    rows = (white[:, :-4] + white[:, 1:-3] + white[:, 2:-2] + white[:, 3:-1] + white[:, 4:]) / np.sqrt(5)
+    image = 2.0 * rng.poisson(photons) + 100.0 + 6.0 * rows
+    with pytest.warns(CorrelatedNoiseWarning, match="along the rows"):
+        estimate = estimate_noise_model(image)
+    assert estimate.direction_ratio < 0.85
 
 
 def test_large_data_is_subsampled_by_tiles():

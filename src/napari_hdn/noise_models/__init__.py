@@ -14,7 +14,7 @@ from .base import FORMAT_VERSION, NoiseModel
 from .bootstrap import bootstrap_events, bootstrap_noise_model, bootstrap_with_signal_events
 from .calibration import calibrate, calibrate_events, fit_noise_model, fit_noise_model_events
 from .diagnostics import NoiseModelDiagnostics, noise_model_diagnostics, save_diagnostics_plot
-from .estimate import EstimateOptions, NoiseEstimate, estimate_events, estimate_noise_model
+from .estimate import CorrelatedNoiseWarning, EstimateOptions, NoiseEstimate, estimate_events, estimate_noise_model
 from .estimate_plot import save_estimate_plot
 from .files import load_noise_model, noise_model_from_arrays
 from .gaussian import GaussianNoiseModel
@@ -37,6 +37,7 @@ __all__ = [
     "FORMAT_VERSION",
     "KINDS",
     "CalibrationPairs",
+    "CorrelatedNoiseWarning",
     "EstimateOptions",
     "FitOptions",
     "FitProgress",

@@ -26,6 +26,7 @@ rounding: the model keeps it (it describes the data as stored), the reported cam
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,17 +37,35 @@ from .._config import config_from_dict
 from ..errors import InputError
 from ..progress import Progress, StopToken, Timer, drive
 from .estimate_input import checked_planes
-from .local_statistics import RING_PIXELS, clipped_levels, concatenate_pairs, plane_pairs
+from .local_statistics import RING_PIXELS, clipped_levels, concatenate_pairs, direction_ratio, plane_pairs
 from .pairs import is_integer_valued
 from .poisson_gaussian import PoissonGaussianNoiseModel
 from .variance_fit import binned_sums, bootstrap_lines, fit_line, select_flat
 
 _STAGE = "Estimating noise model"
+_MAX_DIRECTION_RATIO = 1.0 / 0.85  # noise seen along x vs along y beyond this: correlated between pixels
 ESTIMATE_KINDS = ("poisson_gaussian",)
 MIN_PAIRS = 2000  # fewer locally flat pixels cannot pin down a line through 2 x n_bins statistics
 _DARK_PERCENTILE = 0.5
 _MIN_GAIN_SIGNIFICANCE = 3.0  # gain / its bootstrap std below this: the images cannot separate the two noises
 _DARK_Z = 2.576  # the 0.5 % quantile of a standard normal: the noise of the local mean at the darkest level
+
+
+class CorrelatedNoiseWarning(UserWarning):
+    """The noise looks correlated between neighbouring pixels: a pixel-wise estimate underestimates it."""
+
+
+def _warn_if_correlated(ratio: float) -> None:
+    if max(ratio, 1.0 / max(ratio, 1e-30)) > _MAX_DIRECTION_RATIO:
+        along = "rows (x)" if ratio < 1 else "columns (y)"
+        warnings.warn(
+            f"The noise looks correlated between neighbouring pixels along the {along}: differences along x and "
+            f"along y see {ratio:.2f} times the variance of each other (1 for pixel-independent noise). The "
+            "estimate from single images misses the correlated part of the noise; calibrate from repeated "
+            "acquisitions instead, and consider switching off the finest latent layers.",
+            CorrelatedNoiseWarning,
+            stacklevel=4,
+        )
 
 
 @dataclass
@@ -95,6 +114,7 @@ class NoiseEstimate:
     clipped_levels: tuple[float | None, float | None]  # values treated as clipping (excluded), if any
     n_pairs: int  # locally flat pairs fitted
     n_candidates: int  # interior, unclipped pairs before the flatness selection
+    direction_ratio: float  # noise seen along x / along y (1 for pixel-independent noise)
     signal: np.ndarray = field(repr=False)  # (M,) mean local signal per bin
     variance: np.ndarray = field(repr=False)  # (M,) residual variance per bin
     counts: np.ndarray = field(repr=False)  # (M,) pairs per bin
@@ -103,7 +123,7 @@ class NoiseEstimate:
     def parameters(self) -> dict[str, Any]:
         """The numbers as a JSON-ready dict (stored as the model's provenance)."""
         names = ("gain", "gain_std", "intercept", "intercept_std", "offset", "offset_given", "read_sigma",
-                 "read_sigma_std", "quantization_variance", "n_pairs", "n_candidates")
+                 "read_sigma_std", "quantization_variance", "n_pairs", "n_candidates", "direction_ratio")
         values = {name: getattr(self, name) for name in names}
         values["clipped_levels"] = list(self.clipped_levels)
         values["model_read_sigma"] = self.model.read_sigma
@@ -216,6 +236,7 @@ def _estimate(planes: np.ndarray, opts: EstimateOptions, stop: StopToken | None)
             "noise from. Give more or larger images, or calibrate from repeated acquisitions."
         )
     sums = binned_sums(pairs, keep, opts.n_bins)
+    ratio = direction_ratio(planes)
     slope, intercept, used = fit_line(sums.total())
     _checked_line(slope, None)
     yield Progress(_STAGE, len(planes), len(planes) + 1, "bootstrap of the uncertainties", timer.elapsed)
@@ -236,8 +257,10 @@ def _estimate(planes: np.ndarray, opts: EstimateOptions, stop: StopToken | None)
         offset=offset, offset_given=opts.offset is not None,
         read_sigma=math.sqrt(max(read_variance - q, 0.0)), read_sigma_std=std(np.sqrt(np.maximum(camera_read, 0))),
         quantization_variance=q, clipped_levels=clipped, n_pairs=n_pairs, n_candidates=int(pairs.mean.size),
+        direction_ratio=ratio,
         signal=s, variance=v, counts=n, bins_used=used,
     )
+    _warn_if_correlated(ratio)
     model.provenance = {"source": "estimated", "method": "local mean/variance of flat areas (Foi 2008)",
                         **estimate.parameters()}
     yield Progress(_STAGE, len(planes) + 1, len(planes) + 1, estimate.describe(), timer.elapsed, 0.0)

@@ -150,3 +150,19 @@ def concatenate_pairs(parts: list[tuple], n_tiles: int) -> LocalPairs:
     """One :class:`LocalPairs` from the per-plane fields of :func:`plane_pairs`."""
     mean, signal, residual, power, energy, tile = (np.concatenate(column) for column in zip(*parts))
     return LocalPairs(mean, signal, residual, power, energy, tile.astype(np.int64), n_tiles)
+
+
+def direction_ratio(planes: np.ndarray, max_planes: int = 4) -> float:
+    """median(r_x^2) / median(r_y^2) of the second differences along x and along y (unit norm each).
+
+    For noise independent between pixels both see the same variance (ratio 1; medians are robust to
+    edges). Noise correlated along rows or columns (line artefacts of scanning or readout) is partly
+    smooth in that direction, so the difference along it sees less: the ratio departs from 1, and
+    high-pass residuals underestimate that noise.
+    """
+    along_x, along_y = [], []
+    for plane in planes[:max_planes]:
+        x = plane.astype(np.float64, copy=False)
+        along_x.append(((x[:, :-2] - 2.0 * x[:, 1:-1] + x[:, 2:]) ** 2)[1:-1, :].ravel())
+        along_y.append(((x[:-2] - 2.0 * x[1:-1] + x[2:]) ** 2)[:, 1:-1].ravel())
+    return float(np.median(np.concatenate(along_x)) / max(np.median(np.concatenate(along_y)), 1e-30))
