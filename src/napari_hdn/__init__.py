@@ -8,6 +8,8 @@ Noise models::
     nm = napari_hdn.calibrate(stack, kind="gmm")            # repeated acquisitions
     nm = napari_hdn.fit_noise_model(signal, observation)    # noisy + pseudo-clean
     nm = napari_hdn.load_noise_model("nm.npz")
+    nm = napari_hdn.estimate_noise_model(noisy).model       # from the noisy images alone
+    nm = napari_hdn.bootstrap_noise_model(model, noisy)     # GMM from a trained model's restorations
 
 Training and restoration::
 
@@ -30,6 +32,12 @@ _API = {
     "calibrate": "napari_hdn.noise_models",
     "fit_noise_model": "napari_hdn.noise_models",
     "load_noise_model": "napari_hdn.noise_models",
+    "estimate_noise_model": "napari_hdn.noise_models",
+    "estimate_events": "napari_hdn.noise_models",
+    "bootstrap_noise_model": "napari_hdn.noise_models",
+    "bootstrap_events": "napari_hdn.noise_models",
+    "NonStaticStackWarning": "napari_hdn.noise_models",
+    "CorrelatedNoiseWarning": "napari_hdn.noise_models",
     # model and training
     "train": "napari_hdn.training",
     "training_events": "napari_hdn.training",

@@ -23,7 +23,9 @@ _OPTION_FLAGS = {
     "clip_percentiles": "--clip-percentiles",
     "max_pairs": "--max-pairs",
     "seed": "--seed",
+    "n_bootstrap": "--n-bootstrap",
 }
+_MODES = ("calibration stack", "--signal", "--from-noisy", "--bootstrap")
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -39,13 +41,18 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
             "denoiser's output, or an average) of the same shape.\n\n"
             "Kinds: gmm (Gaussian mixture as in the HDN paper; default), histogram (empirical 2-D histogram),\n"
             "poisson_gaussian (gain/offset/read noise from the variance-vs-mean line; quick and easy to check)\n"
-            "and gaussian (signal-independent noise). Options that do not apply to --kind are an error."
+            "and gaussian (signal-independent noise). Options that do not apply to --kind are an error.\n\n"
+            "Without calibration data: --from-noisy estimates a Poisson-Gaussian model (gain, offset, read noise)\n"
+            "from CALIB as ordinary noisy image(s) (one image or a stack of different images); --bootstrap MODEL\n"
+            "restores CALIB with a trained HDN model and fits a gmm (or histogram) to (restoration, noisy) pairs."
         ),
         epilog=(
             "examples:\n"
             "  hdn calibrate calib_stack.tif --out nm.npz --plot nm.png\n"
             "  hdn calibrate calib_stack.tif --out pg.npz --kind poisson_gaussian --offset 100\n"
-            "  hdn calibrate noisy.tif --signal denoised.tif --out nm.npz --steps 600"
+            "  hdn calibrate noisy.tif --signal denoised.tif --out nm.npz --steps 600\n"
+            "  hdn calibrate noisy.tif --from-noisy --out pg.npz --plot pg.png\n"
+            "  hdn calibrate noisy.tif --bootstrap model_folder --out nm.npz --kind gmm"
         ),
     )
     parser.add_argument("calib", type=Path, metavar="CALIB", help="calibration stack or noisy image(s) (.tif or .npy)")
@@ -53,10 +60,25 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--kind",
         choices=("gmm", "histogram", "poisson_gaussian", "gaussian"),
-        default="gmm",
-        help="noise model kind (default: gmm)",
+        default=None,
+        help="noise model kind (default: gmm; poisson_gaussian with --from-noisy)",
     )
     parser.add_argument("--signal", type=Path, help="clean estimate of CALIB; CALIB is then the noisy image(s)")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument(
+        "--from-noisy",
+        action="store_true",
+        help="CALIB holds ordinary noisy image(s), no repeats: estimate a Poisson-Gaussian model from them",
+    )
+    source.add_argument(
+        "--bootstrap", type=Path, metavar="MODEL", help="trained HDN model: fit to its restoration of CALIB"
+    )
+    parser.add_argument("--n-samples", type=int, help="--bootstrap: posterior samples per restoration (default: 20)")
+    parser.add_argument(
+        "--no-static-check",
+        action="store_true",
+        help="calibration stack: do not refuse a stack whose frames change (drift, bleaching, other slices)",
+    )
     parser.add_argument("--plot", type=Path, help="also write a diagnostic PNG: p(x|s) and variance vs signal")
     parser.add_argument("--overwrite", action="store_true", help="replace existing --out / --plot files")
 
@@ -88,27 +110,64 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     histogram.add_argument("--bins", type=int, help="observation bins (default: 128)")
     histogram.add_argument("--signal-bins", type=int, help="signal bins (default: 64)")
 
-    pg = parser.add_argument_group("--kind poisson_gaussian")
+    pg = parser.add_argument_group("--kind poisson_gaussian (and --from-noisy)")
     pg.add_argument(
         "--offset",
         type=float,
         help="camera offset (dark level) in raw units, if known (default: the darkest pixels' level)",
     )
+    pg.add_argument(
+        "--n-bootstrap", type=int, help="--from-noisy: bootstrap refits for the uncertainties (default: 200)"
+    )
     return parser
 
 
-def _options(args: argparse.Namespace) -> dict[str, Any]:
+def _mode(args: argparse.Namespace) -> str:
+    """Which source CALIB is, with --kind resolved (and checked against that source)."""
+    if args.from_noisy or args.bootstrap is not None:
+        if args.signal is not None:
+            raise InputError("--signal cannot be combined with --from-noisy or --bootstrap.")
+    if args.from_noisy:
+        if args.kind not in (None, "poisson_gaussian"):
+            raise InputError(
+                "--from-noisy estimates a Poisson-Gaussian model: leave out --kind (or use poisson_gaussian)."
+            )
+        args.kind = "poisson_gaussian"
+        return "--from-noisy"
+    if args.bootstrap is not None:
+        args.kind = args.kind or "gmm"
+        if args.kind not in ("gmm", "histogram"):
+            raise InputError("--bootstrap fits --kind gmm or histogram.")
+        return "--bootstrap"
+    if args.n_samples is not None:
+        raise InputError("--n-samples applies to --bootstrap only.")
+    args.kind = args.kind or "gmm"
+    return "--signal" if args.signal is not None else "calibration stack"
+
+
+def _options(args: argparse.Namespace, mode: str) -> dict[str, Any]:
+    from dataclasses import fields
+
+    from ..noise_models.estimate import EstimateOptions
     from ..noise_models.options import option_names
 
-    accepted = set(option_names(args.kind))
+    if mode == "--from-noisy":
+        accepted = {f.name for f in fields(EstimateOptions)}
+    else:
+        accepted = set(option_names(args.kind)) - {"n_bootstrap"}
     options = {}
     for name, flag in _OPTION_FLAGS.items():
         value = getattr(args, name)
         if value is None:
             continue
         if name not in accepted:
-            raise InputError(f"{flag} does not apply to --kind {args.kind}.")
+            where = "--from-noisy" if mode == "--from-noisy" else f"--kind {args.kind}"
+            raise InputError(f"{flag} does not apply to {where}.")
         options[name] = tuple(value) if isinstance(value, list) else value
+    if args.no_static_check:
+        if mode != "calibration stack":
+            raise InputError("--no-static-check applies to calibration stacks only.")
+        options["check_static"] = False
     return options
 
 
@@ -121,18 +180,58 @@ def _check_output(path: Path | None, overwrite: bool, what: str) -> None:
         raise InputError(f"{what} {path} already exists: choose another name or add --overwrite.")
 
 
-def run(args: argparse.Namespace) -> int:
-    from .._io import read_image
-    from ..noise_models import (
-        calibrate_events,
-        fit_noise_model_events,
-        noise_model_diagnostics,
-        save_diagnostics_plot,
-    )
+def _events(args: argparse.Namespace, mode: str, calib: Any, signal: Any, options: dict[str, Any]):
+    from ..noise_models import bootstrap_with_signal_events, calibrate_events, estimate_events, fit_noise_model_events
+
+    if mode == "--from-noisy":
+        return estimate_events(calib, **options)
+    if mode == "--bootstrap":
+        n_samples = 20 if args.n_samples is None else args.n_samples
+        return bootstrap_with_signal_events(args.bootstrap, calib, args.kind, n_samples=n_samples, **options)
+    if mode == "--signal":
+        return fit_noise_model_events(signal, calib, args.kind, **options)
+    return calibrate_events(calib, args.kind, **options)
+
+
+def _fit(events: Any) -> Any:
+    """Drive the fit with a progress bar; warnings (e.g. a stack that is not static) as one line each."""
+    import warnings
+
     from ..progress import drive
     from ._progress import ProgressBar
 
-    options = _options(args)
+    bar = ProgressBar()
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", UserWarning)
+            result = drive(events, bar)
+    finally:
+        bar.close()
+    for warning in caught:
+        print(f"hdn calibrate: warning: {warning.message}")
+    return result
+
+
+def _save_plot(args: argparse.Namespace, mode: str, result: Any, calib: Any, signal: Any) -> None:
+    from ..noise_models import noise_model_diagnostics, save_diagnostics_plot, save_estimate_plot
+    from ..noise_models.estimate_plot import relative_fit_error
+
+    if mode == "--from-noisy":
+        save_estimate_plot(result, args.plot, overwrite=args.overwrite)
+        error = relative_fit_error(result)
+    else:
+        data = {"stack": calib} if signal is None else {"signal": signal, "observation": calib}
+        plot = noise_model_diagnostics(result, **data)
+        save_diagnostics_plot(plot, args.plot, overwrite=args.overwrite)
+        error = plot.max_relative_variance_error
+    print(f"hdn calibrate: diagnostics -> {args.plot} (largest variance-vs-signal error {100 * error:.1f} %)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from .._io import read_image
+
+    mode = _mode(args)
+    options = _options(args, mode)
     # Fail before the (possibly long) fit, not after it.
     _check_output(args.out, args.overwrite, "--out")
     _check_output(args.plot, args.overwrite, "--plot")
@@ -141,27 +240,13 @@ def run(args: argparse.Namespace) -> int:
 
     calib = read_image(args.calib)
     signal = read_image(args.signal) if args.signal is not None else None
-    bar = ProgressBar()
-    try:
-        if signal is None:
-            events = calibrate_events(calib, args.kind, **options)
-        else:
-            events = fit_noise_model_events(signal, calib, args.kind, **options)
-        model = drive(events, bar)
-    finally:
-        bar.close()
-
-    plot = None
-    if args.plot is not None:
-        data = {"stack": calib} if signal is None else {"signal": signal, "observation": calib}
-        plot = noise_model_diagnostics(model, **data)
+    result = _fit(_events(args, mode, calib, signal, options))
+    if mode == "--bootstrap":
+        result, signal = result  # the noise model and the restoration it was fitted to (for the plot)
+    model = result.model if mode == "--from-noisy" else result
     model.save(args.out, overwrite=args.overwrite)
-    print(f"hdn calibrate: {model.describe()}")
+    print(f"hdn calibrate: {result.describe()}")
     print(f"hdn calibrate: noise model -> {args.out}")
-    if plot is not None:
-        save_diagnostics_plot(plot, args.plot, overwrite=args.overwrite)
-        print(
-            f"hdn calibrate: diagnostics -> {args.plot} "
-            f"(largest variance-vs-signal error {100 * plot.max_relative_variance_error:.1f} %)"
-        )
+    if args.plot is not None:
+        _save_plot(args, mode, result, calib, signal)
     return 0

@@ -3,13 +3,19 @@
     nm = calibrate(stack, kind="gmm")                     # repeated acquisitions (frames first)
     nm = fit_noise_model(signal, observation)             # pseudo-clean + noisy (bootstrapping)
     nm = PoissonGaussianNoiseModel(gain=2.0, offset=100.0, read_sigma=5.0)   # known parameters
+    est = estimate_noise_model(noisy); nm = est.model     # ordinary noisy images only
+    nm = bootstrap_noise_model(hdn_model, noisy)          # GMM from a trained model's restorations
+    nm.provenance                                         # how the model was obtained (saved with it)
     nm.log_likelihood(x, s), nm.moments(s), nm.save("nm.npz")
     nm = load_noise_model("nm.npz")                       # ours or reference HDN / PPN2V files
 """
 
 from .base import FORMAT_VERSION, NoiseModel
+from .bootstrap import bootstrap_events, bootstrap_noise_model, bootstrap_with_signal_events
 from .calibration import calibrate, calibrate_events, fit_noise_model, fit_noise_model_events
 from .diagnostics import NoiseModelDiagnostics, noise_model_diagnostics, save_diagnostics_plot
+from .estimate import CorrelatedNoiseWarning, EstimateOptions, NoiseEstimate, estimate_events, estimate_noise_model
+from .estimate_plot import save_estimate_plot
 from .files import load_noise_model, noise_model_from_arrays
 from .gaussian import GaussianNoiseModel
 from .gmm import FitProgress, GaussianMixtureNoiseModel
@@ -25,11 +31,14 @@ from .options import (
 )
 from .pairs import CalibrationPairs, image_pairs, stack_pairs
 from .poisson_gaussian import PoissonGaussianNoiseModel
+from .stack_check import NonStaticStackWarning
 
 __all__ = [
     "FORMAT_VERSION",
     "KINDS",
     "CalibrationPairs",
+    "CorrelatedNoiseWarning",
+    "EstimateOptions",
     "FitOptions",
     "FitProgress",
     "GMMOptions",
@@ -39,11 +48,18 @@ __all__ = [
     "HistogramNoiseModel",
     "HistogramOptions",
     "NoiseModel",
+    "NoiseEstimate",
     "NoiseModelDiagnostics",
+    "NonStaticStackWarning",
     "PoissonGaussianNoiseModel",
     "PoissonGaussianOptions",
+    "bootstrap_events",
+    "bootstrap_noise_model",
+    "bootstrap_with_signal_events",
     "calibrate",
     "calibrate_events",
+    "estimate_events",
+    "estimate_noise_model",
     "fit_noise_model",
     "fit_noise_model_events",
     "image_pairs",
@@ -52,5 +68,6 @@ __all__ = [
     "noise_model_diagnostics",
     "noise_model_from_arrays",
     "save_diagnostics_plot",
+    "save_estimate_plot",
     "stack_pairs",
 ]

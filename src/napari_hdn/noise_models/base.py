@@ -11,6 +11,7 @@ float32 tensor on the model's device.
 from __future__ import annotations
 
 import abc
+import json
 import math
 import os
 from typing import Any, ClassVar
@@ -51,6 +52,14 @@ def checked_range(value, name: str = "signal_range") -> tuple[float, float]:
     return (low, high)
 
 
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} cannot be stored in a noise model's provenance.")
+
+
 def gaussian_log_density(x: torch.Tensor, mean: torch.Tensor, variance: torch.Tensor) -> torch.Tensor:
     """log N(x; mean, variance), kept finite for every finite input (see the bounds above)."""
     variance = variance.clamp(_MIN_VARIANCE, _MAX_VARIANCE)
@@ -65,6 +74,9 @@ class NoiseModel(abc.ABC):
 
     def __init__(self, signal_range, device: str | torch.device | None = None) -> None:
         self._signal_range = checked_range(signal_range)
+        # How the model was obtained (JSON-ready dict; "source": calibration_stack, pairs,
+        # known_parameters, estimated or bootstrapped, plus that method's numbers). Saved with the model.
+        self.provenance: dict[str, Any] = {}
         self._device = torch.device(device) if device is not None else torch.device("cpu")
 
     # -- public interface -------------------------------------------------------------------
@@ -105,10 +117,12 @@ class NoiseModel(abc.ABC):
     def to_arrays(self) -> dict[str, np.ndarray]:
         """The model as named numpy arrays (what :meth:`save` writes and ``load_noise_model`` reads).
 
-        Scalars are 0-d arrays; ``kind`` is a 0-d string array.
+        Scalars are 0-d arrays; ``kind`` is a 0-d string array, and so is ``provenance`` (JSON), if known.
         """
         arrays = {"format_version": np.array(FORMAT_VERSION, dtype=np.int64), "kind": np.array(self.kind)}
         arrays.update(self._parameter_arrays())
+        if self.provenance:
+            arrays["provenance"] = np.array(json.dumps(self.provenance, default=_json_default))
         return arrays
 
     @abc.abstractmethod

@@ -1,7 +1,8 @@
 """Calibrating a noise model from data: the generator versions and the blocking API.
 
 - :func:`calibrate` / :func:`calibrate_events`: from a stack of repeated
-  acquisitions of a static scene (signal = mean over frames, observations = frames);
+  acquisitions of a static scene (signal = mean over frames, observations = frames;
+  a stack that is not static is refused or warned about, see ``stack_check``);
 - :func:`fit_noise_model` / :func:`fit_noise_model_events`: from a pseudo-clean
   signal and noisy observation(s) of it (bootstrapping);
 - known parameters: build the model directly, e.g.
@@ -24,7 +25,8 @@ from .gaussian import estimate_gaussian
 from .gmm import fit_gmm_events
 from .histogram import fit_histogram
 from .options import FitOptions, GMMOptions, HistogramOptions, PoissonGaussianOptions, make_options
-from .pairs import CalibrationPairs, grid_bin_width, image_pairs, stack_pairs
+from .pairs import CalibrationPairs, checked_stack, grid_bin_width, image_pairs, stack_pairs
+from .stack_check import check_static_stack
 from .poisson_gaussian import estimate_poisson_gaussian
 
 _STAGE = "Calibrating noise model"
@@ -66,9 +68,15 @@ def calibrate_events(
 ) -> Generator[Progress, None, NoiseModel]:
     """Generator version of :func:`calibrate`: yields progress, returns the noise model."""
     opts = make_options(kind, options)
+    stack = checked_stack(stack)
+    motion = check_static_stack(stack) if opts.check_static else None
     timer = Timer()
     pairs = stack_pairs(stack, opts.clip_percentiles, opts.max_pairs, opts.seed)
-    return (yield from _fit_events(pairs, opts, stop, timer))
+    model = yield from _fit_events(pairs, opts, stop, timer)
+    model.provenance = {"source": "calibration_stack", "kind": kind, "n_frames": int(stack.shape[0])}
+    if motion is not None:
+        model.provenance["frame_change_excess"] = motion.excess
+    return model
 
 
 def fit_noise_model_events(
@@ -78,7 +86,9 @@ def fit_noise_model_events(
     opts = make_options(kind, options)
     timer = Timer()
     pairs = image_pairs(signal, observation, opts.clip_percentiles, opts.max_pairs, opts.seed)
-    return (yield from _fit_events(pairs, opts, stop, timer))
+    model = yield from _fit_events(pairs, opts, stop, timer)
+    model.provenance = {"source": "pairs", "kind": kind}
+    return model
 
 
 def calibrate(stack: Any, kind: str = "gmm", **options: Any) -> NoiseModel:

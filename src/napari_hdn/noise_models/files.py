@@ -8,6 +8,7 @@ keys, so the reference code can read them too). Nothing is unpickled.
 
 from __future__ import annotations
 
+import json
 import os
 import zipfile
 import zlib
@@ -94,6 +95,19 @@ def _build(kind: str, f: _Fields) -> NoiseModel:
     )
 
 
+def _provenance(f: _Fields) -> dict[str, Any]:
+    """How the model was obtained, if recorded (files written before provenance existed have none)."""
+    if "provenance" not in f.arrays:
+        return {}
+    try:
+        value = json.loads(f.text("provenance"))
+    except json.JSONDecodeError as err:
+        raise FileFormatError(f"{f.source}: entry 'provenance' is not valid JSON ({err}).") from err
+    if not isinstance(value, dict):
+        raise FileFormatError(f"{f.source}: entry 'provenance' must be a JSON object.")
+    return value
+
+
 def noise_model_from_arrays(arrays: Mapping[str, Any], source: str = "The noise model") -> NoiseModel:
     """Rebuild a noise model from :meth:`NoiseModel.to_arrays` output (numpy, torch or Python values)
     or from the arrays of a reference HDN / PPN2V GMM file."""
@@ -108,7 +122,9 @@ def noise_model_from_arrays(arrays: Mapping[str, Any], source: str = "The noise 
                 )
             if version < 1 or version != int(version):
                 raise FileFormatError(f"{source} has an invalid noise-model format version {version:g}.")
-            return _build(f.text("kind"), f)
+            model = _build(f.text("kind"), f)
+            model.provenance = _provenance(f)
+            return model
         if all(key in arrays for key in REFERENCE_KEYS):
             return _gmm(f, REFERENCE_TOLERANCE)
     except InputError as err:  # a constructor rejected the stored values

@@ -27,6 +27,7 @@ class GaussianNoiseModel(NoiseModel):
         if not (math.isfinite(sigma) and sigma > 0):
             raise InputError(f"The Gaussian noise sigma must be a positive number; got {sigma}.")
         self.sigma = sigma
+        self.provenance = {"source": "known_parameters"}  # calibration and loading replace it
 
     def describe(self) -> str:
         return f"Gaussian, sigma {self.sigma:g}"

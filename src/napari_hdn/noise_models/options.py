@@ -31,11 +31,14 @@ class FitOptions:
         corners are left out).
     max_pairs: at most this many (signal, observation) pairs are used, drawn at random.
     seed: seed of that draw and of the fit's batches.
+    check_static: calibration stacks only: refuse a stack whose frames are not repeats of a static
+        scene (different slices, drift, bleaching; see ``stack_check``), warn for slight changes.
     """
 
     clip_percentiles: tuple[float, float] = (0.5, 99.5)
     max_pairs: int = 5_000_000
     seed: int = 0
+    check_static: bool = True
 
     def __post_init__(self) -> None:
         if len(self.clip_percentiles) != 2 or not 0.0 <= self.clip_percentiles[0] < self.clip_percentiles[1] <= 100.0:

@@ -106,7 +106,7 @@ def checked_image_pair(signal: Any, observation: Any) -> tuple[np.ndarray, np.nd
     return signal, observation
 
 
-def _is_integer_valued(array: np.ndarray) -> bool:
+def is_integer_valued(array: np.ndarray) -> bool:
     if array.dtype.kind in "ui":
         return True
     sample = array.ravel()[:: max(1, array.size // 100_000)]
@@ -156,7 +156,7 @@ def stack_pairs(
         observation.astype(np.float32),
         signal_range,
         n_frames=n_frames,
-        integer_valued=_is_integer_valued(stack),
+        integer_valued=is_integer_valued(stack),
     )
 
 
@@ -174,7 +174,7 @@ def image_pairs(
         s.astype(np.float32),
         x.astype(np.float32),
         signal_range,
-        integer_valued=_is_integer_valued(observation),
+        integer_valued=is_integer_valued(observation),
     )
 
 

@@ -48,6 +48,7 @@ class PoissonGaussianNoiseModel(NoiseModel):
         self.gain = gain
         self.offset = offset
         self.read_sigma = read_sigma
+        self.provenance = {"source": "known_parameters"}  # calibration, estimation and loading replace it
 
     def describe(self) -> str:
         return f"Poisson-Gaussian, gain {self.gain:.4g}, offset {self.offset:.4g}, read sigma {self.read_sigma:.4g}"
@@ -80,7 +81,7 @@ class PoissonGaussianNoiseModel(NoiseModel):
         }
 
 
-def _theil_sen(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+def theil_sen(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     """Slope and intercept of the Theil-Sen line: medians of pairwise slopes and of the residual offsets."""
     i, j = np.triu_indices(x.size, k=1)
     dx = x[j] - x[i]
@@ -107,7 +108,7 @@ def estimate_poisson_gaussian(pairs: CalibrationPairs, offset: float | None, n_b
             "The signal has too few distinct levels to fit a Poisson-Gaussian model: calibrate on a scene with "
             "a range of intensities."
         )
-    gain, intercept = _theil_sen(binned.signal, binned.variance)
+    gain, intercept = theil_sen(binned.signal, binned.variance)
     if not gain > 0:
         raise InputError(
             f"The noise variance does not grow with the signal (fitted gain {gain:.3g}): this does not look like "
