@@ -36,6 +36,12 @@ _API = {
     "restore": "napari_hdn.inference",
     "restore_events": "napari_hdn.inference",
     "layer_activations": "napari_hdn.inference",
+    # direct denoiser (one-pass MMSE, Salmon & Krull 2023)
+    "train_direct_denoiser": "napari_hdn.direct",
+    "distill_events": "napari_hdn.direct",
+    "direct_step": "napari_hdn.direct",
+    "denoise": "napari_hdn.direct",
+    "denoise_events": "napari_hdn.direct",
     # progress
     "StopToken": "napari_hdn.progress",
     "Progress": "napari_hdn.progress",

@@ -67,6 +67,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--tile", type=int, metavar="PIXELS", help="tile size for large images (default 512); smaller uses less memory"
     )
     parser.add_argument("--overlap", type=int, metavar="PIXELS", help="pixels shared by neighbouring tiles (default: an eighth of the tile, at least twice the stride)")
+    parser.add_argument("--direct", action="store_true", help="one-pass MMSE with the model's direct denoiser "
+                        "(trained by 'hdn distill'): writes mmse.tif only")
     parser.add_argument("--activations", action="store_true", help="also write activations.tif and kl_maps.tif")
     parser.add_argument("--seed", type=int, default=0, help="random seed: the same seed gives the same result (default 0)")
     parser.add_argument("--batch-size", type=int, metavar="B", help="samples per batch (default: sized to the memory)")
@@ -93,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} is a file: give a folder for the results.")
-    names = OUTPUTS + (ACTIVATION_OUTPUTS if args.activations else ())
+    names = ("mmse",) if args.direct else OUTPUTS + (ACTIVATION_OUTPUTS if args.activations else ())
     paths = {name: out / f"{name}.tif" for name in names}
     existing = [str(p) for p in paths.values() if p.exists()]
     if existing and not args.overwrite:
@@ -105,6 +107,8 @@ def run(args: argparse.Namespace) -> int:
     metadata = read_pixel_metadata(args.input)
     model = load_model(args.model, device=args.device)
     options = {"tile": args.tile, "overlap": args.overlap, "precision": args.precision, "threads": args.threads}
+    if args.direct:
+        return _run_direct(args, model, image, metadata, paths["mmse"])
     events = restore_events(
         model,
         image,
@@ -138,6 +142,27 @@ def run(args: argparse.Namespace) -> int:
             write_tiff(tmp, data, metadata, extra_axis=name in ("samples", "activations", "kl_maps"))
     if not args.quiet:
         print(f"hdn predict: wrote {', '.join(p.name for p in paths.values())} to {out}")
+    return 0
+
+
+def _run_direct(args: argparse.Namespace, model: Any, image: Any, metadata: dict[str, Any], path: Path) -> int:
+    from .._io import atomic_path
+    from ..direct.denoise import denoise_events
+    from ..progress import drive
+    from ._progress import ProgressBar
+
+    events = denoise_events(model, image, args.deactivate, tile=args.tile, overlap=args.overlap,
+                            precision=args.precision)
+    bar = None if args.quiet else ProgressBar()
+    try:
+        mmse = drive(events, bar)
+    finally:
+        if bar is not None:
+            bar.close()
+    with atomic_path(path, overwrite=args.overwrite) as tmp:
+        write_tiff(tmp, mmse, metadata)
+    if not args.quiet:
+        print(f"hdn predict: wrote {path.name} (direct denoiser) to {path.parent}")
     return 0
 
 
