@@ -30,7 +30,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from .._io import read_image
     from ..direct.distill import distill_events
-    from ..direct.store import layer_key
+    from ..direct.store import layer_key, save_direct_into
     from ..model.bundle import load_model, resolve_bundle_path
     from ..progress import drive
     from ._progress import ProgressBar
@@ -46,7 +46,9 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if bar is not None:
             bar.close()
-    model.save(folder, overwrite=True)  # a whole new folder, swapped in atomically; keeps the other denoisers
+    # One file replaced atomically: the bundle's other files (weights, checkpoints) are never touched,
+    # and the model's earlier denoisers (loaded with it) are kept.
+    save_direct_into(folder, model)
     if not args.quiet:
         print(f"hdn distill: stored the direct denoiser '{layer_key(model, args.deactivate)}' in {folder}")
     return 0

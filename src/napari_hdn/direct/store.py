@@ -1,4 +1,8 @@
-"""Direct denoisers inside a model bundle: ``direct.safetensors`` + ``direct.json``, keyed by layer set."""
+"""Direct denoisers inside a model bundle: one ``direct.safetensors`` keyed by the deactivated layer set.
+
+The networks' shapes travel in the safetensors header's metadata, so the whole store is one file
+that is replaced atomically (never a weights file out of step with its description).
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,6 @@ from ..errors import FileFormatError
 from .network import DirectUNet
 
 DIRECT_WEIGHTS = "direct.safetensors"
-DIRECT_JSON = "direct.json"
 
 
 def layer_key(model: Any, deactivate: Collection[int] = ()) -> str:
@@ -34,33 +37,35 @@ def direct_files(model: Any) -> dict[str, bytes]:
     for key, net in nets.items():
         info[key] = {"depth": net.depth, "width": net.width}
         tensors.update({f"{key}.{k}": v.detach().cpu().contiguous().clone() for k, v in net.state_dict().items()})
-    return {DIRECT_WEIGHTS: save(tensors), DIRECT_JSON: json.dumps(info, indent=1).encode()}
+    return {DIRECT_WEIGHTS: save(tensors, metadata={"direct_denoisers": json.dumps(info)})}
 
 
 def load_direct(folder: str | Path) -> dict[str, DirectUNet]:
     """The direct denoisers stored in a bundle folder ({} for bundles without any)."""
+    from safetensors import SafetensorError, safe_open
     from safetensors.torch import load_file
 
-    folder = Path(folder)
-    if not (folder / DIRECT_JSON).is_file():
+    path = Path(folder) / DIRECT_WEIGHTS
+    if not path.is_file():
         return {}
     try:
-        info = json.loads((folder / DIRECT_JSON).read_text(encoding="utf-8"))
-        tensors = load_file(str(folder / DIRECT_WEIGHTS))
+        with safe_open(str(path), framework="pt") as f:
+            info = json.loads((f.metadata() or {})["direct_denoisers"])
+        tensors = load_file(str(path))
         nets = {}
         for key, shape in info.items():
             net = DirectUNet(int(shape["depth"]), int(shape["width"]))
             prefix = key + "."
             net.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
             nets[key] = net.eval()
-    except (OSError, ValueError, KeyError, RuntimeError, TypeError) as err:
-        raise FileFormatError(f"{folder}: the direct denoisers ({DIRECT_JSON}/{DIRECT_WEIGHTS}) are unreadable ({err}).") from err
+    except (SafetensorError, OSError, ValueError, KeyError, RuntimeError, TypeError) as err:
+        raise FileFormatError(f"{path}: the direct denoisers are unreadable ({err}); train them again with "
+                              "`hdn distill` or delete the file.") from err
     return nets
 
 
 def save_direct_into(folder: str | Path, model: Any) -> None:
-    """Write the model's direct denoisers into an existing bundle folder, each file atomically."""
-    folder = Path(folder)
-    for name, data in direct_files(model).items():  # weights first: a json never names missing weights
-        with atomic_path(folder / name) as tmp:
+    """Write the model's direct denoisers into an existing bundle folder atomically; nothing else changes."""
+    for name, data in direct_files(model).items():
+        with atomic_path(Path(folder) / name) as tmp:
             Path(tmp).write_bytes(data)
