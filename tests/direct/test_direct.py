@@ -31,8 +31,22 @@ def test_approaches_mean_of_many_samples(distilled):
     mmse = napari_hdn.restore(model, image, n_samples=64).mmse
     direct = napari_hdn.denoise(model, image)
     assert direct.shape == image.shape and direct.dtype == np.float32
-    # closer to the 64-sample MMSE than the noisy input is
-    assert np.mean((direct - mmse) ** 2) < 0.5 * np.mean((image - mmse) ** 2)
+    # 150 steps take seconds: the estimate is far closer to the 64-sample MMSE than the noisy input
+    # (measured ratio ~0.014), though not yet as close as one posterior sample of this untrained model
+    assert np.mean((direct - mmse) ** 2) < 0.05 * np.mean((image - mmse) ** 2)
+
+
+def test_direct_step_learns_a_fixed_target():
+    from napari_hdn.direct import DirectUNet, direct_step
+
+    torch.manual_seed(0)
+    net = DirectUNet(depth=1, width=8)
+    optimizer = torch.optim.Adam(net.parameters(), 1e-2)
+    noisy, target = torch.randn(2, 1, 16, 16), torch.zeros(2, 1, 16, 16)
+    first = direct_step(net, optimizer, noisy, target)
+    for _ in range(30):
+        last = direct_step(net, optimizer, noisy, target, loss="l1")
+    assert last < 0.5 * first ** 0.5  # L1 after training below the initial RMS
 
 
 def test_save_load_round_trip(distilled, tmp_path):
