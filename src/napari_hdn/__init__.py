@@ -48,6 +48,12 @@ _API = {
     "layer_activations": "napari_hdn.inference",
     "suggest_deactivation": "napari_hdn.inference",
     "suggest_deactivation_events": "napari_hdn.inference",
+    # direct denoiser (one-pass MMSE, Salmon & Krull 2023)
+    "train_direct_denoiser": "napari_hdn.direct",
+    "distill_events": "napari_hdn.direct",
+    "direct_step": "napari_hdn.direct",
+    "denoise": "napari_hdn.direct",
+    "denoise_events": "napari_hdn.direct",
     # progress
     "StopToken": "napari_hdn.progress",
     "Progress": "napari_hdn.progress",

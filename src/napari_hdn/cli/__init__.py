@@ -14,7 +14,7 @@ import sys
 from .._version import __version__
 from ..errors import HDNError
 
-SUBCOMMANDS = ("calibrate", "train", "predict", "demo")
+SUBCOMMANDS = ("calibrate", "train", "predict", "distill", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -74,6 +74,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--tile", type=int, metavar="PIXELS", help="tile size for large images (default 512); smaller uses less memory"
     )
     parser.add_argument("--overlap", type=int, metavar="PIXELS", help="pixels shared by neighbouring tiles (default: an eighth of the tile, at least twice the stride)")
+    parser.add_argument("--direct", action="store_true", help="one-pass MMSE with the model's direct denoiser "
+                        "(trained by 'hdn distill'): writes mmse.tif only")
     parser.add_argument("--activations", action="store_true", help="also write activations.tif and kl_maps.tif")
     parser.add_argument("--seed", type=int, default=0, help="random seed: the same seed gives the same result (default 0)")
     parser.add_argument("--batch-size", type=int, metavar="B", help="samples per batch (default: sized to the memory)")
@@ -100,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} is a file: give a folder for the results.")
-    names = OUTPUTS + (ACTIVATION_OUTPUTS if args.activations else ())
+    names = ("mmse",) if args.direct else OUTPUTS + (ACTIVATION_OUTPUTS if args.activations else ())
     paths = {name: out / f"{name}.tif" for name in names}
     if args.deactivate == "auto":
         paths["deactivation"] = out / DEACTIVATION_RECORD
@@ -114,6 +116,8 @@ def run(args: argparse.Namespace) -> int:
     metadata = read_pixel_metadata(args.input)
     model = load_model(args.model, device=args.device)
     options = {"tile": args.tile, "overlap": args.overlap, "precision": args.precision, "threads": args.threads}
+    if args.direct:
+        return _run_direct(args, model, image, metadata, paths)
     events = restore_events(
         model,
         image,
@@ -158,6 +162,42 @@ def run(args: argparse.Namespace) -> int:
 def deactivation_record(result: Any) -> dict[str, Any]:
     """What --deactivate auto chose: the layers off in the restoration and the suggestion behind them."""
     return {"deactivated_layers": list(result.deactivate), "suggestion": result.suggestion.to_metadata()}
+
+
+def _run_direct(args: argparse.Namespace, model: Any, image: Any, metadata: dict[str, Any],
+                paths: dict[str, Path]) -> int:
+    from .._io import atomic_path
+    from ..direct.denoise import denoise_events
+    from ..inference import suggest_deactivation
+    from ..progress import drive
+    from ._progress import ProgressBar
+
+    deactivate, record = args.deactivate, None
+    if deactivate == "auto":
+        # The suggestion needs the VAE (a few restorations of one crop); the whole image then goes
+        # through the direct denoiser trained for the chosen layer set.
+        suggestion = suggest_deactivation(model, image, precision=args.precision)
+        deactivate = tuple(suggestion.layers)
+        record = {"deactivated_layers": list(deactivate), "suggestion": suggestion.to_metadata()}
+        if not args.quiet:
+            print(f"hdn predict: {suggestion.summary} Switched off: {list(deactivate) or 'none'}")
+    events = denoise_events(model, image, deactivate, tile=args.tile, overlap=args.overlap,
+                            precision=args.precision)
+    bar = None if args.quiet else ProgressBar()
+    try:
+        mmse = drive(events, bar)
+    finally:
+        if bar is not None:
+            bar.close()
+    with contextlib.ExitStack() as stack:
+        tmp = stack.enter_context(atomic_path(paths["mmse"], overwrite=args.overwrite))
+        write_tiff(tmp, mmse, metadata)
+        if record is not None:
+            tmp = stack.enter_context(atomic_path(paths["deactivation"], overwrite=args.overwrite))
+            tmp.write_text(json.dumps(record, indent=1))
+    if not args.quiet:
+        print(f"hdn predict: wrote {', '.join(p.name for p in paths.values())} (direct denoiser) to {args.out}")
+    return 0
 
 
 # -- pixel-size metadata ----------------------------------------------------------------------------------

@@ -186,6 +186,11 @@ class HDNModel:
             (tmp / MODEL_JSON).write_text(json.dumps(meta, indent=1, allow_nan=False), encoding="utf-8")
             for name, data in dict(extra_files).items():
                 (tmp / name).write_bytes(data)
+            # Direct denoisers (napari_hdn.direct) travel with the bundle in their own files.
+            from ..direct.store import direct_files
+
+            for name, data in direct_files(self).items():
+                (tmp / name).write_bytes(data)
             replace_folder(tmp, path)
         finally:
             if tmp.exists():
@@ -390,6 +395,12 @@ def load_model(path: str | os.PathLike, device: str | torch.device | None = "cpu
         )
     except (InputError, TypeError, ValueError) as err:
         raise FileFormatError(f"{where}: {err}") from err
+    # Direct denoisers (napari_hdn.direct), if the bundle has any; older bundles have none.
+    from ..direct.store import load_direct
+
+    model.direct_denoisers = load_direct(folder)
+    for denoiser in model.direct_denoisers.values():
+        denoiser.to(resolve_device(device))
     return model.to(resolve_device(device))
 
 

@@ -1,0 +1,98 @@
+"""One-pass MMSE estimates with a distilled direct denoiser, tiled without seams like ``restore``."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Generator
+from typing import Any
+
+import numpy as np
+import torch
+
+from .._device import bfloat16_autocast, use_bfloat16
+from .._validation import is_dask
+from ..errors import InputError
+from ..progress import Progress, StopToken, drive
+from .store import layer_key
+
+
+class DirectJob:
+    """A tile job (see ``inference.driver.TileJob``): the direct denoiser's estimate, in raw units."""
+
+    n_averaged = 1
+    n_deviations = 0
+
+    def __init__(self, model: Any, denoiser: torch.nn.Module, bf16: bool):
+        self.model, self.denoiser, self.bf16 = model, denoiser.to(model.device).eval(), bf16
+
+    def estimate(self, tile: np.ndarray) -> np.ndarray:
+        device = self.model.device
+        x = torch.from_numpy(np.ascontiguousarray(self.model.normalize(tile.astype(np.float32))))
+        with torch.inference_mode(), bfloat16_autocast(device, self.bf16):
+            out = self.denoiser(x.to(device)[None, None]).float()[0, 0]
+        return self.model.denormalize(out).cpu().numpy()
+
+    def run(self, tile, seed, stop):
+        result = self.estimate(tile)[None]
+        yield 1.0
+        return result, None
+
+
+def direct_denoiser(model: Any, deactivate: Collection[int] = ()) -> torch.nn.Module:
+    """The model's direct denoiser for ``deactivate``, or a clear error saying how to train one."""
+    key = layer_key(model, deactivate)
+    nets = getattr(model, "direct_denoisers", None) or {}
+    if key not in nets:
+        flag = "".join(f" --deactivate {i}" for i in model.deactivated_layers(deactivate))
+        have = ", ".join(sorted(nets)) or "none"
+        raise InputError(
+            f"This model has no direct denoiser for latent layers {key} (it has: {have}). Train one with "
+            f"`hdn distill MODEL DATA.tif{flag}` or napari_hdn.train_direct_denoiser(model, images, "
+            f"deactivate={tuple(model.deactivated_layers(deactivate))})."
+        )
+    return nets[key]
+
+
+def denoise_events(model: Any, image: Any, deactivate: Collection[int] = (), tile: int | None = None,
+                   overlap: int | None = None, precision: str = "auto", device: Any = None,
+                   stop: StopToken | None = None) -> Generator[Progress, None, Any]:
+    """Events of :func:`denoise`; checks its arguments when called. Returns the estimate."""
+    from ..inference.driver import numpy_events
+    from ..inference.restore import PRECISIONS, _check_image, _check_tiling, _resolve_model
+
+    model = _resolve_model(model, device)
+    if precision not in PRECISIONS:
+        raise InputError(f"precision={precision!r} must be one of {list(PRECISIONS)}.")
+    job = DirectJob(model, direct_denoiser(model, deactivate), use_bfloat16(precision, model.device))
+    stride = max(model.network.stride, job.denoiser.stride)
+    image = _check_image(image, stride)
+    tiling = _check_tiling(tile, overlap, stride)
+    if is_dask(image):
+        return _lazy(job, image, tiling)
+    return _numpy(numpy_events(job, np.asarray(image), tiling, 0, stop, "denoise"))
+
+
+def _lazy(job: DirectJob, image: Any, tiling: Any) -> Generator[Progress, None, Any]:
+    from ..inference.driver import numpy_events
+
+    depth = -(-max(tiling.overlap, tiling.stride) // tiling.stride) * tiling.stride
+    depths = {a: (depth if a >= image.ndim - 2 else 0) for a in range(image.ndim)}
+
+    def block(chunk: np.ndarray) -> np.ndarray:
+        return drive(numpy_events(job, np.asarray(chunk), tiling, 0, None, "denoise"))[0][0]
+
+    yield from ()
+    return image.map_overlap(block, depth=depths, boundary="none", dtype=np.float32)
+
+
+def _numpy(events) -> Generator[Progress, None, Any]:
+    averaged, _, complete = yield from events
+    return averaged[0]
+
+
+def denoise(model: Any, image: Any, deactivate: Collection[int] = (), tile: int | None = None, **options: Any) -> Any:
+    """One-pass MMSE estimate of ``image`` (numpy -> numpy, dask -> lazy dask) in the input's units.
+
+    Needs a direct denoiser for the layer set (:func:`napari_hdn.train_direct_denoiser`).
+    Parts not done after a stop request are NaN.
+    """
+    return drive(denoise_events(model, image, deactivate, tile, **options))

@@ -1,0 +1,133 @@
+"""Distilling the HDN's posterior mean into a direct denoiser.
+
+With an L2 loss the network's optimum is E[target | noisy input]; a posterior sample's decoded
+signal is an unbiased draw of s given x, so its conditional mean is the MMSE estimate
+(Salmon & Krull 2023). Averaging a few samples per target only lowers the target noise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Generator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from .._device import bfloat16_autocast, use_bfloat16
+from ..errors import InputError
+from ..progress import Progress, StopToken, Timer
+from .network import DirectUNet
+from .store import layer_key
+
+LOSSES = ("l2", "l1")
+
+
+def direct_step(denoiser: DirectUNet, optimizer: torch.optim.Optimizer, noisy: torch.Tensor,
+                target: torch.Tensor, loss: str = "l2", bf16: bool = False) -> float:
+    """One optimisation step of ``denoiser`` towards ``target`` (both normalised, (B, 1, H, W)).
+
+    The VAE training loop can call this every step with its own decoded output (detached).
+    """
+    denoiser.train()
+    with bfloat16_autocast(noisy.device, bf16):
+        pred = denoiser(noisy)
+    target = target.detach().float()
+    value = F.mse_loss(pred.float(), target) if loss == "l2" else F.l1_loss(pred.float(), target)
+    optimizer.zero_grad(set_to_none=True)
+    value.backward()
+    optimizer.step()
+    return float(value.detach())
+
+
+def posterior_targets(model: Any, noisy: torch.Tensor, deactivate: Collection[int], n_average: int) -> torch.Tensor:
+    """Mean of ``n_average`` decoded posterior samples of ``noisy`` (normalised), detached."""
+    with torch.no_grad():  # not inference_mode: the targets enter the denoiser's autograd graph
+        padded, (h, w) = model.network.pad(noisy)
+        bu = model.network.bottom_up(padded)
+        total = 0.0
+        for _ in range(n_average):
+            total = total + model.network.top_down(bu, deactivate=deactivate).out.float()[..., :h, :w]
+        return total / n_average
+
+
+@dataclass(frozen=True)
+class DistillEvent(Progress):
+    loss: float | None = None
+
+
+def _check(minutes, steps, batch_size, patch_size, n_average, loss):
+    if loss not in LOSSES:
+        raise InputError(f"loss={loss!r} must be one of {list(LOSSES)}.")
+    if minutes is None and steps is None:
+        raise InputError("Give minutes or steps for the direct denoiser's training.")
+    if minutes is not None and not (isinstance(minutes, (int, float)) and minutes > 0):
+        raise InputError(f"minutes must be a positive number, not {minutes!r}.")
+    for value, name in ((steps, "steps"), (batch_size, "batch_size"), (patch_size, "patch_size"), (n_average, "n_average")):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1):
+            raise InputError(f"{name} must be a positive whole number, not {value!r}.")
+
+
+def distill_events(model: Any, images: Any, deactivate: Collection[int] = (), *, minutes: float | None = None,
+                   steps: int | None = None, batch_size: int = 8, patch_size: int = 64, n_average: int = 1,
+                   loss: str = "l2", depth: int = 2, width: int = 32, lr: float = 1e-3, seed: int = 0,
+                   precision: str = "auto", stop: StopToken | None = None) -> Generator[DistillEvent, None, DirectUNet]:
+    """Train a direct denoiser for ``model`` with ``deactivate`` switched off; yields progress events.
+
+    Arguments are checked when called (before the first event). The trained network is
+    stored in ``model.direct_denoisers`` under its layer-set key and returned.
+    """
+    from ..inference.restore import _check_image, _resolve_model
+    from ..training import as_planes
+
+    _check(minutes, steps, batch_size, patch_size, n_average, loss)
+    model = _resolve_model(model, None)
+    off = model.deactivated_layers(deactivate)
+    planes = [_check_image(np.asarray(p, dtype=np.float32), 1) for p in as_planes(images)]
+    if min(min(p.shape) for p in planes) < patch_size:
+        raise InputError(f"The images must be at least patch_size={patch_size} pixels on each side.")
+    device = model.device
+    bf16 = use_bfloat16(precision, device)
+    return _distill(model, planes, off, minutes, steps, batch_size, patch_size, n_average, loss, depth, width,
+                    lr, seed, bf16, stop, device)
+
+
+def _distill(model, planes, off, minutes, steps, batch_size, patch_size, n_average, loss, depth, width, lr, seed,
+             bf16, stop, device):
+    from ..training import PatchSampler
+
+    torch.manual_seed(seed)
+    denoiser = DirectUNet(depth, width).to(device)
+    optimizer = torch.optim.Adam(denoiser.parameters(), lr=lr)
+    sampler = PatchSampler(planes, patch_size, np.random.default_rng(seed))
+    model.network.eval()
+    timer, step, value = Timer(), 0, None
+    budget = None if minutes is None else 60.0 * minutes
+    while not stop and (steps is None or step < steps) and (budget is None or timer.elapsed < budget):
+        noisy = torch.from_numpy(model.normalize(sampler.sample(batch_size))).to(device)
+        target = posterior_targets(model, noisy, off, n_average)
+        value = direct_step(denoiser, optimizer, noisy, target, loss, bf16)
+        if not np.isfinite(value):
+            raise FloatingPointError(f"The direct denoiser's loss became {value} at step {step}: try a lower lr.")
+        step += 1
+        done, total = (step, steps) if steps is not None else (timer.elapsed, budget)
+        yield DistillEvent("distill", done, total, f"step {step} loss {value:.4g}", timer.elapsed,
+                           timer.eta(done, total), loss=value)
+    denoiser.eval()
+    if not hasattr(model, "direct_denoisers"):
+        model.direct_denoisers = {}
+    model.direct_denoisers[layer_key(model, off)] = denoiser
+    return denoiser
+
+
+def train_direct_denoiser(model: Any, images: Any, deactivate: Collection[int] = (), minutes: float | None = None,
+                          **options: Any) -> Any:
+    """Train and attach a direct denoiser (see :func:`distill_events`); returns the model."""
+    from ..progress import drive
+
+    from ..inference.restore import _resolve_model
+
+    model = _resolve_model(model, None)
+    drive(distill_events(model, images, deactivate, minutes=minutes, **options))
+    return model
