@@ -81,6 +81,12 @@ class TrainConfig:
     # "auto": bfloat16 autocast on CUDA and on CPUs with bf16 matrix units (Intel AMX), float32 elsewhere.
     precision: Literal["auto", "float32", "bfloat16"] = "auto"
     seed: int = 0
+    # A direct denoiser (one-pass MMSE, Salmon & Krull 2023) trained beside the VAE, one step per VAE step.
+    direct_denoiser: bool = False
+    direct_depth: int = 2
+    direct_width: int = 32
+    direct_lr: float = 1e-3
+    direct_loss: Literal["l2", "l1"] = "l2"
 
     def __post_init__(self) -> None:
         def need(ok: bool, msg: str) -> None:
@@ -120,6 +126,10 @@ class TrainConfig:
         need(self.precision in ("auto", "float32", "bfloat16"), f"precision={self.precision!r} must be auto, "
              "float32 or bfloat16.")
         need(isinstance(self.seed, int) and not isinstance(self.seed, bool) and self.seed >= 0, "seed must be >= 0.")
+        need(isinstance(self.direct_denoiser, bool), "direct_denoiser must be True or False.")
+        need(self.direct_depth >= 1 and self.direct_width >= 1, "direct_depth and direct_width must be at least 1.")
+        need(math.isfinite(self.direct_lr) and self.direct_lr > 0, "direct_lr must be a positive number.")
+        need(self.direct_loss in ("l2", "l1"), f"direct_loss={self.direct_loss!r} must be l2 or l1.")
 
     @property
     def max_steps(self) -> int | None:
@@ -252,6 +262,7 @@ class TrainingEvent(Progress):
     reconstruction_loss: float | None = None
     kl_loss: float | None = None
     kl_per_layer: tuple[float, ...] = ()
+    direct_loss: float | None = None  # the concurrent direct denoiser's loss (None without one)
     val_loss: float | None = None
     best_val_loss: float | None = None
     lr: float | None = None
@@ -799,6 +810,14 @@ def training_events(
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimizer, mode="min", factor=cfg.lr_factor, patience=cfg.lr_patience, min_lr=cfg.min_lr
         )
+    direct = None
+    if cfg.direct_denoiser:
+        from .direct.concurrent import ConcurrentDirect
+
+        if resume:
+            model.direct_denoisers = dict(getattr(checkpoint, "direct_denoisers", {}))
+        direct = ConcurrentDirect(model, trained_off, depth=cfg.direct_depth, width=cfg.direct_width,
+                                  lr=cfg.direct_lr, loss=cfg.direct_loss, bf16=bf16, seed=cfg.seed)
     rng = np.random.default_rng([cfg.seed, 2])
     loop = {"best_val_loss": None, "rounds_without_improvement": 0, "elapsed_s": 0.0, "steps_this_epoch": 0}
     if resume:
@@ -811,10 +830,12 @@ def training_events(
     best_state: dict[str, torch.Tensor] | None = None
     best_epoch_record: dict[str, Any] | None = None
 
-    def losses(x_raw: torch.Tensor):
+    def losses(x_raw: torch.Tensor, direct_targets: list | None = None):
         x = ((x_raw - mean_t) / std_t).contiguous(memory_format=memory_format)
         with bfloat16_autocast(torch_device, bf16):
             result = network(x, deactivate=trained_off)
+        if direct_targets is not None:  # the decoded posterior sample, the direct denoiser's target
+            direct_targets.append((x, result.out.detach()))
         return hdn_loss(result, x_raw, noise, data.data_mean, data.data_std, model_config.free_bits, trained_off)
 
     def validate() -> float | None:
@@ -955,8 +976,9 @@ def training_events(
         optimizer.zero_grad(set_to_none=True)
         chunks = torch.split(x_raw, cfg.virtual_batch or cfg.batch_size)
         step_terms = _Running()
+        direct_targets: list | None = [] if direct is not None else None
         for chunk in chunks:
-            terms = losses(chunk)
+            terms = losses(chunk, direct_targets)
             if not torch.isfinite(terms.total):
                 raise TrainingError(_nan_message("training loss", model.step + 1, out_path))
             (terms.total * (len(chunk) / len(x_raw))).backward()
@@ -964,6 +986,9 @@ def training_events(
         grad_norm = torch.nn.utils.clip_grad_norm_(network.parameters(), cfg.max_grad_norm or math.inf)
         if torch.isfinite(grad_norm):
             optimizer.step()
+        if direct is not None:
+            for x_norm, target in direct_targets:
+                direct.step(x_norm, target)
         model.step += 1
         steps_this_epoch += 1
         loop["steps_this_epoch"] = steps_this_epoch
@@ -982,6 +1007,7 @@ def training_events(
             reconstruction_loss=summary["reconstruction_loss"],
             kl_loss=summary["kl_loss"],
             kl_per_layer=tuple(summary["kl_per_layer"]),
+            direct_loss=None if direct is None else direct.last_loss,
             lr=optimizer.param_groups[0]["lr"],
             patches_per_s=speed,
             best_val_loss=loop["best_val_loss"],
@@ -1019,6 +1045,8 @@ def training_events(
         if best_path.is_dir():
             network.load_state_dict(load_model(best_path, device="cpu").network.state_dict())
     network.eval()
+    if direct is not None:
+        direct.finish()
     where = f"; model in {out_path}" if out_path is not None else ""
     yield event("done", f"{reason} after {model.step} steps{where}", step=model.step, epoch=model.epoch,
                 best_val_loss=loop["best_val_loss"], done=1, total=1)

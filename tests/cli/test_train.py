@@ -89,3 +89,15 @@ def test_missing_noise_model_and_bad_options_are_explained(noisy_tif, tmp_path, 
         with pytest.raises(SystemExit) as exit_info:
             main(["train", str(noisy_tif), "--out", str(out), *bad])
         assert exit_info.value.code == 2
+
+
+def test_direct_denoiser_option_trains_one_for_predict_direct(noisy_tif, noise_model_file, tmp_path, capsys):
+    out = tmp_path / "model"
+    argv = ["train", str(noisy_tif), "--noise-model", str(noise_model_file), "--out", str(out), "--steps", "4",
+            "--direct-denoiser", "--set", "direct_width=8", *TINY]
+    assert main(argv) == 0
+    assert set(load_model(out).direct_denoisers) == {"all-on"}
+    assert load_model(out).train_config.direct_denoiser is True
+    assert main(["train", str(noisy_tif), "--noise-model", str(noise_model_file), "--out", str(tmp_path / "m2"),
+                 "--steps", "2", "--no-direct-denoiser", *TINY]) == 0
+    assert not load_model(tmp_path / "m2").direct_denoisers

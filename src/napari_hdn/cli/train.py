@@ -79,6 +79,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--deactivate", type=latent_layers, default=(), metavar="LAYERS",
                         help="latent layers to switch off during training and use, e.g. 1,2 (1 = z1, finest): "
                         "keeps structured (pixel-correlated) noise out of the model")
+    parser.add_argument("--direct-denoiser", action=argparse.BooleanOptionalAction, default=None,
+                        help="also train a direct denoiser beside the model, for one-pass restoration "
+                        "(hdn predict --direct); default: the preset's setting")
     parser.add_argument("--resume", action="store_true", help="continue the training in --out (same settings)")
     parser.add_argument("--overwrite", action="store_true", help="replace a model already in --out")
     parser.add_argument("--seed", type=int, default=0, help="random seed: the same seed repeats a training (default 0)")
@@ -108,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
             "Gaussian noise, --gaussian-sigma S."
         )
     overrides = dict(args.set)
-    for name in ("threads", "patch_size", "batch_size", "lr", "val_fraction"):
+    for name in ("threads", "patch_size", "batch_size", "lr", "val_fraction", "direct_denoiser"):
         value = getattr(args, name)
         if value is not None:
             overrides[name] = value
