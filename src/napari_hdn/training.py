@@ -37,6 +37,7 @@ from .model.bundle import BEST, LAST, MODEL_JSON, HDNModel, load_model, replace_
 from .model.config import ModelConfig
 from .model.lvae import LadderVAE
 from .model.objective import hdn_loss
+from .noise_models.auto import bootstrap_for_training, estimate_for_training, is_auto
 from .progress import Progress, StopToken, drive
 
 # Training data larger than this (as float32) stays lazy when given as a dask array.
@@ -87,6 +88,12 @@ class TrainConfig:
     direct_width: int = 32
     direct_lr: float = 1e-3
     direct_loss: Literal["l2", "l1"] = "l2"
+    # Replace the noise model, at this fraction of the budget, by a GMM bootstrapped from the model's own
+    # restorations of `bootstrap_planes` training planes (`bootstrap_samples` samples each); None: never.
+    # noise_model="auto" sets it (default 0.5).
+    bootstrap_at: float | None = None
+    bootstrap_planes: int = 4
+    bootstrap_samples: int = 10
 
     def __post_init__(self) -> None:
         def need(ok: bool, msg: str) -> None:
@@ -130,6 +137,10 @@ class TrainConfig:
         need(self.direct_depth >= 1 and self.direct_width >= 1, "direct_depth and direct_width must be at least 1.")
         need(math.isfinite(self.direct_lr) and self.direct_lr > 0, "direct_lr must be a positive number.")
         need(self.direct_loss in ("l2", "l1"), f"direct_loss={self.direct_loss!r} must be l2 or l1.")
+        need(self.bootstrap_at is None or 0 < self.bootstrap_at < 1,
+             f"bootstrap_at={self.bootstrap_at} must be a fraction of the budget between 0 and 1 (or None).")
+        need(self.bootstrap_planes >= 1 and self.bootstrap_samples >= 1,
+             "bootstrap_planes and bootstrap_samples must be at least 1.")
 
     @property
     def max_steps(self) -> int | None:
@@ -194,6 +205,8 @@ PRESETS: dict[str, Preset] = {
 }
 
 _BUDGET_FIELDS = ("minutes", "epochs", "steps")
+# noise_model="auto": the fraction of the budget after which the estimated model is replaced by a bootstrapped GMM.
+AUTO_BOOTSTRAP_AT = 0.5
 # Settings that change how fast training runs, not what it computes: free to change on resume.
 _RUNTIME_FIELDS = frozenset({"threads", "precision", "val_batch_size"})
 
@@ -759,8 +772,13 @@ def training_events(
                 "it must be resumed with the same layers."
             )
     else:
+        auto_noise = is_auto(noise_model)
+        if auto_noise and gaussian_sigma is not None:
+            raise InputError('Give either noise_model="auto" or a Gaussian noise sigma, not both.')
+        if auto_noise and "bootstrap_at" not in overrides:
+            overrides = {**overrides, "bootstrap_at": AUTO_BOOTSTRAP_AT}
         model_config, train_config = resolve_config(preset, minutes, epochs, steps, seed, **overrides)
-        noise = _resolve_noise_model(noise_model, gaussian_sigma)
+        noise = None if auto_noise else _resolve_noise_model(noise_model, gaussian_sigma)
         trained_off = tuple(deactivate)
 
     cfg = train_config
@@ -784,6 +802,11 @@ def training_events(
         data.data_mean, data.data_std = checkpoint.data_mean, checkpoint.data_std
     for note in data.notes:
         yield event("setup", note)
+    if noise is None:  # noise_model="auto"
+        yield event("setup", "estimating a Poisson-Gaussian noise model from the noisy images")
+        noise, estimate = estimate_for_training(as_planes(images))
+        yield event("setup", "estimated noise model: gain {gain:.4g}, offset {offset:.4g}, read sigma "
+                    "{read_sigma:.4g}".format(**estimate))
 
     # With overwrite, the earlier model stays until this training has written its first checkpoint:
     # a failure before that (NaN, crash, kill) must not leave the user with no model at all.
@@ -1013,6 +1036,18 @@ def training_events(
             best_val_loss=loop["best_val_loss"],
             **progress_values(cfg.batch_size / speed),
         )
+        if cfg.bootstrap_at is not None and not loop.get("bootstrapped") and schedule_fraction() >= cfg.bootstrap_at:
+            yield event("bootstrap", "bootstrapping a GMM noise model from the model's own restorations",
+                        step=model.step, epoch=model.epoch, **progress_values(cfg.batch_size / speed))
+            network.eval()
+            noise = bootstrap_for_training(model, as_planes(images), cfg.bootstrap_planes, cfg.bootstrap_samples,
+                                           cfg.seed).to(torch_device)
+            network.train()
+            model.noise_model = noise
+            # Losses under the new noise model are not comparable with the earlier ones.
+            loop.update(bootstrapped=True, best_val_loss=None, rounds_without_improvement=0)
+            yield event("bootstrap", "training continues with the bootstrapped GMM noise model",
+                        step=model.step, epoch=model.epoch, **progress_values(cfg.batch_size / speed))
         if snapshot_every_s is not None and time.perf_counter() - last_snapshot >= snapshot_every_s:
             yield event("snapshot", f"model at step {model.step}", step=model.step, epoch=model.epoch,
                         model=model.copy(), **progress_values(cfg.batch_size / speed))

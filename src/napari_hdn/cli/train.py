@@ -65,7 +65,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("data", nargs="+", metavar="DATA", help="noisy images or stacks (.tif/.tiff or .npy)")
     noise = parser.add_mutually_exclusive_group()
-    noise.add_argument("--noise-model", metavar="NM.npz", help="noise model file from 'hdn calibrate'")
+    noise.add_argument("--noise-model", metavar="NM.npz", 
+                       help="noise model file from 'hdn calibrate', or 'auto': estimated from the noisy images, then bootstrapped from the model's own restorations half-way (no calibration data needed)")
     noise.add_argument("--gaussian-sigma", type=_positive(float), metavar="S",
                        help="instead of a noise model: Gaussian noise of this sigma (in the data's units)")
     parser.add_argument("--out", required=True, metavar="MODEL",
