@@ -9,7 +9,7 @@ from napari_hdn.errors import InputError
 from napari_hdn.model import load_model
 from napari_hdn.training import TrainConfig, training_events
 
-from test_training import TINY
+from test_training import TINY, run
 
 
 def blob_stack(n: int = 6, size: int = 64, seed: int = 0) -> np.ndarray:
@@ -25,13 +25,7 @@ def blob_stack(n: int = 6, size: int = 64, seed: int = 0) -> np.ndarray:
 
 
 def run_auto(**kwargs):
-    gen = training_events(blob_stack(), noise_model="auto", device="cpu", **{**TINY, **kwargs})
-    events = []
-    while True:
-        try:
-            events.append(next(gen))
-        except StopIteration as finished:
-            return events, finished.value
+    return run(blob_stack(), noise_model="auto", **kwargs)
 
 
 def test_auto_estimates_then_bootstraps_and_records_how(tmp_path):
