@@ -108,6 +108,13 @@ def _metadata(meta: dict[str, Any], ndim: int, path: Path) -> ImageMetadata:
     return ImageMetadata(names, tuple(scale), units, types)
 
 
+def default_metadata(ndim: int) -> ImageMetadata:
+    """Axes for an image without OME metadata (TIFF, .npy): y, x last, then z, c, t; pixel size 1."""
+    if not 2 <= ndim <= len(NGFF_ORDER):
+        raise InputError(f"OME-Zarr holds images of 2 to 5 dimensions, not {ndim}: restore a plane or a stack.")
+    return ImageMetadata(NGFF_ORDER[-ndim:], (1.0,) * ndim)
+
+
 # -- writing ------------------------------------------------------------------------------------------------
 def output_metadata(metadata: ImageMetadata, extra_axis: bool) -> ImageMetadata:
     """The input's metadata, with a leading axis for stacks of images (samples, layers)."""
@@ -164,13 +171,12 @@ def _umask() -> int:
 
 def write_ome_zarr(
     path: str | os.PathLike,
-    images: dict[str, Any],
-    metadata: ImageMetadata,
+    images: dict[str, tuple[Any, ImageMetadata]],
     overwrite: bool = False,
     multiscale: bool = False,
     compute_kwargs: dict[str, Any] | None = None,
 ) -> None:
-    """Write each array of ``images`` (numpy or dask, axes as in ``metadata``) as an OME-Zarr image ``path/NAME``.
+    """Write each ``NAME: (array, metadata)`` of ``images`` (numpy or dask) as an OME-Zarr image ``path/NAME``.
 
     Dask arrays go to disk block by block, all in one pass (results sharing one graph
     run the network once). ``multiscale`` adds 2x-downsampled levels in y and x.
@@ -181,13 +187,13 @@ def write_ome_zarr(
     import zarr
 
     ome_zarr = _import_ome_zarr()
-    for name, data in images.items():
+    for name, (data, metadata) in images.items():
         if data.ndim != len(metadata.axes):
             raise InputError(f"{name}: {data.ndim} dimensions but the axes are {metadata.axes!r}.")
     with atomic_folder(path, overwrite=overwrite) as tmp:
         root = zarr.open_group(str(tmp), mode="w")
         pending = []
-        for name, data in images.items():
+        for name, (data, metadata) in images.items():
             data = da.asarray(data).astype(np.float32) if not isinstance(data, np.ndarray) else data.astype(np.float32)
             if isinstance(data, da.Array):
                 data = _regular_chunks(data)
