@@ -55,7 +55,7 @@ def dask_client(address: str | None) -> Iterator[Any]:
     except ImportError as err:
         raise InputError(f"--scheduler needs the 'distributed' package: pip install distributed ({err}).") from err
     try:
-        client = distributed.Client(address, timeout="20s")
+        client = distributed.Client(address, timeout="5s")
     except (OSError, TimeoutError) as err:
         raise InputError(
             f"Cannot reach the dask scheduler at {address} ({err}): check the address (tcp://HOST:PORT) "
