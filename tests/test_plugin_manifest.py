@@ -24,7 +24,8 @@ def _check(manifest: PluginManifest) -> None:
     contributions = manifest.contributions
     assert {w.display_name for w in contributions.widgets} == WIDGETS
     assert {s.key for s in contributions.sample_data} == SAMPLES
-    assert [r.command for r in contributions.readers] == ["napari-hdn.get_reader"]
+    assert [r.command for r in contributions.readers] == ["napari-hdn.get_reader", "napari-hdn.get_ome_zarr_reader"]
+    assert [w.command for w in contributions.writers] == ["napari-hdn.write_ome_zarr"]
     manifest.validate_imports()  # every python_name imports and names a callable
 
 

@@ -55,10 +55,14 @@ def existing_file(path: str | os.PathLike, what: str) -> Path:
 
 
 def read_image(path: str | os.PathLike):
-    """Read a TIFF (or .npy without pickle) as an array; clear errors for the rest."""
+    """Read a TIFF, an OME-Zarr image (its full resolution) or .npy (without pickle) as an array; clear errors for the rest."""
     import numpy as np
     import tifffile
 
+    from .omezarr_io import is_ome_zarr, read_ome_zarr
+
+    if is_ome_zarr(path):
+        return np.asarray(read_ome_zarr(path)[0])
     p = existing_file(path, "Image")
     suffix = p.suffix.lower()
     try:
@@ -68,4 +72,4 @@ def read_image(path: str | os.PathLike):
             return np.load(p, allow_pickle=False)
     except Exception as err:  # tifffile raises many kinds of errors on corrupt files
         raise FileFormatError(f"Cannot read {p} as an image ({err}). Is it a valid TIFF?") from err
-    raise FileFormatError(f"{p}: unsupported image format {suffix!r}; use .tif/.tiff or .npy.")
+    raise FileFormatError(f"{p}: unsupported image format {suffix!r}; use .tif/.tiff, .npy or an OME-Zarr folder.")

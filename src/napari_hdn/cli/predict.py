@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
+from . import _predict_lazy
 from ._arguments import latent_layers_or_auto
 
 OUTPUTS = ("mmse", "variance", "median", "samples")
@@ -54,8 +55,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("model", metavar="MODEL", help="model folder from 'hdn train' (or a training folder: its best model)")
-    parser.add_argument("input", metavar="INPUT", help="noisy image, .tif/.tiff or .npy: 2-D (Y, X) or a stack (..., Y, X)")
-    parser.add_argument("--out", required=True, metavar="DIR", help="folder for the results (created if needed)")
+    parser.add_argument("input", metavar="INPUT", help="noisy image, .tif/.tiff, .npy or an OME-Zarr folder: 2-D (Y, X) or a stack (..., Y, X)")
+    parser.add_argument("--out", required=True, metavar="DIR", help="folder for the results (created if needed), or NAME.ome.zarr for one OME-Zarr with an image per result")
     parser.add_argument("--samples", type=int, default=100, metavar="N", help="posterior samples to draw (default 100)")
     parser.add_argument(
         "--keep-samples", type=int, default=10, metavar="K", help="samples to write to samples.tif (default 10)"
@@ -89,6 +90,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, help="CPU threads for torch (default: all available cores)")
     parser.add_argument("--overwrite", action="store_true", help="replace result files that already exist")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    _predict_lazy.add_arguments(parser)  # --scheduler, --multiscale (OME-Zarr / dask cluster)
     return parser
 
 
@@ -99,6 +101,8 @@ def run(args: argparse.Namespace) -> int:
     from ..progress import drive
     from ._progress import ProgressBar
 
+    if _predict_lazy.wanted(args):  # OME-Zarr in or out, or a dask cluster
+        return _predict_lazy.run(args, _lazy_options(args))
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} is a file: give a folder for the results.")
@@ -157,6 +161,11 @@ def run(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(f"hdn predict: wrote {', '.join(p.name for p in paths.values())} to {out}")
     return 0
+
+
+def _lazy_options(args: argparse.Namespace) -> dict[str, Any]:
+    names = ("tile", "overlap", "precision", "threads", "deactivate", "tta", "seed", "batch_size")
+    return {"n_samples": args.samples, "keep_samples": args.keep_samples, **{n: getattr(args, n) for n in names}}
 
 
 def deactivation_record(result: Any) -> dict[str, Any]:
