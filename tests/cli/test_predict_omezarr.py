@@ -92,3 +92,24 @@ def _loaded_models():
     from napari_hdn.inference.driver import _load_cached
 
     return _load_cached.cache_info().currsize
+
+
+def test_direct_denoiser_writes_one_pass_mmse_as_ome_zarr(tmp_path, noisy):
+    from napari_hdn import denoise
+    from napari_hdn.direct import DirectUNet
+    from napari_hdn.model import load_model
+
+    torch.manual_seed(0)
+    config = ModelConfig(n_latent_layers=2, z_channels=2, n_filters=4, blocks_per_layer=1, dropout=0.0)
+    model = HDNModel(LadderVAE(config).eval(), GaussianNoiseModel(5.0), data_mean=100.0, data_std=20.0)
+    model.direct_denoisers = {"all-on": DirectUNet(1, 4).eval()}
+    model_dir = model.save(tmp_path / "with-direct")
+    path, data = noisy
+    out = tmp_path / "direct.ome.zarr"
+    assert main(["predict", str(model_dir), str(path), "--out", str(out), "--direct", "--device", "cpu",
+                 "--precision", "float32", "--quiet"]) == 0
+    mmse, meta = read_ome_zarr(out / "mmse")
+    assert meta.axes == "zyx" and sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) != []
+    expected = denoise(load_model(model_dir, device="cpu"), data, precision="float32")
+    np.testing.assert_allclose(mmse.compute(), expected, atol=1e-3)
+    assert main(["predict", str(model_dir), str(path), "--out", str(tmp_path / "x"), "--direct", "--quiet"]) == 2

@@ -97,6 +97,8 @@ def run(args: argparse.Namespace, restore_kwargs: dict[str, Any]) -> int:
     image, metadata = read_lazy_input(args.input)
     if metadata is None:
         metadata = default_metadata(image.ndim)
+    if getattr(args, "direct", False):
+        return _run_direct(args, image, metadata, out, to_zarr, output_metadata, write_ome_zarr)
     with dask_client(scheduler_address(args)):
         # The model goes by path: the workers load it once each instead of receiving pickled weights.
         result = drive(restore_events(str(Path(args.model).resolve()), image, device=args.device, **restore_kwargs))
@@ -109,6 +111,25 @@ def run(args: argparse.Namespace, restore_kwargs: dict[str, Any]) -> int:
             _write_tiffs(out, result.compute(), args)
     if not args.quiet:
         print(f"hdn predict: wrote {', '.join(arrays)} to {out}")
+    return 0
+
+
+def _run_direct(args, image, metadata, out, to_zarr, output_metadata, write_ome_zarr) -> int:
+    """The one-pass direct denoiser, lazily block by block (local threads; not on a cluster yet)."""
+    from ..direct import denoise
+    from ..model.bundle import load_model
+
+    if scheduler_address(args) is not None:
+        raise InputError("--direct does not run on a --scheduler cluster yet: leave out --scheduler (the direct "
+                         "denoiser is fast on one machine) or restore with samples on the cluster.")
+    if not to_zarr:
+        raise InputError("With OME-Zarr input, --direct writes OME-Zarr: give --out NAME.ome.zarr.")
+    mmse = denoise(load_model(args.model, device=args.device), image, args.deactivate, tile=args.tile,
+                   overlap=args.overlap, precision=args.precision)
+    write_ome_zarr(out, {"mmse": (mmse, output_metadata(metadata, extra_axis=False))}, overwrite=args.overwrite,
+                   multiscale=args.multiscale)
+    if not args.quiet:
+        print(f"hdn predict: wrote mmse (direct denoiser) to {out}")
     return 0
 
 

@@ -72,10 +72,14 @@ def denoise_events(model: Any, image: Any, deactivate: Collection[int] = (), til
 
 
 def _lazy(job: DirectJob, image: Any, tiling: Any) -> Generator[Progress, None, Any]:
-    from ..inference.driver import numpy_events
+    from ..inference.driver import aligned_chunks, numpy_events
 
     depth = -(-max(tiling.overlap, tiling.stride) // tiling.stride) * tiling.stride
-    depths = {a: (depth if a >= image.ndim - 2 else 0) for a in range(image.ndim)}
+    # As in restore's dask path: chunks at least `depth` wide (aligned to the stride), and no overlap on an
+    # axis held in one chunk, so that small images or thin chunks never ask dask for more than they have.
+    ndim = image.ndim
+    image = image.rechunk({a: aligned_chunks(image.chunks[a], tiling.stride, depth) for a in (ndim - 2, ndim - 1)})
+    depths = {a: (depth if a >= ndim - 2 and len(image.chunks[a]) > 1 else 0) for a in range(ndim)}
 
     def block(chunk: np.ndarray) -> np.ndarray:
         return drive(numpy_events(job, np.asarray(chunk), tiling, 0, None, "denoise"))[0][0]
