@@ -29,10 +29,63 @@ def atomic_path(path: str | os.PathLike, overwrite: bool = True) -> Iterator[Pat
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        if tmp_path.exists():  # mkstemp makes it private (0600); the result gets a normal file's mode
+            os.chmod(tmp_path, 0o666 & ~current_umask())
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def current_umask() -> int:
+    """The process's umask (reading it means setting it, so it is set straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def make_temporary_folder(parent: Path, name: str) -> Path:
+    """A fresh hidden folder in ``parent`` for building ``name`` atomically, with a normal folder's mode.
+
+    ``tempfile.mkdtemp`` makes it private (0700), which a rename into place would keep.
+    """
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=parent))
+    os.chmod(tmp, 0o777 & ~current_umask())
+    return tmp
+
+
+def give_normal_modes(folder: Path) -> None:
+    """Give the files in ``folder`` a normal file's mode (some writers, e.g. safetensors, make them private)."""
+    file_mode = 0o666 & ~current_umask()
+    for child in folder.iterdir():
+        if child.is_file():
+            os.chmod(child, file_mode)
+
+
+def check_writable_folder(folder: str | os.PathLike, what: str = "output folder") -> None:
+    """Raise a clear :class:`InputError` now if nothing can be written into ``folder``.
+
+    Long computations call this before they start, so a read-only or full target fails in
+    seconds instead of after an epoch of work. A folder that does not exist yet is not
+    created: its nearest existing parent is probed instead.
+    """
+    folder = Path(folder)
+    probe_in = folder
+    while not probe_in.exists() and probe_in != probe_in.parent:
+        probe_in = probe_in.parent
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".hdn-write-test.", dir=probe_in)
+        try:
+            os.write(fd, b"x")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+            os.unlink(probe)
+    except OSError as err:
+        raise InputError(
+            f"Cannot write into the {what} {folder} ({err.strerror or err}): choose a folder you can write to, "
+            "with free space."
+        ) from err
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes, overwrite: bool = True) -> None:

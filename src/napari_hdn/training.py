@@ -31,6 +31,7 @@ import torch
 
 from ._config import config_from_dict, config_to_dict
 from ._device import bfloat16_autocast, resolve_device, usable_cores, use_bfloat16
+from ._io import check_writable_folder
 from ._validation import as_real_array, check_finite, check_not_rgb, is_dask
 from .errors import FileFormatError, InputError, TrainingError
 from .model.bundle import BEST, LAST, MODEL_JSON, HDNModel, load_model, replace_folder
@@ -714,6 +715,7 @@ def training_events(
         raise InputError("resume needs the training folder (out=...) of the training to continue.")
     if out_path is not None:
         _check_out_folder(out_path, resume, overwrite)
+        check_writable_folder(out_path, "training folder")
     if snapshot_every_s is not None and not (
         isinstance(snapshot_every_s, (int, float)) and not isinstance(snapshot_every_s, bool) and snapshot_every_s > 0
     ):

@@ -34,6 +34,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def os_error_line(err: OSError) -> str:
+    """One line for an operating-system error: what failed, on which path, and what to do."""
+    where = f" {err.filename}" if err.filename else ""
+    reason = err.strerror or str(err)
+    return (f"cannot access{where}: {reason}. Check that the path exists, that you may read (inputs) or write "
+            "(outputs) there and that the disk has free space.")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -41,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
         return int(args._run(args) or 0)
     except HDNError as err:
         print(f"hdn {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # permissions, full disk, missing or unreadable paths: not a bug, no traceback
+        print(f"hdn {args.command}: error: {os_error_line(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"hdn {args.command}: interrupted", file=sys.stderr)

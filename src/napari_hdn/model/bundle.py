@@ -19,7 +19,6 @@ import json
 import math
 import os
 import shutil
-import tempfile
 from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ import numpy as np
 import torch
 
 from .._config import config_from_dict, config_to_dict
+from .._io import give_normal_modes, make_temporary_folder
 from .._version import __version__
 from ..errors import FileFormatError, InputError
 from .config import ModelConfig
@@ -175,7 +175,7 @@ class HDNModel:
             if not (path.is_dir() and (path / MODEL_JSON).is_file()):
                 raise InputError(f"{path} exists and is not a napari-hdn model folder: it will not be replaced.")
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+        tmp = make_temporary_folder(path.parent, path.name)
         try:
             tensors = {_NETWORK_PREFIX + k: v.detach().to("cpu").contiguous().clone() for k, v in self.network.state_dict().items()}
             _, noise_arrays = _split_noise_arrays(self.noise_model)
@@ -186,6 +186,7 @@ class HDNModel:
             (tmp / MODEL_JSON).write_text(json.dumps(meta, indent=1, allow_nan=False), encoding="utf-8")
             for name, data in dict(extra_files).items():
                 (tmp / name).write_bytes(data)
+            give_normal_modes(tmp)
             replace_folder(tmp, path)
         finally:
             if tmp.exists():
