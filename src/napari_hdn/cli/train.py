@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
 from ..errors import InputError
@@ -98,8 +99,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from .._io import read_image
-    from ..progress import drive
+    from ..progress import StopToken, drive
     from ..training import training_events
+    from ._interrupt import stop_on_signals
     from ._progress import ProgressBar
 
     if not args.resume and args.noise_model is None and args.gaussian_sigma is None:
@@ -113,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
         if value is not None:
             overrides[name] = value
     images = [read_image(path) for path in args.data]
+    stop = StopToken()
     events = training_events(
         images,
         noise_model=args.noise_model,
@@ -127,6 +130,7 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         resume=args.resume,
         overwrite=args.overwrite,
+        stop=stop,
         **overrides,
     )
     bar = None if args.quiet else ProgressBar()
@@ -143,11 +147,18 @@ def run(args: argparse.Namespace) -> int:
         elif event.kind == "step":
             bar(event)
 
+    saving = f"stopping after this step and saving the training so far to {args.out}/last"
     try:
-        model = drive(events, show)
+        with stop_on_signals(stop, "train", saving) as received:
+            model = drive(events, show)
     finally:
         if bar is not None:
             bar.close()
+    if received:
+        saved = (f"saved in {args.out}/last (continue with: hdn train ... --out {args.out} --resume)"
+                 if model is not None and model.step > 0 else "nothing was trained yet, nothing saved")
+        print(f"hdn train: interrupted by {received['signal']}: {saved}", file=sys.stderr)
+        return 130
     if not args.quiet:
         best = "" if last is None or last.best_val_loss is None else f", best validation loss {last.best_val_loss:.4f}"
         print(f"hdn train: {last.message if last else 'done'}{best}; {model.step} steps. "
