@@ -34,6 +34,8 @@ from ._device import bfloat16_autocast, resolve_device, usable_cores, use_bfloat
 from ._io import check_writable_folder
 from ._validation import as_real_array, check_finite, check_not_rgb, is_dask
 from .errors import FileFormatError, InputError, TrainingError
+from .intensity_range import check_training_range
+from .resume_check import check_resume_matches
 from .model.bundle import BEST, LAST, MODEL_JSON, HDNModel, load_model, replace_folder
 from .model.config import ModelConfig
 from .model.lvae import LadderVAE
@@ -671,7 +673,7 @@ def _lr_at(cfg: TrainConfig, fraction: float) -> float:
 def training_events(
     images: Any,
     noise_model: Any = None,
-    preset: str = "fast",
+    preset: str | None = None,
     minutes: float | None = None,
     epochs: int | None = None,
     out: str | os.PathLike | None = None,
@@ -692,7 +694,7 @@ def training_events(
     ``images``: a 2-D image, a stack (3-D, time series: sets of 2-D planes) or a
     list of them, numpy or dask, any real dtype. ``noise_model``: a NoiseModel or
     the path of one (or ``gaussian_sigma`` for Gaussian noise of known sigma).
-    ``preset``: "fast" (CPU, minutes) or "paper"; ``overrides`` change any
+    ``preset``: "fast" (CPU, minutes; the default) or "paper"; ``overrides`` change any
     :class:`ModelConfig` or :class:`TrainConfig` setting. Budget: ``minutes``,
     ``epochs`` and/or ``steps`` (replacing the preset's budget). ``out``: the
     training folder receiving the ``best`` and ``last`` checkpoints (None: keep
@@ -724,6 +726,7 @@ def training_events(
     if resume:
         assert out_path is not None
         checkpoint = load_model(out_path / LAST, device="cpu")
+        check_resume_matches(checkpoint, out_path, noise_model, gaussian_sigma, preset, PRESETS, _resolve_noise_model)
         model_config, saved_config = checkpoint.config, checkpoint.train_config
         if saved_config is None:
             raise FileFormatError(f"{out_path / LAST} has no training settings: it cannot be resumed.")
@@ -750,7 +753,7 @@ def training_events(
                 "it must be resumed with the same layers."
             )
     else:
-        model_config, train_config = resolve_config(preset, minutes, epochs, steps, seed, **overrides)
+        model_config, train_config = resolve_config(preset or "fast", minutes, epochs, steps, seed, **overrides)
         noise = _resolve_noise_model(noise_model, gaussian_sigma)
         trained_off = tuple(deactivate)
 
@@ -771,8 +774,10 @@ def training_events(
 
     yield event("setup", "preparing the training data")
     data = prepare_data(images, cfg)
+    data_range = check_training_range(data.train, noise)  # warns when far outside the noise model's range
     if resume:
         data.data_mean, data.data_std = checkpoint.data_mean, checkpoint.data_std
+        data_range = checkpoint.data_range or data_range
     for note in data.notes:
         yield event("setup", note)
 
@@ -784,7 +789,7 @@ def training_events(
         else set()
     )
     model = HDNModel(network, noise, data.data_mean, data.data_std, train_config=cfg,
-                     trained_deactivated=trained_off)
+                     trained_deactivated=trained_off, data_range=data_range)
     if resume:
         network.load_state_dict(checkpoint.network.state_dict())
         model.history = list(checkpoint.history)
@@ -1079,7 +1084,7 @@ def _nan_message(what: str, step: int, out: Path | None) -> str:
 def train(
     images: Any,
     noise_model: Any = None,
-    preset: str = "fast",
+    preset: str | None = None,
     minutes: float | None = None,
     epochs: int | None = None,
     out: str | os.PathLike | None = None,

@@ -71,8 +71,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                        help="instead of a noise model: Gaussian noise of this sigma (in the data's units)")
     parser.add_argument("--out", required=True, metavar="MODEL",
                         help="model folder to create (an existing model is kept unless --resume or --overwrite)")
-    parser.add_argument("--preset", choices=sorted(PRESETS), default="fast",
-                        help="fast: minutes on a CPU (default); paper: the paper's network, hours on a GPU")
+    parser.add_argument("--preset", choices=sorted(PRESETS),
+                        help="fast: minutes on a CPU (default); paper: the paper's network, hours on a GPU "
+                        "(with --resume: the training's own; another one is refused)")
     budget = parser.add_mutually_exclusive_group()
     budget.add_argument("--minutes", type=_positive(float), metavar="M", help="training time (fast preset: 15)")
     budget.add_argument("--epochs", type=_positive(int), metavar="E", help="number of epochs (validation rounds)")

@@ -55,6 +55,8 @@ class HDNModel:
     ``trained_deactivated``: latent layers (1-based) switched off during training;
     they stay off in every use of the model.
     ``step`` / ``epoch``: how far training got.
+    ``data_range``: the training data's intensity range (0.1 and 99.9 percentiles); restoration
+    warns about images outside it (None for models saved before it was recorded: no check).
     """
 
     def __init__(
@@ -69,6 +71,7 @@ class HDNModel:
         trained_deactivated: Collection[int] = (),
         step: int = 0,
         epoch: int = 0,
+        data_range: tuple[float, float] | None = None,
     ):
         if not isinstance(network, LadderVAE):
             raise InputError(f"HDNModel needs a LadderVAE network, not {type(network).__name__}.")
@@ -86,6 +89,7 @@ class HDNModel:
         self.trained_deactivated = tuple(sorted(i + 1 for i in network.layer_indices(trained_deactivated)))
         self.step = int(step)
         self.epoch = int(epoch)
+        self.data_range = None if data_range is None else checked_data_range(data_range)
 
     # -- properties -------------------------------------------------------------------------------------
     @property
@@ -116,7 +120,8 @@ class HDNModel:
         network.to(self.device).eval()
         return HDNModel(network, self.noise_model, self.data_mean, self.data_std, train_config=self.train_config,
                         history=[dict(record) for record in self.history],
-                        trained_deactivated=self.trained_deactivated, step=self.step, epoch=self.epoch)
+                        trained_deactivated=self.trained_deactivated, step=self.step, epoch=self.epoch,
+                        data_range=self.data_range)
 
     def deactivated_layers(self, deactivate: Collection[int] = ()) -> tuple[int, ...]:
         """The layers to switch off in a use of the model: those asked for plus those off during training."""
@@ -152,7 +157,8 @@ class HDNModel:
             "format_version": FORMAT_VERSION,
             "package_version": __version__,
             "model_config": config_to_dict(self.config),
-            "normalization": {"mean": self.data_mean, "std": self.data_std},
+            "normalization": {"mean": self.data_mean, "std": self.data_std,
+                              **({} if self.data_range is None else {"range": list(self.data_range)})},
             "noise_model": {"kind": self.noise_model.kind, "scalars": noise_scalars},
             "trained_deactivated_layers": list(self.trained_deactivated),
             "train_config": train_config,
@@ -192,6 +198,17 @@ class HDNModel:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
         return path
+
+
+def checked_data_range(value: Any) -> tuple[float, float]:
+    """The training data's intensity range (low, high percentiles): two finite numbers, low <= high."""
+    try:
+        low, high = (float(v) for v in value)
+    except (TypeError, ValueError) as err:
+        raise InputError(f"data_range must be two numbers (low, high); got {value!r}.") from err
+    if not (math.isfinite(low) and math.isfinite(high) and low <= high):
+        raise InputError(f"data_range must be finite with low <= high; got ({low}, {high}).")
+    return (low, high)
 
 
 def replace_folder(new: Path, target: Path) -> None:
@@ -388,6 +405,7 @@ def load_model(path: str | os.PathLike, device: str | torch.device | None = "cpu
             trained_deactivated=deactivated,
             step=int(training.get("step", 0)),
             epoch=int(training.get("epoch", 0)),
+            data_range=(meta.get("normalization") or {}).get("range"),  # absent from older bundles: no range checks
         )
     except (InputError, TypeError, ValueError) as err:
         raise FileFormatError(f"{where}: {err}") from err
