@@ -107,6 +107,28 @@ def existing_file(path: str | os.PathLike, what: str) -> Path:
     return p
 
 
+@contextlib.contextmanager
+def quiet_tifffile() -> Iterator[None]:
+    """Silence tifffile's log lines about corrupt files: the error raised says it once, clearly."""
+    import logging
+
+    logger = logging.getLogger("tifffile")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def load_error_reason(err: Exception) -> str:
+    """Why numpy/tifffile could not read a file, without numpy's advice to unpickle untrusted data."""
+    text = str(err)
+    if "pickle" in text:  # numpy says so for any file it does not recognise: never suggest unpickling
+        return "not a NumPy file: its content is not recognised (corrupt, or another format)"
+    return text
+
+
 def read_image(path: str | os.PathLike):
     """Read a TIFF (or .npy without pickle) as an array; clear errors for the rest."""
     import numpy as np
@@ -116,9 +138,11 @@ def read_image(path: str | os.PathLike):
     suffix = p.suffix.lower()
     try:
         if suffix in (".tif", ".tiff"):
-            return tifffile.imread(p)
+            with quiet_tifffile():
+                return tifffile.imread(p)
         if suffix == ".npy":
             return np.load(p, allow_pickle=False)
     except Exception as err:  # tifffile raises many kinds of errors on corrupt files
-        raise FileFormatError(f"Cannot read {p} as an image ({err}). Is it a valid TIFF?") from err
+        kind = "TIFF" if suffix in (".tif", ".tiff") else "NumPy .npy file"
+        raise FileFormatError(f"Cannot read {p} as an image ({load_error_reason(err)}). Is it a valid {kind}?") from err
     raise FileFormatError(f"{p}: unsupported image format {suffix!r}; use .tif/.tiff or .npy.")

@@ -34,3 +34,7 @@ class IntensityRangeWarning(UserWarning):
 
     Results may then be biased (restoration) or the model may learn the wrong noise (training).
     """
+
+
+class SaturationWarning(UserWarning):
+    """Many pixels sit at the largest value of their integer type: the camera clipped them."""
