@@ -338,7 +338,7 @@ def test_train_is_the_blocking_form(tmp_path):
         (np.zeros((8, 8)), {"patch_size": 64, "n_latent_layers": 2}, "smaller than the 64x64"),
         (np.zeros(100), {}, "2-D images"),
         (np.float64(3.0), {}, "2-D images"),
-        ("not an image", {}, "data type"),
+        ("not an image", {}, "is a file name"),  # a path is not read silently as text (issue 13, item 12)
         (np.array([]), {}, "empty"),
         (np.full((2, 32, 32), np.nan), {}, "NaN"),
         (np.full((4, 32, 32), 7.0), {}, "constant"),

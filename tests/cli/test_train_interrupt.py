@@ -31,14 +31,14 @@ def start_training(tmp_path: Path, *extra: str) -> subprocess.Popen:
 
 
 def wait_for_steps(proc: subprocess.Popen) -> None:
-    """Wait until the training has set up (its first message), then let it take some steps."""
+    """Wait until the training reaches its first step (its last set-up message), then let it take some steps."""
     seen = ""
-    while "hdn train:" not in seen:
+    while "training on" not in seen:
         line = proc.stderr.readline()
         if not line and proc.poll() is not None:
             pytest.fail(f"training ended early: {seen}")
         seen += line
-    time.sleep(3)
+    time.sleep(1.5)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
