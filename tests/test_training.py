@@ -338,7 +338,7 @@ def test_train_is_the_blocking_form(tmp_path):
         (np.zeros((8, 8)), {"patch_size": 64, "n_latent_layers": 2}, "smaller than the 64x64"),
         (np.zeros(100), {}, "2-D images"),
         (np.float64(3.0), {}, "2-D images"),
-        ("not an image", {}, "data type"),
+        ("not an image", {}, "is a file name"),  # a path is not read silently as text (issue 13, item 12)
         (np.array([]), {}, "empty"),
         (np.full((2, 32, 32), np.nan), {}, "NaN"),
         (np.full((4, 32, 32), 7.0), {}, "constant"),
@@ -451,3 +451,11 @@ def test_resume_uses_the_optimizer_implementation_of_the_resuming_machine():
     optimizer = torch.optim.Adam(torch.nn.Linear(2, 2).parameters(), foreach=True)
     saved = [{"lr": 0.5, "fused": True, "foreach": None, "params": [0, 1]}]  # saved where a fused kernel ran
     assert _with_implementation_of(optimizer, saved) == [{"lr": 0.5, "fused": None, "foreach": True, "params": [0, 1]}]
+
+
+def test_the_model_records_the_training_data_intensity_range():
+    """Restoration compares images with it (issue 13): it must come from the training data."""
+    data = noisy_stack()
+    _, model = run(data, steps=2)
+    low, high = model.data_range
+    assert data.min() <= low < high <= data.max()

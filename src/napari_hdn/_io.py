@@ -29,10 +29,63 @@ def atomic_path(path: str | os.PathLike, overwrite: bool = True) -> Iterator[Pat
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        if tmp_path.exists():  # mkstemp makes it private (0600); the result gets a normal file's mode
+            os.chmod(tmp_path, 0o666 & ~current_umask())
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def current_umask() -> int:
+    """The process's umask (reading it means setting it, so it is set straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def make_temporary_folder(parent: Path, name: str) -> Path:
+    """A fresh hidden folder in ``parent`` for building ``name`` atomically, with a normal folder's mode.
+
+    ``tempfile.mkdtemp`` makes it private (0700), which a rename into place would keep.
+    """
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=parent))
+    os.chmod(tmp, 0o777 & ~current_umask())
+    return tmp
+
+
+def give_normal_modes(folder: Path) -> None:
+    """Give the files in ``folder`` a normal file's mode (some writers, e.g. safetensors, make them private)."""
+    file_mode = 0o666 & ~current_umask()
+    for child in folder.iterdir():
+        if child.is_file():
+            os.chmod(child, file_mode)
+
+
+def check_writable_folder(folder: str | os.PathLike, what: str = "output folder") -> None:
+    """Raise a clear :class:`InputError` now if nothing can be written into ``folder``.
+
+    Long computations call this before they start, so a read-only or full target fails in
+    seconds instead of after an epoch of work. A folder that does not exist yet is not
+    created: its nearest existing parent is probed instead.
+    """
+    folder = Path(folder)
+    probe_in = folder
+    while not probe_in.exists() and probe_in != probe_in.parent:
+        probe_in = probe_in.parent
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".hdn-write-test.", dir=probe_in)
+        try:
+            os.write(fd, b"x")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+            os.unlink(probe)
+    except OSError as err:
+        raise InputError(
+            f"Cannot write into the {what} {folder} ({err.strerror or err}): choose a folder you can write to, "
+            "with free space."
+        ) from err
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes, overwrite: bool = True) -> None:
@@ -54,6 +107,28 @@ def existing_file(path: str | os.PathLike, what: str) -> Path:
     return p
 
 
+@contextlib.contextmanager
+def quiet_tifffile() -> Iterator[None]:
+    """Silence tifffile's log lines about corrupt files: the error raised says it once, clearly."""
+    import logging
+
+    logger = logging.getLogger("tifffile")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def load_error_reason(err: Exception) -> str:
+    """Why numpy/tifffile could not read a file, without numpy's advice to unpickle untrusted data."""
+    text = str(err)
+    if "pickle" in text:  # numpy says so for any file it does not recognise: never suggest unpickling
+        return "not a NumPy file: its content is not recognised (corrupt, or another format)"
+    return text
+
+
 def read_image(path: str | os.PathLike):
     """Read a TIFF, an OME-Zarr image (its full resolution) or .npy (without pickle) as an array; clear errors for the rest."""
     import numpy as np
@@ -67,9 +142,11 @@ def read_image(path: str | os.PathLike):
     suffix = p.suffix.lower()
     try:
         if suffix in (".tif", ".tiff"):
-            return tifffile.imread(p)
+            with quiet_tifffile():
+                return tifffile.imread(p)
         if suffix == ".npy":
             return np.load(p, allow_pickle=False)
     except Exception as err:  # tifffile raises many kinds of errors on corrupt files
-        raise FileFormatError(f"Cannot read {p} as an image ({err}). Is it a valid TIFF?") from err
+        kind = "TIFF" if suffix in (".tif", ".tiff") else "NumPy .npy file"
+        raise FileFormatError(f"Cannot read {p} as an image ({load_error_reason(err)}). Is it a valid {kind}?") from err
     raise FileFormatError(f"{p}: unsupported image format {suffix!r}; use .tif/.tiff, .npy or an OME-Zarr folder.")

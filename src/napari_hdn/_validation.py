@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
@@ -21,6 +22,11 @@ def as_real_array(image: Any, name: str = "image") -> Any:
     """
     if image is None:
         raise InputError(f"No {name} given: pass an image array.")
+    if isinstance(image, (str, bytes, os.PathLike)):
+        raise InputError(
+            f"The {name} is a file name ({image!r}), not an array: read it first "
+            "(tifffile.imread(path) for a TIFF, numpy.load(path) for .npy) and pass the array."
+        )
     if not is_dask(image):
         if hasattr(image, "detach"):  # torch tensor
             image = image.detach().cpu().numpy()
@@ -51,3 +57,32 @@ def check_not_rgb(image: Any, name: str = "image", rgb: bool | None = None) -> N
             f"The {name} looks like an RGB(A) colour image (shape {tuple(image.shape)}); "
             "HDN works on single-channel intensity images: split the channels and restore each one."
         )
+
+
+# Above this share of pixels at an integer type's largest value, a camera image is saturated (clipped).
+SATURATED_SHARE = 0.01
+
+
+def warn_if_saturated(image: np.ndarray, name: str = "image") -> float:
+    """Warn (SaturationWarning) when many pixels of an integer image sit at its type's largest value.
+
+    Clipped pixels have no noise: a noise model fitted on them underestimates the noise at
+    high signal. Returns the saturated share.
+    """
+    import warnings
+
+    from .errors import SaturationWarning
+
+    if image.dtype.kind not in "ui":
+        return 0.0
+    top = np.iinfo(image.dtype).max
+    share = float(np.count_nonzero(image == top)) / image.size
+    if share > SATURATED_SHARE:
+        warnings.warn(
+            f"{share:.0%} of the {name}'s pixels are saturated (at {top}, the largest {image.dtype} value): "
+            "clipped pixels carry no noise, so the fit underestimates the noise at high signal. Acquire with "
+            "less exposure or gain, or crop the saturated regions.",
+            SaturationWarning,
+            stacklevel=3,
+        )
+    return share

@@ -23,3 +23,18 @@ class TrainingError(HDNError, RuntimeError):
 
 class Stopped(HDNError):
     """Raised by :func:`napari_hdn.progress.drive` callers that want an exception on stop."""
+
+
+class RestorationError(HDNError, RuntimeError):
+    """A restoration could not give a meaningful result (e.g. it became NaN or infinite)."""
+
+
+class IntensityRangeWarning(UserWarning):
+    """Data lie well outside the intensities a model was trained on or its noise model was calibrated on.
+
+    Results may then be biased (restoration) or the model may learn the wrong noise (training).
+    """
+
+
+class SaturationWarning(UserWarning):
+    """Many pixels sit at the largest value of their integer type: the camera clipped them."""

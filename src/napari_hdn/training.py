@@ -31,8 +31,11 @@ import torch
 
 from ._config import config_from_dict, config_to_dict
 from ._device import bfloat16_autocast, resolve_device, usable_cores, use_bfloat16
+from ._io import check_writable_folder
 from ._validation import as_real_array, check_finite, check_not_rgb, is_dask
 from .errors import FileFormatError, InputError, TrainingError
+from .intensity_range import check_training_range
+from .resume_check import check_resume_matches
 from .model.bundle import BEST, LAST, MODEL_JSON, HDNModel, load_model, replace_folder
 from .model.config import ModelConfig
 from .model.lvae import LadderVAE
@@ -694,7 +697,7 @@ def _lr_at(cfg: TrainConfig, fraction: float) -> float:
 def training_events(
     images: Any,
     noise_model: Any = None,
-    preset: str = "fast",
+    preset: str | None = None,
     minutes: float | None = None,
     epochs: int | None = None,
     out: str | os.PathLike | None = None,
@@ -715,7 +718,7 @@ def training_events(
     ``images``: a 2-D image, a stack (3-D, time series: sets of 2-D planes) or a
     list of them, numpy or dask, any real dtype. ``noise_model``: a NoiseModel or
     the path of one (or ``gaussian_sigma`` for Gaussian noise of known sigma).
-    ``preset``: "fast" (CPU, minutes) or "paper"; ``overrides`` change any
+    ``preset``: "fast" (CPU, minutes; the default) or "paper"; ``overrides`` change any
     :class:`ModelConfig` or :class:`TrainConfig` setting. Budget: ``minutes``,
     ``epochs`` and/or ``steps`` (replacing the preset's budget). ``out``: the
     training folder receiving the ``best`` and ``last`` checkpoints (None: keep
@@ -738,6 +741,7 @@ def training_events(
         raise InputError("resume needs the training folder (out=...) of the training to continue.")
     if out_path is not None:
         _check_out_folder(out_path, resume, overwrite)
+        check_writable_folder(out_path, "training folder")
     if snapshot_every_s is not None and not (
         isinstance(snapshot_every_s, (int, float)) and not isinstance(snapshot_every_s, bool) and snapshot_every_s > 0
     ):
@@ -746,6 +750,9 @@ def training_events(
     if resume:
         assert out_path is not None
         checkpoint = load_model(out_path / LAST, device="cpu")
+        if not is_auto(noise_model):  # "auto" made the checkpoint's noise model: nothing to compare with
+            check_resume_matches(checkpoint, out_path, noise_model, gaussian_sigma, preset, PRESETS,
+                                 _resolve_noise_model)
         model_config, saved_config = checkpoint.config, checkpoint.train_config
         if saved_config is None:
             raise FileFormatError(f"{out_path / LAST} has no training settings: it cannot be resumed.")
@@ -777,7 +784,7 @@ def training_events(
             raise InputError('Give either noise_model="auto" or a Gaussian noise sigma, not both.')
         if auto_noise and "bootstrap_at" not in overrides:
             overrides = {**overrides, "bootstrap_at": AUTO_BOOTSTRAP_AT}
-        model_config, train_config = resolve_config(preset, minutes, epochs, steps, seed, **overrides)
+        model_config, train_config = resolve_config(preset or "fast", minutes, epochs, steps, seed, **overrides)
         noise = None if auto_noise else _resolve_noise_model(noise_model, gaussian_sigma)
         trained_off = tuple(deactivate)
 
@@ -807,6 +814,9 @@ def training_events(
         noise, estimate = estimate_for_training(as_planes(images))
         yield event("setup", "estimated noise model: gain {gain:.4g}, offset {offset:.4g}, read sigma "
                     "{read_sigma:.4g}".format(**estimate))
+    data_range = check_training_range(data.train, noise)  # warns when far outside the noise model's range
+    if resume:
+        data_range = checkpoint.data_range or data_range
 
     # With overwrite, the earlier model stays until this training has written its first checkpoint:
     # a failure before that (NaN, crash, kill) must not leave the user with no model at all.
@@ -816,7 +826,7 @@ def training_events(
         else set()
     )
     model = HDNModel(network, noise, data.data_mean, data.data_std, train_config=cfg,
-                     trained_deactivated=trained_off)
+                     trained_deactivated=trained_off, data_range=data_range)
     if resume:
         network.load_state_dict(checkpoint.network.state_dict())
         model.history = list(checkpoint.history)
@@ -1140,7 +1150,7 @@ def _nan_message(what: str, step: int, out: Path | None) -> str:
 def train(
     images: Any,
     noise_model: Any = None,
-    preset: str = "fast",
+    preset: str | None = None,
     minutes: float | None = None,
     epochs: int | None = None,
     out: str | os.PathLike | None = None,

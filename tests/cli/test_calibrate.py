@@ -113,3 +113,15 @@ def test_bad_input_exits_2_with_a_message_and_writes_nothing(tmp_path, capsys, m
 def test_missing_input_file(tmp_path, capsys):
     assert main(["calibrate", str(tmp_path / "missing.tif"), "--out", str(tmp_path / "nm.npz")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_quiet_prints_nothing_but_writes_the_model(tmp_path, capsys):
+    """--quiet as for train and predict (issue 13, item 14)."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "stack.npy", (rng.uniform(50, 150, (32, 32)) + rng.normal(0, 5, (10, 32, 32))).astype(np.float32))
+    assert main(["calibrate", str(tmp_path / "stack.npy"), "--out", str(tmp_path / "nm.npz"), "--kind", "gaussian",
+                 "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == "" and (tmp_path / "nm.npz").is_file()

@@ -95,12 +95,10 @@ def test_batch_size_only_changes_which_random_numbers_each_sample_gets(model, im
     assert one.samples.shape == four.samples.shape
 
 
-def test_every_layer_off_gives_the_prior_mean_image_for_any_input(model):
-    all_layers = (1, 2, 3)
-    a = restore(model, make_image(seed=1), n_samples=2, keep_samples=2, deactivate=all_layers)
-    b = restore(model, make_image(seed=2) * 1.5, n_samples=2, keep_samples=2, deactivate=all_layers, seed=9)
-    np.testing.assert_allclose(a.mmse, b.mmse, atol=1e-4)
-    np.testing.assert_allclose(a.variance, 0, atol=1e-4)  # nothing random is left
+def test_every_layer_off_is_refused_as_in_training(model):
+    """With every layer off the result ignores the input (issue 13, item 4): refused, as training refuses it."""
+    with pytest.raises(InputError, match="All 3 latent layers would be switched off"):
+        restore(model, make_image(seed=1), n_samples=2, keep_samples=2, deactivate=(1, 2, 3))
 
 
 def test_no_layer_off_follows_the_input(model):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 
 from .._version import __version__
 from ..errors import HDNError
@@ -34,13 +35,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line_warning(command: str):
+    """Show napari-hdn's warnings (UserWarning and its kinds) as one line, not Python's file:line format."""
+    default = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if not issubclass(category, UserWarning):
+            return default(message, category, filename, lineno, file, line)
+        print(f"hdn {command}: warning: {message}", file=sys.stderr, flush=True)
+
+    return show
+
+
+def os_error_line(err: OSError) -> str:
+    """One line for an operating-system error: what failed, on which path, and what to do."""
+    where = f" {err.filename}" if err.filename else ""
+    reason = err.strerror or str(err)
+    return (f"cannot access{where}: {reason}. Check that the path exists, that you may read (inputs) or write "
+            "(outputs) there and that the disk has free space.")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args._run(args) or 0)
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warning(args.command)
+            return int(args._run(args) or 0)
     except HDNError as err:
         print(f"hdn {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # permissions, full disk, missing or unreadable paths: not a bug, no traceback
+        print(f"hdn {args.command}: error: {os_error_line(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"hdn {args.command}: interrupted", file=sys.stderr)

@@ -81,6 +81,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("--plot", type=Path, help="also write a diagnostic PNG: p(x|s) and variance vs signal")
     parser.add_argument("--overwrite", action="store_true", help="replace existing --out / --plot files")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar and no summary (warnings and errors still show)")
 
     common = parser.add_argument_group("options of every kind")
     common.add_argument(
@@ -193,20 +194,21 @@ def _events(args: argparse.Namespace, mode: str, calib: Any, signal: Any, option
     return calibrate_events(calib, args.kind, **options)
 
 
-def _fit(events: Any) -> Any:
-    """Drive the fit with a progress bar; warnings (e.g. a stack that is not static) as one line each."""
+def _fit(events: Any, quiet: bool = False) -> Any:
+    """Drive the fit with a progress bar (none when quiet); warnings (e.g. a stack that is not static) as one line each."""
     import warnings
 
     from ..progress import drive
     from ._progress import ProgressBar
 
-    bar = ProgressBar()
+    bar = None if quiet else ProgressBar()
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", UserWarning)
             result = drive(events, bar)
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
     for warning in caught:
         print(f"hdn calibrate: warning: {warning.message}")
     return result
@@ -224,7 +226,8 @@ def _save_plot(args: argparse.Namespace, mode: str, result: Any, calib: Any, sig
         plot = noise_model_diagnostics(result, **data)
         save_diagnostics_plot(plot, args.plot, overwrite=args.overwrite)
         error = plot.max_relative_variance_error
-    print(f"hdn calibrate: diagnostics -> {args.plot} (largest variance-vs-signal error {100 * error:.1f} %)")
+    if not args.quiet:
+        print(f"hdn calibrate: diagnostics -> {args.plot} (largest variance-vs-signal error {100 * error:.1f} %)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -240,13 +243,14 @@ def run(args: argparse.Namespace) -> int:
 
     calib = read_image(args.calib)
     signal = read_image(args.signal) if args.signal is not None else None
-    result = _fit(_events(args, mode, calib, signal, options))
+    result = _fit(_events(args, mode, calib, signal, options), args.quiet)
     if mode == "--bootstrap":
         result, signal = result  # the noise model and the restoration it was fitted to (for the plot)
     model = result.model if mode == "--from-noisy" else result
     model.save(args.out, overwrite=args.overwrite)
-    print(f"hdn calibrate: {result.describe()}")
-    print(f"hdn calibrate: noise model -> {args.out}")
+    if not args.quiet:
+        print(f"hdn calibrate: {result.describe()}")
+        print(f"hdn calibrate: noise model -> {args.out}")
     if args.plot is not None:
         _save_plot(args, mode, result, calib, signal)
     return 0

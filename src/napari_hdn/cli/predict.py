@@ -59,7 +59,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--out", required=True, metavar="DIR", help="folder for the results (created if needed), or NAME.ome.zarr for one OME-Zarr with an image per result")
     parser.add_argument("--samples", type=int, default=100, metavar="N", help="posterior samples to draw (default 100)")
     parser.add_argument(
-        "--keep-samples", type=int, default=10, metavar="K", help="samples to write to samples.tif (default 10)"
+        "--keep-samples", type=int, metavar="K", help="samples to write to samples.tif, at most N (default: 10, or N if fewer)"
     )
     parser.add_argument(
         "--deactivate",

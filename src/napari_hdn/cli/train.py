@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
 from ..errors import InputError
@@ -71,8 +72,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                        help="instead of a noise model: Gaussian noise of this sigma (in the data's units)")
     parser.add_argument("--out", required=True, metavar="MODEL",
                         help="model folder to create (an existing model is kept unless --resume or --overwrite)")
-    parser.add_argument("--preset", choices=sorted(PRESETS), default="fast",
-                        help="fast: minutes on a CPU (default); paper: the paper's network, hours on a GPU")
+    parser.add_argument("--preset", choices=sorted(PRESETS),
+                        help="fast: minutes on a CPU (default); paper: the paper's network, hours on a GPU "
+                        "(with --resume: the training's own; another one is refused)")
     budget = parser.add_mutually_exclusive_group()
     budget.add_argument("--minutes", type=_positive(float), metavar="M", help="training time (fast preset: 15)")
     budget.add_argument("--epochs", type=_positive(int), metavar="E", help="number of epochs (validation rounds)")
@@ -102,8 +104,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from .._io import read_image
-    from ..progress import drive
+    from ..progress import StopToken, drive
     from ..training import training_events
+    from ._interrupt import stop_on_signals
     from ._progress import ProgressBar
 
     if not args.resume and args.noise_model is None and args.gaussian_sigma is None:
@@ -117,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
         if value is not None:
             overrides[name] = value
     images = [read_image(path) for path in args.data]
+    stop = StopToken()
     events = training_events(
         images,
         noise_model=args.noise_model,
@@ -131,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         resume=args.resume,
         overwrite=args.overwrite,
+        stop=stop,
         **overrides,
     )
     bar = None if args.quiet else ProgressBar()
@@ -147,11 +152,18 @@ def run(args: argparse.Namespace) -> int:
         elif event.kind == "step":
             bar(event)
 
+    saving = f"stopping after this step and saving the training so far to {args.out}/last"
     try:
-        model = drive(events, show)
+        with stop_on_signals(stop, "train", saving) as received:
+            model = drive(events, show)
     finally:
         if bar is not None:
             bar.close()
+    if received:
+        saved = (f"saved in {args.out}/last (continue with: hdn train ... --out {args.out} --resume)"
+                 if model is not None and model.step > 0 else "nothing was trained yet, nothing saved")
+        print(f"hdn train: interrupted by {received['signal']}: {saved}", file=sys.stderr)
+        return 130
     if not args.quiet:
         best = "" if last is None or last.best_val_loss is None else f", best validation loss {last.best_val_loss:.4f}"
         print(f"hdn train: {last.message if last else 'done'}{best}; {model.step} steps. "

@@ -12,6 +12,7 @@ import numpy as np
 from .._device import use_bfloat16
 from .._validation import as_real_array, check_finite, check_not_rgb, is_dask
 from ..errors import InputError
+from ..intensity_range import check_finite_result, check_restoration_range, check_some_layer_active
 from ..progress import StopToken, drive
 from .driver import JobSpec, PlaneProgress, SamplingJob, ActivationsJob, Tiling, dask_map, numpy_events
 from .engine import (
@@ -27,6 +28,7 @@ from .engine import (
 
 # Planes up to this size (per axis) are restored in one piece; larger ones in tiles of this size.
 DEFAULT_TILE = 512
+DEFAULT_KEPT = 10  # samples returned when keep_samples is not given (at most n_samples)
 PRECISIONS = ("auto", "float32", "bfloat16")
 
 
@@ -153,7 +155,7 @@ def restore_events(
     model: Any,
     image: Any,
     n_samples: int = 100,
-    keep_samples: int = 10,
+    keep_samples: int | None = None,
     deactivate: Collection[int] | str = (),
     tta: bool = False,
     tile: int | None = None,
@@ -175,8 +177,9 @@ def restore_events(
     model = _resolve_model(model, device)
     engine = _engine(model, threads, precision)
     image = _check_image(image, engine.stride)
+    check_restoration_range(model, image)
     n_samples = _whole_number(n_samples, "n_samples", 1)
-    keep_samples = min(_whole_number(keep_samples, "keep_samples", 0), n_samples)
+    keep_samples = _kept(keep_samples, n_samples)
     seed = _whole_number(seed, "seed", 0)
     if tta and not posterior_mean and n_samples < len(TTA_TRANSFORMS):
         raise InputError(
@@ -191,6 +194,7 @@ def restore_events(
     elif isinstance(deactivate, (int, np.integer)):
         deactivate = (int(deactivate),)
     layers_off = tuple(model.deactivated_layers(tuple(deactivate)))
+    check_some_layer_active(layers_off, model.n_layers)
     settings = SamplingSettings(
         n_samples=n_samples,
         keep_samples=keep_samples,
@@ -203,10 +207,12 @@ def restore_events(
 
     def start(settings: SamplingSettings) -> Generator[PlaneProgress, None, RestorationResult]:
         n_drawn, layers_off = settings.n_draws, settings.deactivate
+        check_some_layer_active(layers_off, model.n_layers)
         if is_dask(image):
             spec = _job_spec(model_arg, engine, "sample", settings, threads)
             return _lazy_restoration(spec, image, tiling, seed, n_drawn, layers_off)
-        return _restoration(SamplingJob(engine, settings), image, tiling, seed, stop, threads, n_drawn, layers_off)
+        return _finite(_restoration(SamplingJob(engine, settings), image, tiling, seed, stop, threads, n_drawn,
+                                    layers_off), model)
 
     if not auto:
         return start(settings)
@@ -214,6 +220,28 @@ def restore_events(
 
     suggestion = suggest_deactivation_events(model, image, device=device, threads=threads, stop=stop)
     return _auto_restoration(suggestion, model, settings, start)
+
+
+def _kept(keep_samples: Any, n_samples: int) -> int:
+    """How many samples to return: by default min(10, N); more than N drawn is an error, not silently cut."""
+    if keep_samples is None:
+        return min(DEFAULT_KEPT, n_samples)
+    keep_samples = _whole_number(keep_samples, "keep_samples", 0)
+    if keep_samples > n_samples:
+        raise InputError(
+            f"keep_samples={keep_samples} is more than the {n_samples} samples drawn (n_samples): keep at most "
+            f"{n_samples}, or draw more samples."
+        )
+    return keep_samples
+
+
+def _finite(events, model):
+    """The restoration, refused (RestorationError) if any output holds NaN or infinite values."""
+    result = yield from events
+    if result.complete:
+        check_finite_result({"MMSE": result.mmse, "variance": result.variance, "median": result.median,
+                             "samples": result.samples}, model)
+    return result
 
 
 def _is_auto(deactivate: Any) -> bool:
@@ -268,7 +296,7 @@ def restore(
     model: Any,
     image: Any,
     n_samples: int = 100,
-    keep_samples: int = 10,
+    keep_samples: int | None = None,
     deactivate: Collection[int] = (),
     tta: bool = False,
     tile: int | None = None,
@@ -282,7 +310,7 @@ def restore(
     numpy gives numpy results, dask gives lazy dask results (block by block with
     overlap, also on a dask distributed cluster).
     ``n_samples``: posterior samples drawn (N); ``keep_samples``: how many of them
-    are returned (K, at most N). ``deactivate``: latent layers (1 = z1, finest) that take
+    are returned (K, at most N; default min(10, N)). ``deactivate``: latent layers (1 = z1, finest) that take
     their conditional prior's mean instead of the posterior (removes structured
     noise captured there; the layers switched off in training stay off), or
     "auto": the layers :func:`~napari_hdn.suggest_deactivation` finds noise-like

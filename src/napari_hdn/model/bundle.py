@@ -19,7 +19,6 @@ import json
 import math
 import os
 import shutil
-import tempfile
 from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ import numpy as np
 import torch
 
 from .._config import config_from_dict, config_to_dict
+from .._io import give_normal_modes, make_temporary_folder
 from .._version import __version__
 from ..errors import FileFormatError, InputError
 from .config import ModelConfig
@@ -55,6 +55,8 @@ class HDNModel:
     ``trained_deactivated``: latent layers (1-based) switched off during training;
     they stay off in every use of the model.
     ``step`` / ``epoch``: how far training got.
+    ``data_range``: the training data's intensity range (0.1 and 99.9 percentiles); restoration
+    warns about images outside it (None for models saved before it was recorded: no check).
     """
 
     def __init__(
@@ -69,6 +71,7 @@ class HDNModel:
         trained_deactivated: Collection[int] = (),
         step: int = 0,
         epoch: int = 0,
+        data_range: tuple[float, float] | None = None,
     ):
         if not isinstance(network, LadderVAE):
             raise InputError(f"HDNModel needs a LadderVAE network, not {type(network).__name__}.")
@@ -86,6 +89,7 @@ class HDNModel:
         self.trained_deactivated = tuple(sorted(i + 1 for i in network.layer_indices(trained_deactivated)))
         self.step = int(step)
         self.epoch = int(epoch)
+        self.data_range = None if data_range is None else checked_data_range(data_range)
 
     # -- properties -------------------------------------------------------------------------------------
     @property
@@ -116,7 +120,8 @@ class HDNModel:
         network.to(self.device).eval()
         return HDNModel(network, self.noise_model, self.data_mean, self.data_std, train_config=self.train_config,
                         history=[dict(record) for record in self.history],
-                        trained_deactivated=self.trained_deactivated, step=self.step, epoch=self.epoch)
+                        trained_deactivated=self.trained_deactivated, step=self.step, epoch=self.epoch,
+                        data_range=self.data_range)
 
     def deactivated_layers(self, deactivate: Collection[int] = ()) -> tuple[int, ...]:
         """The layers to switch off in a use of the model: those asked for plus those off during training."""
@@ -152,7 +157,8 @@ class HDNModel:
             "format_version": FORMAT_VERSION,
             "package_version": __version__,
             "model_config": config_to_dict(self.config),
-            "normalization": {"mean": self.data_mean, "std": self.data_std},
+            "normalization": {"mean": self.data_mean, "std": self.data_std,
+                              **({} if self.data_range is None else {"range": list(self.data_range)})},
             "noise_model": {"kind": self.noise_model.kind, "scalars": noise_scalars},
             "trained_deactivated_layers": list(self.trained_deactivated),
             "train_config": train_config,
@@ -175,7 +181,7 @@ class HDNModel:
             if not (path.is_dir() and (path / MODEL_JSON).is_file()):
                 raise InputError(f"{path} exists and is not a napari-hdn model folder: it will not be replaced.")
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+        tmp = make_temporary_folder(path.parent, path.name)
         try:
             tensors = {_NETWORK_PREFIX + k: v.detach().to("cpu").contiguous().clone() for k, v in self.network.state_dict().items()}
             _, noise_arrays = _split_noise_arrays(self.noise_model)
@@ -191,11 +197,23 @@ class HDNModel:
 
             for name, data in direct_files(self).items():
                 (tmp / name).write_bytes(data)
+            give_normal_modes(tmp)
             replace_folder(tmp, path)
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
         return path
+
+
+def checked_data_range(value: Any) -> tuple[float, float]:
+    """The training data's intensity range (low, high percentiles): two finite numbers, low <= high."""
+    try:
+        low, high = (float(v) for v in value)
+    except (TypeError, ValueError) as err:
+        raise InputError(f"data_range must be two numbers (low, high); got {value!r}.") from err
+    if not (math.isfinite(low) and math.isfinite(high) and low <= high):
+        raise InputError(f"data_range must be finite with low <= high; got ({low}, {high}).")
+    return (low, high)
 
 
 def replace_folder(new: Path, target: Path) -> None:
@@ -392,6 +410,7 @@ def load_model(path: str | os.PathLike, device: str | torch.device | None = "cpu
             trained_deactivated=deactivated,
             step=int(training.get("step", 0)),
             epoch=int(training.get("epoch", 0)),
+            data_range=(meta.get("normalization") or {}).get("range"),  # absent from older bundles: no range checks
         )
     except (InputError, TypeError, ValueError) as err:
         raise FileFormatError(f"{where}: {err}") from err

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from .._validation import warn_if_saturated
 from ..errors import InputError
 from ..progress import Progress, StopToken, Timer, drive
 from .base import NoiseModel
@@ -69,6 +70,7 @@ def calibrate_events(
     """Generator version of :func:`calibrate`: yields progress, returns the noise model."""
     opts = make_options(kind, options)
     stack = checked_stack(stack)
+    warn_if_saturated(stack, "calibration stack")
     motion = check_static_stack(stack) if opts.check_static else None
     timer = Timer()
     pairs = stack_pairs(stack, opts.clip_percentiles, opts.max_pairs, opts.seed)

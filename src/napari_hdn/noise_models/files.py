@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .._io import existing_file
+from .._io import existing_file, load_error_reason
 from ..errors import FileFormatError, InputError
 from .base import FORMAT_VERSION, NoiseModel
 from .gaussian import GaussianNoiseModel
@@ -149,5 +149,7 @@ def load_noise_model(path: str | os.PathLike) -> NoiseModel:
     except FileFormatError:
         raise
     except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError) as err:
-        raise FileFormatError(f"Cannot read {p} as a noise model (.npz): {err}. Is the file complete?") from err
+        raise FileFormatError(
+            f"Cannot read {p} as a noise model (.npz): {load_error_reason(err)}. Is the file complete?"
+        ) from err
     return noise_model_from_arrays(arrays, source)

@@ -65,6 +65,8 @@ def checked_stack(stack: Any) -> np.ndarray:
     """A calibration stack (frames, ...) as a float32 array, or a clear error."""
     stack = as_real_array(stack, "calibration stack")
     stack = np.asarray(stack)
+    while stack.ndim > 3 and stack.shape[0] == 1:  # (1, 1, frames, Y, X) from ImageJ hyperstacks: the frames
+        stack = stack[0]
     if stack.ndim < 3:
         raise InputError(
             f"The calibration stack has shape {tuple(stack.shape)}; it must be a stack (frames, Y, X) of at least "

@@ -1,0 +1,65 @@
+"""Resuming a training with a different noise model or preset is refused, not silently ignored (issue 13).
+
+A resumed training keeps the checkpoint's noise model and network; a new noise model
+or another preset given on resume would otherwise have no effect without the user knowing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import InputError
+
+
+def _same_noise_model(a: Any, b: Any) -> bool:
+    from .model.bundle import _split_noise_arrays
+
+    (scalars_a, arrays_a), (scalars_b, arrays_b) = _split_noise_arrays(a), _split_noise_arrays(b)
+    if type(a) is not type(b) or scalars_a != scalars_b or set(arrays_a) != set(arrays_b):
+        return False
+    return all(np.array_equal(np.asarray(arrays_a[k]), np.asarray(arrays_b[k])) for k in arrays_a)
+
+
+def _differences(config: Any, reference: Any) -> int:
+    return sum(getattr(config, f.name) != getattr(reference, f.name) for f in dataclasses.fields(reference))
+
+
+def check_resume_matches(
+    checkpoint: Any,
+    out: Path,
+    noise_model: Any,
+    gaussian_sigma: float | None,
+    preset: str | None,
+    presets: Mapping[str, Any],
+    resolve_noise_model: Callable[[Any, float | None], Any],
+) -> None:
+    """Refuse a noise model or preset given on resume that is not the checkpoint's.
+
+    The preset is compared by network: refused when another preset matches the
+    checkpoint's network more closely (a training may have changed a few settings).
+    """
+    if noise_model is not None or gaussian_sigma is not None:
+        given = resolve_noise_model(noise_model, gaussian_sigma)
+        if not _same_noise_model(given, checkpoint.noise_model):
+            raise InputError(
+                f"The training in {out} was started with another noise model ({checkpoint.noise_model!r}); a resumed "
+                "training keeps its own. Resume without a noise model (--noise-model), or start a new training "
+                "in another folder to use this one."
+            )
+    if preset is None:
+        return
+    if preset not in presets:
+        raise InputError(f"Unknown preset {preset!r}: choose one of {sorted(presets)}.")
+    distance = {name: _differences(checkpoint.config, p.model) for name, p in presets.items()}
+    closest = min(distance, key=distance.get)
+    if distance[preset] > distance[closest]:
+        raise InputError(
+            f"The training in {out} was started with the {closest!r} preset, not {preset!r}; a resumed training "
+            f"keeps its settings. Resume with --preset {closest} (or without --preset), or start a new training "
+            "in another folder."
+        )
