@@ -24,17 +24,18 @@ import time
 from collections.abc import Callable, Collection, Generator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
 
-from ._config import config_from_dict, config_to_dict
+from ._config import config_to_dict
 from ._device import bfloat16_autocast, resolve_device, usable_cores, use_bfloat16
 from ._validation import as_real_array, check_finite, check_not_rgb, is_dask
 from .errors import FileFormatError, InputError, TrainingError
 from .model.bundle import BEST, LAST, MODEL_JSON, HDNModel, load_model, replace_folder
-from .model.config import ModelConfig
+from .config import PRESETS, ModelConfig, Preset, TrainConfig, resolve_config  # noqa: F401 (re-exported)
+from .config.presets import BUDGET_FIELDS as _BUDGET_FIELDS
 from .model.lvae import LadderVAE
 from .model.objective import hdn_loss
 from .progress import Progress, StopToken, drive
@@ -46,188 +47,8 @@ _STATE_JSON = "training_state.json"
 _STATE_VERSION = 1
 
 
-@dataclass(frozen=True)
-class TrainConfig:
-    """How to train (the network's architecture is a :class:`ModelConfig`).
-
-    Budget: training ends at the first of ``epochs``, ``steps`` or ``minutes``
-    (at least one must be set), or earlier by early stopping. An epoch is
-    ``steps_per_epoch`` steps followed by a validation round, which drives the
-    learning-rate schedule, early stopping and the ``best`` checkpoint.
-    """
-
-    patch_size: int = 64
-    batch_size: int = 64
-    virtual_batch: int | None = None  # split each batch into chunks of this size (gradient accumulation)
-    lr: float = 3e-4
-    optimizer: Literal["adamax", "adam"] = "adamax"  # the paper's Adamax, or Adam
-    lr_schedule: Literal["plateau", "cosine"] = "plateau"
-    lr_patience: int = 10  # plateau: validation rounds without improvement before the lr is multiplied by lr_factor
-    lr_factor: float = 0.5
-    min_lr: float = 1e-12
-    weight_decay: float = 0.0
-    max_grad_norm: float | None = None  # None: no clipping
-    steps_per_epoch: int = 400
-    epochs: int | None = None
-    steps: int | None = None
-    minutes: float | None = None
-    early_stopping_patience: int | None = 30  # validation rounds without improvement; None: never stop early
-    val_fraction: float = 0.1
-    val_patches: int = 256
-    val_batch_size: int = 32
-    # torch CPU threads; None: adaptive (all usable CPUs, or fewer while other programs keep them busy).
-    # Give a number for bit-exact repeatable runs: the thread count can change the rounding of sums.
-    threads: int | None = None
-    # "auto": bfloat16 autocast on CUDA and on CPUs with bf16 matrix units (Intel AMX), float32 elsewhere.
-    precision: Literal["auto", "float32", "bfloat16"] = "auto"
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        def need(ok: bool, msg: str) -> None:
-            if not ok:
-                raise InputError(f"Invalid training setting: {msg}")
-
-        need(self.patch_size >= 8, f"patch_size={self.patch_size} must be at least 8.")
-        need(self.batch_size >= 1, f"batch_size={self.batch_size} must be at least 1.")
-        need(self.virtual_batch is None or self.virtual_batch >= 1, "virtual_batch must be at least 1 (or None).")
-        need(math.isfinite(self.lr) and self.lr > 0, f"lr={self.lr} must be a positive number.")
-        need(self.optimizer in ("adamax", "adam"), f"optimizer={self.optimizer!r} must be adamax or adam.")
-        need(self.lr_schedule in ("plateau", "cosine"), f"lr_schedule={self.lr_schedule!r} must be plateau or cosine.")
-        need(self.lr_patience >= 0, "lr_patience must be >= 0.")
-        need(0 < self.lr_factor < 1, f"lr_factor={self.lr_factor} must be between 0 and 1.")
-        need(0 <= self.min_lr <= self.lr, "min_lr must be between 0 and lr.")
-        need(self.weight_decay >= 0, "weight_decay must be >= 0.")
-        need(self.max_grad_norm is None or self.max_grad_norm > 0, "max_grad_norm must be positive (or None).")
-        need(self.steps_per_epoch >= 1, "steps_per_epoch must be at least 1.")
-        need(self.epochs is None or self.epochs >= 1, f"epochs={self.epochs} must be at least 1.")
-        need(self.steps is None or self.steps >= 1, f"steps={self.steps} must be at least 1.")
-        need(
-            self.minutes is None or (math.isfinite(self.minutes) and self.minutes > 0),
-            f"minutes={self.minutes} must be a positive number.",
-        )
-        need(
-            self.epochs is not None or self.steps is not None or self.minutes is not None,
-            "give a training budget: epochs, steps or minutes.",
-        )
-        need(
-            self.early_stopping_patience is None or self.early_stopping_patience >= 1,
-            "early_stopping_patience must be at least 1 (or None).",
-        )
-        need(0.0 <= self.val_fraction < 1.0, f"val_fraction={self.val_fraction} must be in [0, 1).")
-        need(self.val_patches >= 1, "val_patches must be at least 1.")
-        need(self.val_batch_size >= 1, "val_batch_size must be at least 1.")
-        need(self.threads is None or self.threads >= 1, "threads must be at least 1 (or None).")
-        need(self.precision in ("auto", "float32", "bfloat16"), f"precision={self.precision!r} must be auto, "
-             "float32 or bfloat16.")
-        need(isinstance(self.seed, int) and not isinstance(self.seed, bool) and self.seed >= 0, "seed must be >= 0.")
-
-    @property
-    def max_steps(self) -> int | None:
-        """The step budget from ``epochs`` and ``steps`` (the smaller), None when only time limits training."""
-        limits = [s for s in (self.steps, None if self.epochs is None else self.epochs * self.steps_per_epoch) if s]
-        return min(limits) if limits else None
-
-
-@dataclass(frozen=True)
-class Preset:
-    """A named starting point: network and training settings."""
-
-    description: str
-    model: ModelConfig
-    train: TrainConfig
-
-
-PRESETS: dict[str, Preset] = {
-    "paper": Preset(
-        description=(
-            "The paper's configuration (6 latent layers x 32, 64 filters, 5 gated blocks per layer; "
-            "batch 64, Adamax 3e-4, 400 steps per epoch): hours on a GPU."
-        ),
-        model=ModelConfig(),
-        train=TrainConfig(
-            patch_size=64,
-            batch_size=64,
-            virtual_batch=16,
-            lr=3e-4,
-            steps_per_epoch=400,
-            epochs=200,
-            early_stopping_patience=30,
-            max_grad_norm=None,
-            val_patches=512,
-        ),
-    ),
-    "fast": Preset(
-        description="A small network tuned to reach the best quality in 10-15 minutes on a 2-core CPU.",
-        model=ModelConfig(
-            n_latent_layers=4,
-            z_channels=16,
-            n_filters=32,
-            blocks_per_layer=1,
-            dropout=0.0,
-        ),
-        # Chosen by benchmarks/bench_fast_preset.py at about equal CPU time (README): over Adamax with
-        # batches of 16 (lr 5e-3), Adam gained 0.55 dB, batches of 8 (twice the steps) 0.33 dB, both 0.9 dB.
-        train=TrainConfig(
-            patch_size=64,
-            batch_size=8,
-            lr=2e-3,
-            optimizer="adam",
-            lr_schedule="cosine",
-            steps_per_epoch=100,
-            minutes=15.0,
-            early_stopping_patience=None,
-            max_grad_norm=10.0,
-            val_patches=64,
-            min_lr=1e-5,
-        ),
-    ),
-}
-
-_BUDGET_FIELDS = ("minutes", "epochs", "steps")
 # Settings that change how fast training runs, not what it computes: free to change on resume.
 _RUNTIME_FIELDS = frozenset({"threads", "precision", "val_batch_size"})
-
-
-def resolve_config(
-    preset: str = "fast",
-    minutes: float | None = None,
-    epochs: int | None = None,
-    steps: int | None = None,
-    seed: int = 0,
-    **overrides: Any,
-) -> tuple[ModelConfig, TrainConfig]:
-    """The network and training settings of ``preset`` with ``overrides`` (names of either config).
-
-    A budget given here (``minutes``, ``epochs``, ``steps``) replaces the preset's
-    budget as a whole, so that ``epochs=2`` means two epochs, not "two epochs
-    or the preset's minutes, whichever comes first".
-    """
-    if preset not in PRESETS:
-        raise InputError(f"Unknown preset {preset!r}: choose one of {sorted(PRESETS)}.")
-    chosen = PRESETS[preset]
-    model_fields = {f.name for f in dataclasses.fields(ModelConfig)}
-    train_fields = {f.name for f in dataclasses.fields(TrainConfig)} - set(_BUDGET_FIELDS) - {"seed"}
-    unknown = sorted(set(overrides) - model_fields - train_fields)
-    if unknown:
-        raise InputError(
-            f"Unknown training option(s) {unknown}. Network options: {sorted(model_fields)}; "
-            f"training options: {sorted(train_fields | set(_BUDGET_FIELDS) | {'seed'})}."
-        )
-    model_dict = config_to_dict(chosen.model)
-    model_dict.update({k: v for k, v in overrides.items() if k in model_fields})
-    train_dict = config_to_dict(chosen.train)
-    train_dict.update({k: v for k, v in overrides.items() if k in train_fields})
-    if any(b is not None for b in (minutes, epochs, steps)):
-        train_dict.update(minutes=minutes, epochs=epochs, steps=steps)
-    train_dict["seed"] = seed
-    model_config = config_from_dict(ModelConfig, model_dict, "network setting")
-    train_config = config_from_dict(TrainConfig, train_dict, "training setting")
-    if train_config.patch_size % model_config.stride:
-        raise InputError(
-            f"patch_size={train_config.patch_size} must be a multiple of {model_config.stride} "
-            f"(2 to the power of the {model_config.n_latent_layers} latent layers)."
-        )
-    return model_config, train_config
 
 
 @dataclass(frozen=True)
