@@ -452,3 +452,19 @@ def test_resume_uses_the_optimizer_implementation_of_the_resuming_machine():
     optimizer = torch.optim.Adam(torch.nn.Linear(2, 2).parameters(), foreach=True)
     saved = [{"lr": 0.5, "fused": True, "foreach": None, "params": [0, 1]}]  # saved where a fused kernel ran
     assert _with_implementation_of(optimizer, saved) == [{"lr": 0.5, "fused": None, "foreach": True, "params": [0, 1]}]
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"preset": "no-such-preset"},
+        {"no_such_option": 1},
+        {"snapshot_every_s": -1},
+        {"resume": True},  # resume without a training folder
+        {"deactivate": (99,)},
+    ],
+)
+def test_training_events_checks_its_arguments_when_called(kwargs):
+    # A bad argument fails in the caller's thread, before any worker drives the generator.
+    with pytest.raises(InputError):
+        training_events(noisy_stack(), gaussian_sigma=1.0, steps=1, **kwargs)

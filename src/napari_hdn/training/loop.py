@@ -9,18 +9,18 @@ import shutil
 import time
 from collections.abc import Callable, Collection, Generator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from .._config import config_to_dict
 from .._device import bfloat16_autocast, resolve_device, use_bfloat16
-from ..config import resolve_config
+from ..config import ModelConfig, TrainConfig, resolve_config
 from ..config.presets import BUDGET_FIELDS as _BUDGET_FIELDS
 from ..errors import FileFormatError, InputError, TrainingError
 from ..model.bundle import BEST, LAST, HDNModel, load_model
-from ..model.lvae import LadderVAE
+from ..model.lvae import LadderVAE, latent_layer_indices
 from ..model.objective import hdn_loss
 from ..progress import StopToken, drive
 from .checkpoints import _check_out_folder, _restore_training_state, _training_state
@@ -29,6 +29,9 @@ from .events import TrainingEvent
 from .optim import _fixed_rng, _lr_at, _make_optimizer
 from .running import _Running
 from .threads import ThreadTuner
+
+if TYPE_CHECKING:
+    from ..noise_models.base import NoiseModel
 
 
 # Settings that change how fast training runs, not what it computes: free to change on resume.
@@ -139,16 +142,41 @@ def training_events(
                 "it must be resumed with the same layers."
             )
     else:
+        checkpoint = None
         model_config, train_config = resolve_config(preset, minutes, epochs, steps, seed, **overrides)
         noise = _resolve_noise_model(noise_model, gaussian_sigma)
         trained_off = tuple(deactivate)
 
+    # clear error for bad layers
+    trained_off = tuple(sorted(i + 1 for i in latent_layer_indices(trained_off, model_config.n_latent_layers)))
+    if len(trained_off) == model_config.n_latent_layers:
+        raise InputError("At least one latent layer must stay active: the model cannot learn with all layers off.")
+    # Everything above runs when training_events is called (bad arguments fail in the caller's thread);
+    # the training itself runs when the returned generator is driven.
+    return _training_run(
+        images, model_config, train_config, noise, trained_off, checkpoint, torch_device,
+        out_path, overwrite, stop, snapshot_every_s,
+    )
+
+
+def _training_run(
+    images: Any,
+    model_config: ModelConfig,
+    train_config: TrainConfig,
+    noise: NoiseModel,
+    trained_off: tuple[int, ...],
+    checkpoint: HDNModel | None,
+    torch_device: torch.device,
+    out_path: Path | None,
+    overwrite: bool,
+    stop: StopToken | None,
+    snapshot_every_s: float | None,
+) -> Generator[TrainingEvent, None, HDNModel]:
+    """The training of :func:`training_events`, from checked settings (``checkpoint``: the one resumed, or None)."""
+    resume = checkpoint is not None
     cfg = train_config
     torch.manual_seed(cfg.seed)
     network = LadderVAE(model_config)
-    trained_off = tuple(sorted(i + 1 for i in network.layer_indices(trained_off)))  # clear error for bad layers
-    if len(trained_off) == model_config.n_latent_layers:
-        raise InputError("At least one latent layer must stay active: the model cannot learn with all layers off.")
     threads = ThreadTuner(cfg.threads)
     timer_start = time.perf_counter()
 
