@@ -19,7 +19,3 @@ class FileFormatError(HDNError, ValueError):
 
 class TrainingError(HDNError, RuntimeError):
     """Training could not go on (e.g. the loss became NaN)."""
-
-
-class Stopped(HDNError):
-    """Raised by :func:`napari_hdn.progress.drive` callers that want an exception on stop."""
