@@ -285,9 +285,9 @@ def test_gaussian_sigma_dask_lists_and_any_dtype():
 def test_large_dask_data_is_read_lazily(monkeypatch):
     import dask.array as da
 
-    import napari_hdn.training as training
+    import napari_hdn.training.data as training_data
 
-    monkeypatch.setattr(training, "MAX_IN_MEMORY_BYTES", 0)
+    monkeypatch.setattr(training_data, "MAX_IN_MEMORY_BYTES", 0)
     events, model = run(da.from_array(noisy_stack(), chunks=(1, 32, 32)), steps=3)
     assert model.step == 3
     assert any("read lazily" in e.message for e in events if e.kind == "setup")
@@ -388,8 +388,9 @@ def test_bfloat16_training_runs_and_is_reproducible():
 
 def test_thread_tuner_keeps_the_faster_thread_count(monkeypatch):
     import napari_hdn.training as training
+    import napari_hdn.training.threads as training_threads
 
-    monkeypatch.setattr(training, "usable_cores", lambda: 2)
+    monkeypatch.setattr(training_threads, "usable_cores", lambda: 2)
     monkeypatch.setattr(torch, "set_num_threads", lambda n: None)  # leave the test process as it is
     tuner = training.ThreadTuner(None)
     assert tuner.candidates == [1, 2] and tuner.current == 1
@@ -459,3 +460,19 @@ def test_the_model_records_the_training_data_intensity_range():
     _, model = run(data, steps=2)
     low, high = model.data_range
     assert data.min() <= low < high <= data.max()
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"preset": "no-such-preset"},
+        {"no_such_option": 1},
+        {"snapshot_every_s": -1},
+        {"resume": True},  # resume without a training folder
+        {"deactivate": (99,)},
+    ],
+)
+def test_training_events_checks_its_arguments_when_called(kwargs):
+    # A bad argument fails in the caller's thread, before any worker drives the generator.
+    with pytest.raises(InputError):
+        training_events(noisy_stack(), gaussian_sigma=1.0, steps=1, **kwargs)

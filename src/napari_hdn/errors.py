@@ -21,10 +21,6 @@ class TrainingError(HDNError, RuntimeError):
     """Training could not go on (e.g. the loss became NaN)."""
 
 
-class Stopped(HDNError):
-    """Raised by :func:`napari_hdn.progress.drive` callers that want an exception on stop."""
-
-
 class RestorationError(HDNError, RuntimeError):
     """A restoration could not give a meaningful result (e.g. it became NaN or infinite)."""
 

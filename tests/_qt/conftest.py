@@ -26,7 +26,7 @@ def trained_model_path(tmp_path_factory):
 def messages(monkeypatch):
     """The error notifications the widgets show, in order."""
     shown: list[str] = []
-    monkeypatch.setattr("napari_hdn._qt._common.show_error", shown.append)
+    monkeypatch.setattr("napari_hdn._qt._errors.show_error", shown.append)
     return shown
 
 

@@ -174,3 +174,17 @@ def test_gmm_fit_resumed_in_another_thread_leaves_no_thread_on_its_count(pg_data
     assert len(in_fit) > 1 and set(in_fit) == {1}
     assert after_worker == [2]
     assert torch.get_num_threads() == 2
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: calibrate_events(np.zeros((3, 8, 8)), kind="no-such-kind"),
+        lambda: calibrate_events(np.zeros((3, 8, 8)), kind="gmm", no_such_option=1),
+        lambda: fit_noise_model_events(np.zeros((8, 8)), np.zeros((8, 8)), kind="no-such-kind"),
+    ],
+)
+def test_events_check_their_options_when_called(call):
+    # A bad option fails in the caller's thread, before any worker drives the generator.
+    with pytest.raises(InputError):
+        call()

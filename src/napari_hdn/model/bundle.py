@@ -30,7 +30,7 @@ from .._config import config_from_dict, config_to_dict
 from .._io import give_normal_modes, make_temporary_folder
 from .._version import __version__
 from ..errors import FileFormatError, InputError
-from .config import ModelConfig
+from ..config import ModelConfig, TrainConfig
 from .lvae import LadderVAE
 
 FORMAT = "napari-hdn-model"
@@ -50,7 +50,7 @@ class HDNModel:
     ``noise_model``: the pixel noise model p(x|s) in raw units it was trained with
     (a Gaussian one when training used a known sigma).
     ``data_mean`` / ``data_std``: the normalisation of the training data.
-    ``train_config``: the :class:`napari_hdn.training.TrainConfig` used (None if untrained).
+    ``train_config``: the :class:`napari_hdn.config.TrainConfig` used (None if untrained).
     ``history``: one record (dict) per validation round of training.
     ``trained_deactivated``: latent layers (1-based) switched off during training;
     they stay off in every use of the model.
@@ -66,7 +66,7 @@ class HDNModel:
         data_mean: float,
         data_std: float,
         *,
-        train_config: Any = None,
+        train_config: TrainConfig | None = None,
         history: list[dict[str, Any]] | None = None,
         trained_deactivated: Collection[int] = (),
         step: int = 0,
@@ -391,8 +391,6 @@ def load_model(path: str | os.PathLike, device: str | torch.device | None = "cpu
     noise_model = _load_noise_model(meta["noise_model"], tensors, where)
     train_config = None
     if meta.get("train_config") is not None:
-        from ..training import TrainConfig
-
         train_config = config_from_dict(TrainConfig, meta["train_config"], "train_config", from_file=True)
     training = meta.get("training") or {}
     history = training.get("history") or []

@@ -112,6 +112,19 @@ class TopDownLayer(nn.Module):
         return self.deterministic(x), kl, kl_spatial
 
 
+
+def latent_layer_indices(layers: Collection[int], n_layers: int) -> frozenset[int]:
+    """0-based indices of 1-based latent layer numbers of a network with ``n_layers``, with a clear error for bad numbers."""
+    indices = set()
+    for layer in layers:
+        if isinstance(layer, bool) or not isinstance(layer, int) or not 1 <= layer <= n_layers:
+            raise InputError(
+                f"Latent layer {layer!r} does not exist: this model has layers 1 (z1, finest) "
+                f"to {n_layers} (z{n_layers}, coarsest)."
+            )
+        indices.add(layer - 1)
+    return frozenset(indices)
+
 class LadderVAE(nn.Module):
     """HDN's ladder VAE (see module docstring). Inputs are normalised (B, 1, H, W) tensors."""
 
@@ -145,15 +158,7 @@ class LadderVAE(nn.Module):
 
     def layer_indices(self, layers: Collection[int]) -> frozenset[int]:
         """0-based indices of 1-based latent layer numbers, with a clear error for bad numbers."""
-        indices = set()
-        for layer in layers:
-            if isinstance(layer, bool) or not isinstance(layer, int) or not 1 <= layer <= self.n_layers:
-                raise InputError(
-                    f"Latent layer {layer!r} does not exist: this model has layers 1 (z1, finest) "
-                    f"to {self.n_layers} (z{self.n_layers}, coarsest)."
-                )
-            indices.add(layer - 1)
-        return frozenset(indices)
+        return latent_layer_indices(layers, self.n_layers)
 
     def bottom_up(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Features of each latent layer (index 0 = z1). H and W must be multiples of ``stride``."""

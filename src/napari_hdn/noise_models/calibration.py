@@ -67,8 +67,17 @@ def _fit_events(
 def calibrate_events(
     stack: Any, kind: str = "gmm", *, stop: StopToken | None = None, **options: Any
 ) -> Generator[Progress, None, NoiseModel]:
-    """Generator version of :func:`calibrate`: yields progress, returns the noise model."""
-    opts = make_options(kind, options)
+    """Generator version of :func:`calibrate`: yields progress, returns the noise model.
+
+    The options are checked when called (a bad option fails in the caller's thread); the stack,
+    whose checks read all its pixels, and the fit are handled when the returned generator is driven.
+    """
+    return _calibrate_run(stack, kind, make_options(kind, options), stop)
+
+
+def _calibrate_run(
+    stack: Any, kind: str, opts: FitOptions, stop: StopToken | None
+) -> Generator[Progress, None, NoiseModel]:
     stack = checked_stack(stack)
     warn_if_saturated(stack, "calibration stack")
     motion = check_static_stack(stack) if opts.check_static else None
@@ -84,8 +93,16 @@ def calibrate_events(
 def fit_noise_model_events(
     signal: Any, observation: Any, kind: str = "gmm", *, stop: StopToken | None = None, **options: Any
 ) -> Generator[Progress, None, NoiseModel]:
-    """Generator version of :func:`fit_noise_model`: yields progress, returns the noise model."""
-    opts = make_options(kind, options)
+    """Generator version of :func:`fit_noise_model`: yields progress, returns the noise model.
+
+    The options are checked when called; the work runs when the returned generator is driven.
+    """
+    return _fit_pairs_run(signal, observation, kind, make_options(kind, options), stop)
+
+
+def _fit_pairs_run(
+    signal: Any, observation: Any, kind: str, opts: FitOptions, stop: StopToken | None
+) -> Generator[Progress, None, NoiseModel]:
     timer = Timer()
     pairs = image_pairs(signal, observation, opts.clip_percentiles, opts.max_pairs, opts.seed)
     model = yield from _fit_events(pairs, opts, stop, timer)

@@ -1,0 +1,32 @@
+"""Loading a model into the session for the widgets, and a one-line summary of it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ._errors import attempt
+from ._session import Session
+
+if TYPE_CHECKING:
+    from ._task import TaskPanel
+
+
+def load_model_into(session: Session, path: Any, task: TaskPanel) -> bool:
+    """Load a model bundle into the session (the Train and Restore widgets both offer it)."""
+
+    def action() -> str:
+        from ..model.bundle import load_model
+
+        session.set_model(load_model(path, device="auto"), str(path))  # the GPU when there is one
+        return f"Loaded the model {path}."
+
+    return attempt(task, "Loading the model", action)
+
+
+def model_summary(model: Any) -> str:
+    """One line about an HDN model for the widgets' labels."""
+    text = (f"{model.n_layers} latent layers, {model.config.n_filters} filters, trained {model.step} steps, "
+            f"{getattr(model.noise_model, 'kind', '?')} noise model")
+    if model.trained_deactivated:
+        text += ", " + ", ".join(f"z{i}" for i in model.trained_deactivated) + " off since training"
+    return text

@@ -1,0 +1,42 @@
+"""Training HDN on noisy images alone: one generator for every front end.
+
+:func:`training_events` prepares the data (random patches with the 8
+flips/rotations, a validation split, the normalisation), trains the ladder VAE
+with Adamax, gradient clipping, a learning-rate schedule and early stopping,
+writes the ``last`` and ``best`` checkpoints into the output folder and yields a
+:class:`TrainingEvent` after every step. The CLI drives it with a progress bar,
+the napari widget in a thread worker; :func:`train` is the blocking form.
+
+Presets: ``paper`` is the paper's configuration (a GPU job of hours); ``fast``
+is a small network tuned by ``benchmarks/bench_fast_preset.py`` to reach the
+best quality in 10-15 minutes on a 2-core CPU.
+
+The package: ``data`` (planes, normalisation, patches), ``checkpoints`` (output
+folder, saved training state), ``optim`` (optimiser, schedule), ``threads``
+(adaptive thread count), ``running`` (loss means), ``events`` and ``loop``.
+"""
+
+from ..config import PRESETS, ModelConfig, Preset, TrainConfig, resolve_config
+from .checkpoints import _with_implementation_of
+from .data import MAX_IN_MEMORY_BYTES, PatchSampler, TrainingData, as_planes, prepare_data
+from .events import TrainingEvent
+from .start import train, training_events
+from .optim import _make_optimizer
+from .threads import ThreadTuner
+
+__all__ = [
+    "MAX_IN_MEMORY_BYTES",
+    "PRESETS",
+    "ModelConfig",
+    "PatchSampler",
+    "Preset",
+    "ThreadTuner",
+    "TrainConfig",
+    "TrainingData",
+    "TrainingEvent",
+    "as_planes",
+    "prepare_data",
+    "resolve_config",
+    "train",
+    "training_events",
+]
