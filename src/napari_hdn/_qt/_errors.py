@@ -24,6 +24,10 @@ def report_error(err: BaseException, doing: str) -> str:
     """
     if isinstance(err, HDNError):
         message = str(err)
+    elif isinstance(err, OSError):  # permissions, a full disk, a missing file: the user's to fix, not a bug
+        where = f" ({err.filename})" if err.filename else ""
+        message = (f"{doing} failed: {err.strerror or err}{where}. Check that the file or folder exists and "
+                   "that you may read and write it, and that the disk has space.")
     else:
         log.error("napari-hdn: %s failed", doing, exc_info=(type(err), err, err.__traceback__))
         message = (
