@@ -145,3 +145,11 @@ def test_bad_choices_show_a_message_and_change_nothing(viewer, qtbot, tmp_path, 
     assert [layer.name for layer in viewer.layers] == ["photo", "tiny"]
     assert load_model(trained_model_path).step == widget.session.model.step
     assert len(messages) == 5
+
+
+def test_samples_to_keep_never_exceed_the_samples_drawn(restore_widget):
+    restore_widget.n_samples.setValue(2)
+    assert restore_widget.keep_samples.value() == 2 and restore_widget.keep_samples.maximum() == 2
+    restore_widget.n_samples.setValue(50)
+    restore_widget.keep_samples.setValue(20)
+    assert restore_widget.keep_samples.value() == 20

@@ -134,8 +134,10 @@ class RestoreWidget(HDNWidget):
         self.n_samples.setRange(1, 10_000)
         self.n_samples.setValue(100)
         self.keep_samples = QSpinBox()
-        self.keep_samples.setRange(0, 10_000)
+        self.keep_samples.setRange(0, self.n_samples.value())
         self.keep_samples.setValue(10)
+        # More samples cannot be kept than are drawn (restore refuses it): the limit follows the count.
+        self.n_samples.valueChanged.connect(self.keep_samples.setMaximum)
         self.tta = QCheckBox("Test-time augmentation (8 flips/rotations)")
         self.activations = QCheckBox("Activations and KL maps per latent layer")
         self.activations.setChecked(True)
