@@ -153,3 +153,24 @@ def test_samples_to_keep_never_exceed_the_samples_drawn(restore_widget):
     restore_widget.n_samples.setValue(50)
     restore_widget.keep_samples.setValue(20)
     assert restore_widget.keep_samples.value() == 20
+
+
+def test_the_suggestion_marks_noise_layers_and_applies_only_on_request(qtbot, restore_widget):
+    from napari_hdn.inference.suggest import DeactivationSuggestion, LayerVerdict
+    from napari_hdn._qt.restore_widget import NOISE_MARK
+
+    widget = restore_widget
+    assert not widget.use_suggestion_button.isEnabled()
+    assert run_task(qtbot, widget.suggest_task, widget.suggest) == "done"
+    assert widget.suggestion is not None and widget.use_suggestion_button.isEnabled()
+    assert widget.latent.hint.text() == widget.suggestion.summary
+    assert widget.latent.switched_off() == ()  # a suggestion alone switches nothing off
+    # A suggestion of z1 (as on row-correlated noise): marked, and applied by the button.
+    verdicts = tuple(LayerVerdict(k, k == 1, 0.3 if k == 1 else -0.1, 0.6, 0.9, 1.0, 0.1, f"reason {k}")
+                     for k in range(1, len(widget.latent.toggles) + 1))
+    widget._suggested(DeactivationSuggestion((1,), verdicts, (), (0, 0, 16, 16), 0.05))
+    assert widget.latent.toggles[0].text().endswith(NOISE_MARK)
+    assert not widget.latent.toggles[1].text().endswith(NOISE_MARK)
+    assert widget.latent.toggles[0].toolTip() == "reason 1"
+    widget.use_suggestion_button.click()
+    assert widget.latent.switched_off() == (1,)

@@ -53,6 +53,9 @@ def output_name(input_name: str, what: str) -> str:
     return f"{input_name} HDN {what}"
 
 
+NOISE_MARK = "   ← looks like noise: try switching off"
+
+
 def latent_layer_label(layer: int, downscale: int) -> str:
     """'z1 · 1/2 px': the latent layer and the size of its pixels relative to the image's."""
     return f"z{layer} \u00b7 1/{downscale} px"
@@ -101,6 +104,23 @@ class LatentLayerPanel(QGroupBox):
             if mean_kl is not None and i <= len(mean_kl) and np.isfinite(mean_kl[i - 1]):
                 text += f"   KL {mean_kl[i - 1]:.3g} nats/px ({kl_source})"
             toggle.setText(text)
+
+    def mark_suggestion(self, suggestion: Any) -> None:
+        """Mark the layers the suggestion calls noise; its reason per layer becomes the toggle's tooltip."""
+        for verdict in suggestion.verdicts:
+            if verdict.layer > len(self.toggles):
+                continue
+            toggle = self.toggles[verdict.layer - 1]
+            text = toggle.text().split(NOISE_MARK)[0]
+            toggle.setText(text + (NOISE_MARK if verdict.layer in suggestion.layers else ""))
+            toggle.setToolTip(verdict.reason)
+        self.hint.setText(suggestion.summary)
+
+    def apply_suggestion(self, suggestion: Any) -> None:
+        """Set the toggles to exactly the suggestion (layers off in training stay off)."""
+        for i, toggle in enumerate(self.toggles, start=1):
+            if toggle.isEnabled():
+                toggle.setChecked(i not in suggestion.layers)
 
     def switched_off(self) -> tuple[int, ...]:
         """The layers (1-based) whose toggle is off, including those off since training."""
@@ -153,7 +173,18 @@ class RestoreWidget(HDNWidget):
         self.preview_task.finished.connect(self._preview_finished)
         self.apply_button = QPushButton("Apply to whole image")
         self.apply_button.clicked.connect(self.restore)
+        self.suggest_button = QPushButton("Which layers hold noise?")
+        self.suggest_button.setToolTip("Looks at the region in view and marks the latent layers whose contribution "
+                                       "looks like noise rather than image content (nothing is switched off).")
+        self.suggest_button.clicked.connect(self.suggest)
+        self.use_suggestion_button = QPushButton("Apply suggestion")
+        self.use_suggestion_button.setEnabled(False)
+        self.use_suggestion_button.clicked.connect(self.use_suggestion)
+        self.suggest_task = TaskPanel("Suggestion", "Cancel")
+        self.suggestion = None
         panel = self.latent.layout()
+        panel.addLayout(hbox(self.suggest_button, self.use_suggestion_button))
+        panel.addWidget(self.suggest_task)
         row = QFormLayout()
         row.addRow("Preview samples", self.preview_samples)
         panel.addLayout(row)
@@ -182,7 +213,7 @@ class RestoreWidget(HDNWidget):
         self.viewer.layers.selection.events.active.connect(self._show_plane_label)
 
     def tasks(self) -> list[TaskPanel]:
-        return [self.task, self.preview_task]
+        return [self.task, self.preview_task, self.suggest_task]
 
     # -- model ------------------------------------------------------------------------------------------------
     def _session_changed(self, what: str) -> None:
@@ -196,6 +227,8 @@ class RestoreWidget(HDNWidget):
         self.latent.set_model(model, _training_kl_per_pixel(model) if model is not None else None, "training")
         for toggle in self.latent.toggles:
             toggle.toggled.connect(lambda _checked: self.request_preview())
+        self.suggestion = None
+        self.use_suggestion_button.setEnabled(False)
 
     def load_model(self, path: str | Path) -> bool:
         return load_model_into(self.session, path, self.task)
@@ -271,6 +304,32 @@ class RestoreWidget(HDNWidget):
             f"Restored '{name}' with {restoration.n_samples} samples"
             + (f", layers {', '.join(f'z{i}' for i in off)} off." if off else ".")
         )
+
+    # -- which layers hold noise (napari_hdn.suggest_deactivation) --------------------------------------------
+    def suggest(self) -> bool:
+        """Judge the latent layers on the region in view; marks them, switches nothing off."""
+        from ..inference import suggest_deactivation_events
+
+        def make_job(token):
+            model = self._checked_model()
+            layer = self.input_layer.layer()
+            image = layer_array(layer, "input layer")
+            crop, _ = self._region_in_view(layer, image, model.config.stride)
+            threads = self.threads if self.threads is not None else 1
+            return suggest_deactivation_events(model, crop, threads=threads, stop=token)
+
+        return self.suggest_task.start(make_job, self._suggested)
+
+    def _suggested(self, suggestion: Any) -> None:
+        if suggestion is None:  # cancelled
+            return
+        self.suggestion = suggestion
+        self.latent.mark_suggestion(suggestion)
+        self.use_suggestion_button.setEnabled(True)
+
+    def use_suggestion(self) -> None:
+        if self.suggestion is not None:
+            self.latent.apply_suggestion(self.suggestion)
 
     # -- latent-layer preview ---------------------------------------------------------------------------------
     def preview(self) -> bool:
