@@ -174,3 +174,20 @@ def test_the_suggestion_marks_noise_layers_and_applies_only_on_request(qtbot, re
     assert widget.latent.toggles[0].toolTip() == "reason 1"
     widget.use_suggestion_button.click()
     assert widget.latent.switched_off() == (1,)
+
+
+def test_one_pass_restoration_needs_a_denoiser_for_the_layers_and_can_train_one(
+        qtbot, viewer, restore_widget, messages, monkeypatch):
+    from napari_hdn._qt.one_pass import ONE_PASS
+
+    widget = restore_widget
+    widget.one_pass.method.setCurrentText(ONE_PASS)
+    assert not widget.restore()  # no direct denoiser yet: says what to do, starts nothing
+    assert "Train the one-pass denoiser" in widget.task.status.text()
+    monkeypatch.setattr(widget.one_pass.distill_minutes, "value", lambda: 0.02)  # ~1 s instead of minutes
+    assert run_task(qtbot, widget.one_pass.task, widget.distill) == "done"
+    assert "all-on" in widget.session.model.direct_denoisers
+    assert run_task(qtbot, widget.task, widget.restore) == "done"
+    mmse = viewer.layers["noisy HDN MMSE"]
+    assert mmse.metadata["napari_hdn"]["method"] == "direct denoiser (one pass)"
+    assert mmse.data.shape == viewer.layers["noisy"].data.shape and np.isfinite(mmse.data).all()

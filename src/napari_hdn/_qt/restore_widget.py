@@ -16,7 +16,6 @@ from qtpy.QtWidgets import (
     QCheckBox,
     QFileDialog,
     QFormLayout,
-    QGroupBox,
     QLabel,
     QPushButton,
     QSpinBox,
@@ -25,17 +24,20 @@ from qtpy.QtWidgets import (
 )
 from superqt.utils import qdebounced
 
+from .latent_panel import NOISE_MARK, LatentLayerPanel, _training_kl_per_pixel  # noqa: F401 (NOISE_MARK: tests)
+from .one_pass import OnePassControls
+
 from ..errors import InputError
 from .._validation import is_dask
 from ._common import (
     HDNWidget,
     LayerChoice,
     TaskPanel,
-    discard_widget,
     hbox,
     layer_array,
     load_model_into,
     model_summary,
+    report_error,
     show_image,
 )
 
@@ -51,90 +53,6 @@ PLANES_KEY = "napari_hdn_planes"  # layer metadata: the label of each plane alon
 def output_name(input_name: str, what: str) -> str:
     """The name of a result layer, e.g. "nuclei HDN MMSE"."""
     return f"{input_name} HDN {what}"
-
-
-NOISE_MARK = "   ← looks like noise: try switching off"
-
-
-def latent_layer_label(layer: int, downscale: int) -> str:
-    """'z1 · 1/2 px': the latent layer and the size of its pixels relative to the image's."""
-    return f"z{layer} \u00b7 1/{downscale} px"
-
-
-class LatentLayerPanel(QGroupBox):
-    """One toggle per latent layer (on = the layer takes the posterior), with its scale and mean KL."""
-
-    def __init__(self, parent: QWidget | None = None):
-        super().__init__("Latent layers", parent)
-        self.toggles: list[QCheckBox] = []
-        self._rows = QVBoxLayout()
-        self.hint = QLabel("Load or train a model to see its latent layers.")
-        self.hint.setWordWrap(True)
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.hint)
-        layout.addLayout(self._rows)
-
-    def set_model(self, model: Any, mean_kl: list[float] | None, kl_source: str) -> None:
-        for toggle in self.toggles:
-            discard_widget(toggle)
-        self.toggles = []
-        if model is None:
-            self.hint.setText("Load or train a model to see its latent layers.")
-            return
-        always_off = set(model.trained_deactivated)
-        for i in range(1, model.n_layers + 1):
-            toggle = QCheckBox()
-            toggle.setChecked(i not in always_off)
-            toggle.setEnabled(i not in always_off)
-            if i in always_off:
-                toggle.setToolTip(f"z{i} was switched off during training and stays off.")
-            else:
-                toggle.setToolTip(
-                    f"Untick to switch z{i} off: it then takes its prior's mean, so nothing of the input passes "
-                    "through it (removes artefacts living at this scale)."
-                )
-            self.toggles.append(toggle)
-            self._rows.addWidget(toggle)
-        self.show_kl(model, mean_kl, kl_source)
-        self.hint.setText("Untick a layer to preview the region in view without it.")
-
-    def show_kl(self, model: Any, mean_kl: list[float] | None, kl_source: str) -> None:
-        for i, toggle in enumerate(self.toggles, start=1):
-            text = latent_layer_label(i, model.config.layer_downscale(i))
-            if mean_kl is not None and i <= len(mean_kl) and np.isfinite(mean_kl[i - 1]):
-                text += f"   KL {mean_kl[i - 1]:.3g} nats/px ({kl_source})"
-            toggle.setText(text)
-
-    def mark_suggestion(self, suggestion: Any) -> None:
-        """Mark the layers the suggestion calls noise; its reason per layer becomes the toggle's tooltip."""
-        for verdict in suggestion.verdicts:
-            if verdict.layer > len(self.toggles):
-                continue
-            toggle = self.toggles[verdict.layer - 1]
-            text = toggle.text().split(NOISE_MARK)[0]
-            toggle.setText(text + (NOISE_MARK if verdict.layer in suggestion.layers else ""))
-            toggle.setToolTip(verdict.reason)
-        self.hint.setText(suggestion.summary)
-
-    def apply_suggestion(self, suggestion: Any) -> None:
-        """Set the toggles to exactly the suggestion (layers off in training stay off)."""
-        for i, toggle in enumerate(self.toggles, start=1):
-            if toggle.isEnabled():
-                toggle.setChecked(i not in suggestion.layers)
-
-    def switched_off(self) -> tuple[int, ...]:
-        """The layers (1-based) whose toggle is off, including those off since training."""
-        return tuple(i for i, toggle in enumerate(self.toggles, start=1) if not toggle.isChecked())
-
-
-def _training_kl_per_pixel(model: Any) -> list[float] | None:
-    """Mean KL per layer from the last training record, per image pixel (the records hold nats per patch)."""
-    for record in reversed(model.history or []):
-        per_layer = record.get("kl_per_layer")
-        if per_layer and model.train_config is not None:
-            area = float(model.train_config.patch_size) ** 2
-            return [float(v) / area if v is not None else float("nan") for v in per_layer]
-    return None
 
 
 class RestoreWidget(HDNWidget):
@@ -165,6 +83,8 @@ class RestoreWidget(HDNWidget):
         self.restore_button.clicked.connect(self.restore)
         self.task = TaskPanel("Restoration", "Cancel")
 
+        self.one_pass = OnePassControls()
+        self.one_pass.distill_button.clicked.connect(self.distill)
         self.latent = LatentLayerPanel()
         self.preview_samples = QSpinBox()
         self.preview_samples.setRange(1, 1000)
@@ -197,6 +117,7 @@ class RestoreWidget(HDNWidget):
         form.addRow("Input layer", self.input_layer)
         form.addRow("Samples", self.n_samples)
         form.addRow("Samples to keep", self.keep_samples)
+        layout.addWidget(self.one_pass)
         layout.addLayout(form)
         layout.addWidget(self.tta)
         layout.addWidget(self.activations)
@@ -213,7 +134,7 @@ class RestoreWidget(HDNWidget):
         self.viewer.layers.selection.events.active.connect(self._show_plane_label)
 
     def tasks(self) -> list[TaskPanel]:
-        return [self.task, self.preview_task, self.suggest_task]
+        return [self.task, self.preview_task, self.suggest_task, self.one_pass.task]
 
     # -- model ------------------------------------------------------------------------------------------------
     def _session_changed(self, what: str) -> None:
@@ -249,6 +170,9 @@ class RestoreWidget(HDNWidget):
         """Restore the input layer with the panel's layers off; False (with a message) if it cannot start."""
         from ..inference import layer_activations_events, restore_events
 
+        if self.one_pass.one_pass():
+            return self._restore_one_pass()
+
         def make_job(token):
             model = self._checked_model()
             layer = self.input_layer.layer()
@@ -266,6 +190,45 @@ class RestoreWidget(HDNWidget):
             return _restore_and_explain(restoring, explaining)
 
         return self.task.start(make_job, self._restored)
+
+    def _restore_one_pass(self) -> bool:
+        from ..direct import denoise_events
+
+        def make_job(token):
+            model = self._checked_model()
+            layer = self.input_layer.layer()
+            off = self.latent.switched_off()
+            if not self.one_pass.has_denoiser(model, off):
+                layers = ("z" + ", z".join(map(str, off)) + " off") if off else "every layer on"
+                raise InputError(f"The model has no one-pass denoiser for {layers}: click 'Train the one-pass "
+                                 "denoiser' (a few minutes), or choose Samples.")
+            self._job_input = (model, layer.name, off)
+            return denoise_events(model, layer_array(layer, "input layer"), off, stop=token)
+
+        return self.task.start(make_job, self._restored_one_pass)
+
+    def _restored_one_pass(self, mmse: Any) -> None:
+        model, name, off = self._job_input
+        if mmse is None or name not in self.viewer.layers:
+            return
+        like = self.viewer.layers[name]
+        about = {"napari_hdn": {"source_layer": name, "method": "direct denoiser (one pass)",
+                                "deactivated_layers": list(off)}}
+        same_contrast = {} if like.rgb else {"contrast_limits": tuple(like.contrast_limits)}
+        show_image(self.viewer, output_name(name, "MMSE"), mmse, like, metadata=about, **same_contrast)
+
+    def distill(self) -> bool:
+        """Train a one-pass denoiser for the layers switched off now, on the input layer."""
+        try:
+            model = self._checked_model()
+            image = layer_array(self.input_layer.layer(), "input layer")
+        except InputError as err:
+            self.one_pass.task.set_status(report_error(err, "Training the one-pass denoiser"))
+            return False
+        off = self.latent.switched_off()
+        return self.one_pass.start_distill(model, image, off, self.threads_for(self.one_pass.task),
+                                           lambda _net: self.one_pass.task.set_status(
+                                               "One-pass denoiser ready: choose 'Fast (one pass)' and Restore."))
 
     def _restored(self, result: tuple[Any, Any]) -> None:
         restoration, activations = result
