@@ -174,6 +174,9 @@ def test_the_suggestion_marks_noise_layers_and_applies_only_on_request(qtbot, re
     assert widget.latent.toggles[0].toolTip() == "reason 1"
     widget.use_suggestion_button.click()
     assert widget.latent.switched_off() == (1,)
+    assert run_task(qtbot, widget.task, widget.restore) == "done"  # the choice is recorded with the result
+    recorded = widget.viewer.layers["noisy HDN MMSE"].metadata["napari_hdn"]
+    assert recorded["deactivated_layers"] == [1] and recorded["suggestion"]["layers"] == [1]
 
 
 def test_one_pass_restoration_needs_a_denoiser_for_the_layers_and_can_train_one(

@@ -239,6 +239,8 @@ class RestoreWidget(HDNWidget):
         like = self.viewer.layers[name]
         about = {"napari_hdn": {"source_layer": name, "n_samples": restoration.n_samples,
                                 "deactivated_layers": list(restoration.deactivate)}}
+        if self.suggestion is not None and tuple(restoration.deactivate) == tuple(self.suggestion.layers):
+            about["napari_hdn"]["suggestion"] = self.suggestion.to_metadata()  # the choice came from it
         planes = {PLANES_KEY: [f"latent layer z{i}" for i in range(1, model.n_layers + 1)]}
         same_contrast = {} if like.rgb else {"contrast_limits": tuple(like.contrast_limits)}
         show_image(self.viewer, output_name(name, "MMSE"), restoration.mmse, like, metadata=about, **same_contrast)
