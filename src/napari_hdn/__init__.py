@@ -14,6 +14,7 @@ Noise models::
 Training and restoration::
 
     model = napari_hdn.train(noisy, noise_model=nm, preset="fast", minutes=10, out="model")
+    adapted = napari_hdn.adapt(model, new_noisy, noise_model=new_nm, minutes=3)   # new data, in minutes
     result = napari_hdn.restore(model, image, n_samples=100)
     result.mmse, result.variance, result.samples
     napari_hdn.suggest_deactivation(model, image).layers   # latent layers that look like noise
@@ -41,6 +42,8 @@ _API = {
     # model and training
     "train": "napari_hdn.training",
     "training_events": "napari_hdn.training",
+    "adapt": "napari_hdn.training",
+    "adapt_events": "napari_hdn.training",
     "load_model": "napari_hdn.model",
     # restoration
     "restore": "napari_hdn.inference",

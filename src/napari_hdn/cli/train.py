@@ -104,10 +104,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from .._io import read_image
-    from ..progress import StopToken, drive
+    from ..progress import StopToken
     from ..training import training_events
-    from ._interrupt import stop_on_signals
-    from ._progress import ProgressBar
 
     if not args.resume and args.noise_model is None and args.gaussian_sigma is None:
         raise InputError(
@@ -138,6 +136,24 @@ def run(args: argparse.Namespace) -> int:
         stop=stop,
         **overrides,
     )
+    outcome = drive_training(events, stop, args, "train")
+    if outcome is None:
+        return 130
+    model, last = outcome
+    if not args.quiet:
+        best = "" if last is None or last.best_val_loss is None else f", best validation loss {last.best_val_loss:.4f}"
+        print(f"hdn train: {last.message if last else 'done'}{best}; {model.step} steps. "
+              f"Restore images with: hdn predict {args.out} IMAGE --out RESULTS")
+    return 0
+
+
+def drive_training(events, stop, args: argparse.Namespace, command: str):
+    """Drive a training's events with a progress bar; Ctrl-C / SIGTERM stop it through ``stop`` and save
+    ``last``. Returns (model, last event), or None when interrupted (after saying what was saved)."""
+    from ..progress import drive
+    from ._interrupt import stop_on_signals
+    from ._progress import ProgressBar
+
     bar = None if args.quiet else ProgressBar()
     last = None
 
@@ -148,13 +164,13 @@ def run(args: argparse.Namespace) -> int:
             return
         if event.kind in ("setup", "validation"):
             bar.close()
-            print(f"hdn train: {event.message}", file=bar.stream, flush=True)
-        elif event.kind == "step":
+            print(f"hdn {command}: {event.message}", file=bar.stream, flush=True)
+        elif event.kind in ("step", "direct"):
             bar(event)
 
     saving = f"stopping after this step and saving the training so far to {args.out}/last"
     try:
-        with stop_on_signals(stop, "train", saving) as received:
+        with stop_on_signals(stop, command, saving) as received:
             model = drive(events, show)
     finally:
         if bar is not None:
@@ -162,10 +178,6 @@ def run(args: argparse.Namespace) -> int:
     if received:
         saved = (f"saved in {args.out}/last (continue with: hdn train ... --out {args.out} --resume)"
                  if model is not None and model.step > 0 else "nothing was trained yet, nothing saved")
-        print(f"hdn train: interrupted by {received['signal']}: {saved}", file=sys.stderr)
-        return 130
-    if not args.quiet:
-        best = "" if last is None or last.best_val_loss is None else f", best validation loss {last.best_val_loss:.4f}"
-        print(f"hdn train: {last.message if last else 'done'}{best}; {model.step} steps. "
-              f"Restore images with: hdn predict {args.out} IMAGE --out RESULTS")
-    return 0
+        print(f"hdn {command}: interrupted by {received['signal']}: {saved}", file=sys.stderr)
+        return None
+    return model, last

@@ -72,16 +72,23 @@ def _check(minutes, steps, batch_size, patch_size, n_average, loss):
 def distill_events(model: Any, images: Any, deactivate: Collection[int] = (), *, minutes: float | None = None,
                    steps: int | None = None, batch_size: int = 8, patch_size: int = 64, n_average: int = 1,
                    loss: str = "l2", depth: int = 2, width: int = 32, lr: float = 1e-3, seed: int = 0,
-                   precision: str = "auto", stop: StopToken | None = None) -> Generator[DistillEvent, None, DirectUNet]:
+                   precision: str = "auto", stop: StopToken | None = None,
+                   init: DirectUNet | None = None) -> Generator[DistillEvent, None, DirectUNet]:
     """Train a direct denoiser for ``model`` with ``deactivate`` switched off; yields progress events.
 
     Arguments are checked when called (before the first event). The trained network is
-    stored in ``model.direct_denoisers`` under its layer-set key and returned.
+    stored in ``model.direct_denoisers`` under its layer-set key and returned. ``init``: a direct
+    denoiser to start from (its size replaces ``depth`` and ``width``; it is not modified), as
+    :func:`napari_hdn.adapt` does with the parent model's.
     """
     from ..inference.restore import _check_image, _resolve_model
     from ..training import as_planes
 
     _check(minutes, steps, batch_size, patch_size, n_average, loss)
+    if init is not None:
+        if not isinstance(init, DirectUNet):
+            raise InputError(f"init must be a direct denoiser (DirectUNet), not {type(init).__name__}.")
+        depth, width = init.depth, init.width
     model = _resolve_model(model, None)
     off = model.deactivated_layers(deactivate)
     planes = [_check_image(np.asarray(p, dtype=np.float32), 1) for p in as_planes(images)]
@@ -90,15 +97,18 @@ def distill_events(model: Any, images: Any, deactivate: Collection[int] = (), *,
     device = model.device
     bf16 = use_bfloat16(precision, device)
     return _distill(model, planes, off, minutes, steps, batch_size, patch_size, n_average, loss, depth, width,
-                    lr, seed, bf16, stop, device)
+                    lr, seed, bf16, stop, device, init)
 
 
 def _distill(model, planes, off, minutes, steps, batch_size, patch_size, n_average, loss, depth, width, lr, seed,
-             bf16, stop, device):
+             bf16, stop, device, init=None):
     from ..training import PatchSampler
 
     torch.manual_seed(seed)
-    denoiser = DirectUNet(depth, width).to(device)
+    denoiser = DirectUNet(depth, width)
+    if init is not None:
+        denoiser.load_state_dict(init.state_dict())
+    denoiser.to(device)
     optimizer = torch.optim.Adam(denoiser.parameters(), lr=lr)
     sampler = PatchSampler(planes, patch_size, np.random.default_rng(seed))
     model.network.eval()

@@ -72,6 +72,7 @@ class HDNModel:
         step: int = 0,
         epoch: int = 0,
         data_range: tuple[float, float] | None = None,
+        parent: dict[str, Any] | None = None,
     ):
         if not isinstance(network, LadderVAE):
             raise InputError(f"HDNModel needs a LadderVAE network, not {type(network).__name__}.")
@@ -90,6 +91,8 @@ class HDNModel:
         self.step = int(step)
         self.epoch = int(epoch)
         self.data_range = None if data_range is None else checked_data_range(data_range)
+        # The model this one was adapted from (napari_hdn.adapt): where it was, its weights' checksum, its step.
+        self.parent = None if parent is None else dict(parent)
 
     # -- properties -------------------------------------------------------------------------------------
     @property
@@ -121,7 +124,7 @@ class HDNModel:
         return HDNModel(network, self.noise_model, self.data_mean, self.data_std, train_config=self.train_config,
                         history=[dict(record) for record in self.history],
                         trained_deactivated=self.trained_deactivated, step=self.step, epoch=self.epoch,
-                        data_range=self.data_range)
+                        data_range=self.data_range, parent=self.parent)
 
     def deactivated_layers(self, deactivate: Collection[int] = ()) -> tuple[int, ...]:
         """The layers to switch off in a use of the model: those asked for plus those off during training."""
@@ -163,6 +166,7 @@ class HDNModel:
             "trained_deactivated_layers": list(self.trained_deactivated),
             "train_config": train_config,
             "training": {"step": self.step, "epoch": self.epoch, "history": _json_safe(self.history)},
+            **({} if self.parent is None else {"parent": _json_safe(self.parent)}),
         }
 
     def save(self, path: str | os.PathLike, overwrite: bool = False, extra_files: Mapping[str, bytes] = ()) -> Path:
@@ -409,6 +413,7 @@ def load_model(path: str | os.PathLike, device: str | torch.device | None = "cpu
             step=int(training.get("step", 0)),
             epoch=int(training.get("epoch", 0)),
             data_range=(meta.get("normalization") or {}).get("range"),  # absent from older bundles: no range checks
+            parent=_checked_parent(meta.get("parent"), where),
         )
     except (InputError, TypeError, ValueError) as err:
         raise FileFormatError(f"{where}: {err}") from err
@@ -419,6 +424,12 @@ def load_model(path: str | os.PathLike, device: str | torch.device | None = "cpu
     for denoiser in model.direct_denoisers.values():
         denoiser.to(resolve_device(device))
     return model.to(resolve_device(device))
+
+
+def _checked_parent(value: Any, where: Path) -> dict[str, Any] | None:
+    if value is not None and not isinstance(value, dict):
+        raise FileFormatError(f"{where}: 'parent' must be a record of the model this one was adapted from.")
+    return value
 
 
 def _load_noise_model(info: dict[str, Any], tensors: Mapping[str, torch.Tensor], where: Path) -> Any:

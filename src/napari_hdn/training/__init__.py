@@ -13,7 +13,8 @@ best quality in 10-15 minutes on a 2-core CPU.
 
 The package: ``data`` (planes, normalisation, patches), ``checkpoints`` (output
 folder, saved training state), ``optim`` (optimiser, schedule), ``threads``
-(adaptive thread count), ``running`` (loss means), ``events`` and ``loop``.
+(adaptive thread count), ``running`` (loss means), ``events`` and ``loop``; ``adapt`` and
+``warm_start`` (a trained model adapted to new data).
 """
 
 from ..config import PRESETS, ModelConfig, Preset, TrainConfig, resolve_config
@@ -21,6 +22,7 @@ from .checkpoints import _with_implementation_of
 from .data import MAX_IN_MEMORY_BYTES, PatchSampler, TrainingData, as_planes, prepare_data
 from .events import TrainingEvent
 from .start import train, training_events
+from .adapt import adapt, adapt_events
 from .optim import _make_optimizer
 from .threads import ThreadTuner
 
@@ -34,6 +36,8 @@ __all__ = [
     "TrainConfig",
     "TrainingData",
     "TrainingEvent",
+    "adapt",
+    "adapt_events",
     "as_planes",
     "prepare_data",
     "resolve_config",

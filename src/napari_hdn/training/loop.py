@@ -28,6 +28,7 @@ from .events import TrainingEvent
 from .optim import _fixed_rng, _lr_at, _make_optimizer
 from .running import _Running
 from .threads import ThreadTuner
+from .warm_start import WarmStart, trainable_parameters
 
 if TYPE_CHECKING:
     from ..noise_models.base import NoiseModel
@@ -45,12 +46,18 @@ def _training_run(
     overwrite: bool,
     stop: StopToken | None,
     snapshot_every_s: float | None,
+    warm_start: WarmStart | None = None,
 ) -> Generator[TrainingEvent, None, HDNModel]:
-    """The training of :func:`training_events`, from checked settings (``checkpoint``: the one resumed, or None)."""
+    """The training of :func:`training_events`, from checked settings (``checkpoint``: the one resumed, or None;
+    ``warm_start``: the trained weights an adaptation starts from, see :func:`napari_hdn.adapt`)."""
     resume = checkpoint is not None
     cfg = train_config
     torch.manual_seed(cfg.seed)
     network = LadderVAE(model_config)
+    if warm_start is not None:
+        network.load_state_dict(warm_start.state)
+    parent = checkpoint.parent if resume else (warm_start.parent if warm_start is not None else None)
+    trainable = trainable_parameters(network, parent["mode"] if parent else "all")
     threads = ThreadTuner(cfg.threads)
     timer_start = time.perf_counter()
 
@@ -83,7 +90,7 @@ def _training_run(
         else set()
     )
     model = HDNModel(network, noise, data.data_mean, data.data_std, train_config=cfg,
-                     trained_deactivated=trained_off, data_range=data_range)
+                     trained_deactivated=trained_off, data_range=data_range, parent=parent)
     if resume:
         network.load_state_dict(checkpoint.network.state_dict())
         model.history = list(checkpoint.history)
@@ -94,7 +101,7 @@ def _training_run(
     memory_format = torch.channels_last if bf16 else torch.contiguous_format
     network.to(memory_format=memory_format)
     network.train()
-    optimizer = _make_optimizer(cfg, network.parameters())
+    optimizer = _make_optimizer(cfg, trainable)
     scheduler = None
     if cfg.lr_schedule == "plateau":
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
@@ -273,7 +280,7 @@ def _training_run(
                 raise TrainingError(_nan_message("training loss", model.step + 1, out_path))
             (terms.total * (len(chunk) / len(x_raw))).backward()
             step_terms.add(terms, weight=len(chunk))
-        grad_norm = torch.nn.utils.clip_grad_norm_(network.parameters(), cfg.max_grad_norm or math.inf)
+        grad_norm = torch.nn.utils.clip_grad_norm_(trainable, cfg.max_grad_norm or math.inf)
         if torch.isfinite(grad_norm):
             optimizer.step()
         if direct is not None:
@@ -346,6 +353,7 @@ def _training_run(
         best_path = out_path / BEST
         if best_path.is_dir():
             network.load_state_dict(load_model(best_path, device="cpu").network.state_dict())
+    network.requires_grad_(True)  # an adaptation froze some weights for its own steps only
     network.eval()
     if direct is not None:
         direct.finish()
