@@ -7,6 +7,7 @@ import hashlib
 import numpy as np
 import pytest
 import torch
+from test_training import TINY, noisy_stack, run
 
 from napari_hdn.direct import denoise, train_direct_denoiser
 from napari_hdn.errors import InputError
@@ -14,8 +15,6 @@ from napari_hdn.model import load_model
 from napari_hdn.noise_models.poisson_gaussian import PoissonGaussianNoiseModel
 from napari_hdn.training import adapt, adapt_events
 from napari_hdn.training.warm_start import weights_fingerprint
-
-from test_training import TINY, noisy_stack, run
 
 # The new data: another light level and camera (gain 2, offset 300).
 NEW_NOISE = PoissonGaussianNoiseModel(2.0, 300.0, 2.0)

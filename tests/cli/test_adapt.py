@@ -5,13 +5,12 @@ import hashlib
 import numpy as np
 import pytest
 import tifffile
+from test_train import TINY, noise_model_file, noisy_tif  # noqa: F401 (fixtures)
 
 from napari_hdn import cli
 from napari_hdn.cli import main
 from napari_hdn.model import load_model
 from napari_hdn.noise_models import PoissonGaussianNoiseModel
-
-from test_train import TINY, noise_model_file, noisy_tif  # noqa: F401 (fixtures)
 
 FAST = ["--set", "steps_per_epoch=3", "--set", "val_patches=4", "--set", "precision=float32", "--set", "threads=1",
         "--set", "patch_size=16", "--set", "batch_size=4", "--device", "cpu"]
