@@ -65,16 +65,35 @@ def _describe(values: np.ndarray) -> str:
     return f"{low:.4g}..{high:.4g} (1st..99th percentile, median {np.median(values):.4g})"
 
 
+def observation_range(noise_model: Any) -> tuple[float, float]:
+    """The raw values a noise model's calibrated signal range produces: that range widened by three noise
+    standard deviations at each end. Noisy data must be compared with this, not with the signal range:
+    at low light the noise spread is as wide as the signal range itself."""
+    low, high = getattr(noise_model, "signal_range", (-math.inf, math.inf))
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return low, high
+    try:
+        mean, variance = noise_model.moments(np.array([low, high], dtype=np.float32))
+        mean = mean.detach().cpu().double().numpy()
+        std = np.sqrt(np.maximum(variance.detach().cpu().double().numpy(), 0.0))
+    except Exception:  # a noise model without moments: its signal range alone
+        return low, high
+    wide_low, wide_high = float(mean[0] - 3 * std[0]), float(mean[1] + 3 * std[1])
+    if not (math.isfinite(wide_low) and math.isfinite(wide_high)):
+        return low, high
+    return min(low, wide_low), max(high, wide_high)
+
+
 def check_training_range(planes: Sequence[Any], noise_model: Any) -> tuple[float, float] | None:
     """The training data's range; warns (IntensityRangeWarning) when it lies well outside the noise model's."""
     values = sample_values(planes)
     if values.size == 0:
         return None
-    low, high = getattr(noise_model, "signal_range", (-math.inf, math.inf))
+    low, high = observation_range(noise_model)
     if math.isfinite(low) and math.isfinite(high) and _share_outside(values, low, high, NOISE_MARGIN) > NOISE_OUTSIDE_SHARE:
         warnings.warn(
-            f"The training data's intensities {_describe(values)} lie well outside the signal range the noise "
-            f"model was calibrated on ({low:.4g}..{high:.4g}): it will describe their noise wrongly. Calibrate "
+            f"The training data's intensities {_describe(values)} lie well outside the range the noise "
+            f"model was calibrated on ({low:.4g}..{high:.4g}, noise included): it will describe their noise wrongly. Calibrate "
             "the noise model on data from the same camera settings, or estimate one from these images "
             "(hdn calibrate DATA --from-noisy).",
             IntensityRangeWarning,
@@ -114,11 +133,11 @@ def check_restoration_range(model: Any, image: Any) -> None:
                 stacklevel=3,
             )
             return
-    low, high = getattr(model.noise_model, "signal_range", (-math.inf, math.inf))
+    low, high = observation_range(model.noise_model)
     if math.isfinite(low) and math.isfinite(high) and _share_outside(values, low, high, NOISE_MARGIN) > NOISE_OUTSIDE_SHARE:
         warnings.warn(
-            f"The image's intensities {_describe(values)} lie well outside the signal range the model's noise "
-            f"model was calibrated on ({low:.4g}..{high:.4g}): the restoration may be wrong. Use a model whose "
+            f"The image's intensities {_describe(values)} lie well outside the range the model's noise "
+            f"model was calibrated on ({low:.4g}..{high:.4g}, noise included): the restoration may be wrong. Use a model whose "
             "noise model was calibrated with the camera settings of this image.",
             IntensityRangeWarning,
             stacklevel=3,
