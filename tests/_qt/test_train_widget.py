@@ -160,3 +160,30 @@ def test_bad_choices_show_a_message_and_change_nothing(viewer, qtbot, tmp_path, 
     assert widget.session.model is None
     assert not (tmp_path / "run").exists()
     assert len(messages) == 4
+
+
+def test_start_from_a_trained_model_adapts_it_and_leaves_it(viewer, qtbot, tmp_path, trained_model_path, messages):
+    parent_weights = (trained_model_path / "best" / "weights.safetensors").read_bytes()
+    widget = tiny_train_widget(viewer, tmp_path / "adapted", steps=4)
+    assert not widget.start_from.path.isVisibleTo(widget)  # hidden until asked for
+    widget.start_from.enabled.setChecked(True)
+    assert widget.start_from.path.isVisibleTo(widget)
+    widget.start_from.path.setText(str(trained_model_path))
+    widget.start_from.mode.setCurrentIndex(widget.start_from.mode.findData("gains"))
+
+    assert run_task(qtbot, widget.task, widget.start) == "done"
+
+    adapted = load_model(tmp_path / "adapted")
+    assert adapted.parent["mode"] == "gains" and adapted.step == 4
+    assert adapted.parent["path"] == str((trained_model_path / "best").resolve())
+    assert widget.session.model is not None and widget.session.model.parent is not None
+    assert (trained_model_path / "best" / "weights.safetensors").read_bytes() == parent_weights
+    assert messages == []
+
+
+def test_start_from_a_trained_model_needs_its_folder(viewer, qtbot, tmp_path, messages):
+    widget = tiny_train_widget(viewer, tmp_path / "adapted", steps=4)
+    widget.start_from.enabled.setChecked(True)
+    assert not widget.start()
+    assert messages and "No model to start from" in messages[-1]
+    assert not (tmp_path / "adapted").exists()

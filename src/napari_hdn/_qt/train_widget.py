@@ -44,6 +44,7 @@ from ._common import (
     model_summary,
 )
 from ._plots import LossPlot
+from .start_from import StartFromModel
 
 NOISE_SOURCES = {
     "session": "From the Noise model widget",
@@ -97,6 +98,7 @@ class TrainWidget(HDNWidget):
         self._preview_target: tuple[str, tuple[int, ...]] | None = None
 
         self.layers = LayerChecklist(self.viewer)
+        self.start_from = StartFromModel()
         self.noise_source = QComboBox()
         for key, text in NOISE_SOURCES.items():
             self.noise_source.addItem(text, key)
@@ -175,6 +177,7 @@ class TrainWidget(HDNWidget):
         form.addRow("Output folder", hbox(self.output, self.output_browse))
         form.addRow("If it holds a model", self.existing)
         layout.addLayout(form)
+        layout.addWidget(self.start_from)
         layout.addWidget(self.live_preview)
         layout.addWidget(self.start_button)
         layout.addWidget(self.task)
@@ -319,13 +322,16 @@ class TrainWidget(HDNWidget):
         return arguments
 
     def start(self) -> bool:
-        """Start training in the background; False (with a message) if the choices are not usable."""
-        from ..training import training_events
+        """Start training (or, with "Start from a trained model", an adaptation) in the background; False
+        (with a message) if the choices are not usable."""
+        from ..training import adapt_events, training_events
 
         def make_job(token):
             arguments = self.training_arguments()
             self._run = {"out": arguments["out"], "layer": self.layers.checked_names()[0]}
             self._preview_target = self._preview_crop(self.layers.layers()[0])
+            if self.start_from.active():
+                return adapt_events(stop=token, **self.start_from.adapt_arguments(arguments))
             return training_events(stop=token, **arguments)
 
         self.loss_plot.reset()
