@@ -5,6 +5,7 @@ import torch
 from napari_hdn.errors import InputError
 from napari_hdn.progress import drive
 from tiny_models import make_model
+from napari_hdn.threads import configure_threads
 from napari_hdn.inference.engine import (
     MAX_BATCH,
     TTA_TRANSFORMS,
@@ -12,7 +13,6 @@ from napari_hdn.inference.engine import (
     SamplingSettings,
     TileEngine,
     auto_batch_size,
-    configure_threads,
     pixelwise_median,
     tile_seed,
     transform,
@@ -107,3 +107,13 @@ def test_bf16_autocast_runs_and_stays_close(image):
     exact, fast = means
     assert fast.dtype == np.float32
     assert 0 < np.abs(exact - fast).max() < 0.01 * np.abs(exact).max()
+
+
+def test_the_thread_policy_for_a_second_job():
+    from napari_hdn.threads import threads_beside_other_jobs
+
+    assert threads_beside_other_jobs(None, others_running=False) is None  # all cores
+    assert threads_beside_other_jobs(None, others_running=True) == 1
+    assert threads_beside_other_jobs(3, others_running=True) == 3  # the user's choice wins
+    with pytest.raises(InputError, match="whole number"):
+        configure_threads(1.5)

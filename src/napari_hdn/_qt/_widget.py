@@ -39,9 +39,9 @@ class HDNWidget(QWidget):
         Two jobs each using every core of a small machine slow each other down
         several-fold (their threads wait on each other), so a second job takes one core.
         """
-        if self.threads is not None:
-            return self.threads
-        return 1 if self.session.other_jobs_running(task) else None
+        from ..threads import threads_beside_other_jobs
+
+        return threads_beside_other_jobs(self.threads, self.session.other_jobs_running(task))
 
     def shutdown(self) -> None:
         for task in self.tasks():

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._device import bfloat16_autocast, usable_cores
+from .._device import bfloat16_autocast
 from ..errors import InputError
 from ..progress import StopToken
 
@@ -38,13 +38,6 @@ TTA_TRANSFORMS: tuple[tuple[int, bool], ...] = tuple((k, flip) for flip in (Fals
 # Sampling code that draws from torch's process-wide generator is serialised so that
 # parallel tiles (e.g. dask threads) cannot interleave their draws.
 _GLOBAL_RNG_LOCK = threading.Lock()
-
-
-def configure_threads(threads: int | None) -> None:
-    """Set torch's intra-op threads for the calling thread (napari reuses pool threads)."""
-    if threads is not None and threads < 1:
-        raise InputError(f"threads must be at least 1, not {threads}.")
-    torch.set_num_threads(threads or usable_cores())
 
 
 def tile_seed(seed: int, *position: int) -> int:

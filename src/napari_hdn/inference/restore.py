@@ -15,6 +15,7 @@ from ..errors import InputError
 from ..intensity_range import check_finite_result, check_restoration_range, check_some_layer_active
 from ..progress import StopToken, drive
 from .driver import JobSpec, PlaneProgress, SamplingJob, ActivationsJob, Tiling, dask_map, numpy_events
+from ..threads import configure_threads
 from .engine import (
     MEAN,
     MEDIAN,
@@ -23,7 +24,6 @@ from .engine import (
     VARIANCE,
     SamplingSettings,
     TileEngine,
-    configure_threads,
 )
 
 # Planes up to this size (per axis) are restored in one piece; larger ones in tiles of this size.

@@ -31,7 +31,8 @@ import torch
 
 from ..errors import InputError
 from ..progress import Progress, StopToken
-from .engine import TileEngine, configure_threads
+from ..threads import configure_threads
+from .engine import TileEngine
 
 # Side of the central crop examined (pixels): large enough for stable statistics, small enough for the widget.
 DEFAULT_CROP = 256

@@ -31,6 +31,7 @@ import torch
 from .._device import resolve_device
 from ..errors import InputError
 from ..progress import Progress, StopToken, Timer
+from ..threads import TorchThreads
 from .base import NoiseModel, gaussian_log_density
 from .options import GMMOptions
 from .pairs import BinnedResiduals, CalibrationPairs, binned_residuals
@@ -327,7 +328,7 @@ def fit_gmm_events(
     adam = _Adam(params, options.learning_rate)
     running_loss = None
     report_every = max(1, steps // 100)
-    threads = _TorchThreads(options.threads)
+    threads = TorchThreads(options.threads)
     threads.enter()
     try:
         for step in range(1, steps + 1):
