@@ -262,31 +262,6 @@ def initial_weight(
     return weight.astype(np.float32)
 
 
-class _TorchThreads:
-    """torch's thread count for the stretches of a fit between two yields.
-
-    The count is a per-thread setting and a generator may be resumed in another
-    thread than the one that started it, so every stretch sets the count in the
-    thread running it (``enter``) and gives that thread its own count back before
-    yielding (``leave``): no thread is left with the fit's count, and
-    ``calibrate`` in a notebook does not leave the session on one thread.
-    """
-
-    def __init__(self, threads: int | None):
-        self.threads = threads
-        self.saved: int | None = None
-
-    def enter(self) -> None:
-        if self.threads is not None and self.saved is None:
-            self.saved = torch.get_num_threads()
-            torch.set_num_threads(self.threads)
-
-    def leave(self) -> None:
-        if self.saved is not None:
-            torch.set_num_threads(self.saved)
-            self.saved = None
-
-
 def default_min_sigma(binned: BinnedResiduals, integer_valued: bool) -> float:
     """1 % of the data's smallest binned variance; at least 1/12 (the variance of rounding to whole
     numbers) for integer data, so that no component can collapse onto the integer grid."""
