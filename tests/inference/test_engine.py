@@ -48,13 +48,11 @@ def test_random_stream_is_private_and_resumable():
     torch.manual_seed(5)
     expected_global = torch.rand(2)
     torch.manual_seed(5)
-    a, b = RandomStream(7, device, False), RandomStream(7, device, False)
-    with a.active():
-        first = torch.randn(3)
-    with b.active():  # an interleaved stream with the same seed starts from the same place
-        assert torch.equal(torch.randn(3), first)
-    with a.active():
-        second = torch.randn(3)  # and a stream resumes where it stopped
+    a, b = RandomStream(7, device), RandomStream(7, device)
+    first = torch.randn(3, generator=a.generator)
+    # an interleaved stream with the same seed starts from the same place
+    assert torch.equal(torch.randn(3, generator=b.generator), first)
+    second = torch.randn(3, generator=a.generator)  # and a stream resumes where it stopped
     assert not torch.equal(first, second)
     assert torch.equal(torch.rand(2), expected_global)
 

@@ -255,3 +255,12 @@ def test_copy_is_independent_and_leaves_the_global_random_stream_alone():
     assert not torch.equal(outputs(copy), outputs(model))
     copy.history[0]["val_loss"] = 0.0
     assert model.history[0]["val_loss"] == 2.0
+
+
+def test_describe_says_what_the_model_is_in_one_line(tmp_path):
+    model = tiny_model()
+    text = model.describe()
+    assert "2 latent layers" in text and "6 filters" in text and "\n" not in text
+    model.parent = {"path": "/models/parent/best", "mode": "gains"}
+    model.save(tmp_path / "m")
+    assert "adapted from /models/parent/best" in load_model(tmp_path / "m").describe()

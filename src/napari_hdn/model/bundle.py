@@ -148,6 +148,16 @@ class HDNModel:
             f"step {self.step}, trained with layers {list(self.trained_deactivated)} off)"
         )
 
+    def describe(self) -> str:
+        """One line about the model in plain words (the widgets' labels, ``hdn`` messages)."""
+        text = (f"{self.n_layers} latent layers, {self.config.n_filters} filters, trained {self.step} steps, "
+                f"{getattr(self.noise_model, 'kind', '?')} noise model")
+        if self.trained_deactivated:
+            text += ", " + ", ".join(f"z{i}" for i in self.trained_deactivated) + " off since training"
+        if self.parent:
+            text += f", adapted from {self.parent.get('path') or 'a model in memory'}"
+        return text
+
     # -- saving -----------------------------------------------------------------------------------------
     def metadata(self) -> dict[str, Any]:
         """The JSON part of the bundle (without the weights' checksum)."""
