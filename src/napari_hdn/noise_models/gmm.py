@@ -274,6 +274,17 @@ def default_min_sigma(binned: BinnedResiduals, integer_valued: bool) -> float:
 def fit_gmm_events(
     pairs: CalibrationPairs, options: GMMOptions, stop: StopToken | None = None
 ) -> Generator[FitProgress, None, GaussianMixtureNoiseModel]:
+    """The GMM fit of :func:`_fit_gmm`; its arguments are checked when called."""
+    if not isinstance(pairs, CalibrationPairs):
+        raise InputError(f"pairs must be CalibrationPairs (signal, observation), not {type(pairs).__name__}.")
+    if not isinstance(options, GMMOptions):
+        raise InputError(f"options must be GMMOptions, not {type(options).__name__}.")
+    return _fit_gmm(pairs, options, stop)
+
+
+def _fit_gmm(
+    pairs: CalibrationPairs, options: GMMOptions, stop: StopToken | None = None
+) -> Generator[FitProgress, None, GaussianMixtureNoiseModel]:
     """Maximum-likelihood fit with Adam on random batches of (signal, observation) pairs.
 
     The signal range is the pairs' (clipped) range. The mean rows are optimised
