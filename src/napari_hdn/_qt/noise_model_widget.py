@@ -335,7 +335,7 @@ class NoiseModelWidget(HDNWidget):
 
     def _plot_model_only(self, model: Any) -> None:
         """Curves of a model without data: over its calibrated range, else over a layer's intensities."""
-        import torch
+        from ..noise_models.diagnostics import noise_model_curves
 
         low, high = model.signal_range
         if not (math.isfinite(low) and math.isfinite(high)):
@@ -343,15 +343,8 @@ class NoiseModelWidget(HDNWidget):
             if low is None:
                 self.plot.clear()
                 return
-        signal = np.linspace(low, high, 64)
-        levels = np.linspace(low, high, 7)[1:-1]
-        with torch.no_grad():
-            mean, variance = (t.cpu().numpy().astype(np.float64) for t in model.moments(levels))
-            spread = 4.0 * np.sqrt(variance)
-            grid = np.linspace(mean - spread, mean + spread, 120, axis=1)
-            density = model.log_likelihood(grid, levels[:, None]).exp().cpu().numpy()
-            curve = model.moments(signal)[1].cpu().numpy()
-        self.plot.show_model_only(signal, curve, levels, grid, density)
+        c = noise_model_curves(model, (low, high))
+        self.plot.show_model_only(c.signal, c.variance, c.signal_levels, c.observation_grid, c.density)
 
     def _intensity_range(self) -> tuple[float | None, float | None]:
         for choice in (self.stack_layer, self.noisy_layer):
