@@ -117,7 +117,7 @@ def test_contributions_import_neither_qt_nor_torch():
 
 @pytest.mark.qt
 def test_opening_files_in_napari_loads_them_into_the_widgets(make_napari_viewer, tmp_path, training_folder):
-    from napari_hdn._qt._session import session_for
+    from napari_hdn.session import session_for
     from napari_hdn.noise_models import PoissonGaussianNoiseModel
 
     viewer = make_napari_viewer()

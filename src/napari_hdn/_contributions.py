@@ -157,7 +157,7 @@ def _hand_to_viewer(what: str, obj: Any, source: str) -> None:
     """Put a loaded object into the current viewer's session and show the widget that uses it."""
     import napari
 
-    from ._qt._session import session_for
+    from .session import session_for
 
     viewer = napari.current_viewer()
     if viewer is None:  # read outside a viewer (e.g. napari's reader test utilities): nothing to hand over

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ._errors import attempt
-from ._session import Session
+from ..session import Session
 
 if TYPE_CHECKING:
     from ._task import TaskPanel

@@ -8,7 +8,7 @@ from typing import Any
 from qtpy.QtCore import QEvent, QObject, QTimer
 from qtpy.QtWidgets import QMainWindow, QWidget
 
-from ._session import Session, session_for
+from ..session import Session, session_for
 from ._task import TaskPanel
 
 
