@@ -10,11 +10,15 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .errors import InputError, IntensityRangeWarning, RestorationError
+
+if TYPE_CHECKING:
+    from .noise_models.base import NoiseModel
+    from .model.bundle import HDNModel
 
 # The training data's range: these percentiles (hot pixels and outliers ignored).
 RANGE_PERCENTILES = (0.1, 99.9)
@@ -65,7 +69,7 @@ def _describe(values: np.ndarray) -> str:
     return f"{low:.4g}..{high:.4g} (1st..99th percentile, median {np.median(values):.4g})"
 
 
-def observation_range(noise_model: Any) -> tuple[float, float]:
+def observation_range(noise_model: NoiseModel) -> tuple[float, float]:
     """The raw values a noise model's calibrated signal range produces: that range widened by three noise
     standard deviations at each end. Noisy data must be compared with this, not with the signal range:
     at low light the noise spread is as wide as the signal range itself."""
@@ -84,7 +88,7 @@ def observation_range(noise_model: Any) -> tuple[float, float]:
     return min(low, wide_low), max(high, wide_high)
 
 
-def check_training_range(planes: Sequence[Any], noise_model: Any) -> tuple[float, float] | None:
+def check_training_range(planes: Sequence[Any], noise_model: NoiseModel) -> tuple[float, float] | None:
     """The training data's range; warns (IntensityRangeWarning) when it lies well outside the noise model's."""
     values = sample_values(planes)
     if values.size == 0:
@@ -103,7 +107,7 @@ def check_training_range(planes: Sequence[Any], noise_model: Any) -> tuple[float
     return float(data_low), float(data_high)
 
 
-def check_restoration_range(model: Any, image: Any) -> None:
+def check_restoration_range(model: HDNModel, image: Any) -> None:
     """Warn (IntensityRangeWarning) or refuse (InputError) an image far outside the model's intensities.
 
     Models saved before the training range was recorded are checked only against the noise model.
@@ -144,7 +148,7 @@ def check_restoration_range(model: Any, image: Any) -> None:
         )
 
 
-def check_finite_result(arrays: dict[str, np.ndarray], model: Any) -> None:
+def check_finite_result(arrays: dict[str, np.ndarray], model: HDNModel) -> None:
     """Raise RestorationError when a restoration output holds NaN or infinite values (never silently)."""
     for name, array in arrays.items():
         if array is None or getattr(array, "size", 0) == 0 or hasattr(array, "compute"):

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Collection, Generator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from .._device import bfloat16_autocast
 from ..progress import StopToken
+
+if TYPE_CHECKING:
+    from ..model.bundle import HDNModel
 
 # Top-down activation memory per sample, in bytes per pixel of the tile per filter
 # of the network: several full-resolution feature maps are alive at once in the
@@ -129,7 +132,7 @@ class TileEngine:
     place (same values).
     """
 
-    def __init__(self, model: Any, device: torch.device, bf16: bool = False):
+    def __init__(self, model: HDNModel, device: torch.device, bf16: bool = False):
         self.model = model
         self.network = model.network
         self.device = device

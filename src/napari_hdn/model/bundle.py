@@ -21,7 +21,7 @@ import os
 import shutil
 from collections.abc import Collection, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -32,6 +32,9 @@ from .._version import __version__
 from ..errors import FileFormatError, InputError
 from ..config import ModelConfig, TrainConfig
 from .lvae import LadderVAE
+
+if TYPE_CHECKING:
+    from ..noise_models.base import NoiseModel
 
 FORMAT = "napari-hdn-model"
 FORMAT_VERSION = 1
@@ -269,7 +272,7 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def _split_noise_arrays(noise_model: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+def _split_noise_arrays(noise_model: NoiseModel) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """The noise model's ``to_arrays()``: scalars (JSON, with their dtype) and arrays (safetensors)."""
     scalars: dict[str, Any] = {}
     arrays: dict[str, np.ndarray] = {}
