@@ -1,11 +1,9 @@
 import numpy as np
 import pytest
 import torch
+from tiny_models import make_model
 
 from napari_hdn.errors import InputError
-from napari_hdn.progress import drive
-from tiny_models import make_model
-from napari_hdn.threads import configure_threads
 from napari_hdn.inference.engine import (
     MAX_BATCH,
     TTA_TRANSFORMS,
@@ -18,6 +16,8 @@ from napari_hdn.inference.engine import (
     transform,
     untransform,
 )
+from napari_hdn.progress import drive
+from napari_hdn.threads import configure_threads
 
 
 @pytest.mark.parametrize("n", [1, 2, 5, 6])

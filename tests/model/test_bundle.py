@@ -8,14 +8,19 @@ import math
 import numpy as np
 import pytest
 import torch
+from factories import tiny_config
 
 from napari_hdn import __version__
 from napari_hdn.errors import FileFormatError, InputError
-from napari_hdn.model import HDNModel, LadderVAE, ModelConfig, load_model
+from napari_hdn.model import HDNModel, LadderVAE, load_model
 from napari_hdn.model.bundle import FORMAT_VERSION, MODEL_JSON, WEIGHTS_FILE
-from napari_hdn.noise_models import GaussianNoiseModel, PoissonGaussianNoiseModel, load_noise_model
+from napari_hdn.noise_models import (
+    GaussianNoiseModel,
+    PoissonGaussianNoiseModel,
+    load_noise_model,
+)
 
-TINY = ModelConfig(n_latent_layers=2, z_channels=3, n_filters=6, blocks_per_layer=1, dropout=0.0)
+TINY = tiny_config(z_channels=3, n_filters=6)
 
 
 def tiny_model(seed: int = 0, noise_model=None, **kwargs) -> HDNModel:
