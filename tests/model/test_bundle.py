@@ -269,3 +269,12 @@ def test_describe_says_what_the_model_is_in_one_line(tmp_path):
     model.parent = {"path": "/models/parent/best", "mode": "gains"}
     model.save(tmp_path / "m")
     assert "adapted from /models/parent/best" in load_model(tmp_path / "m").describe()
+
+
+def test_training_kl_per_pixel_from_the_last_record():
+    from napari_hdn.config import TrainConfig
+
+    model = tiny_model(train_config=TrainConfig(steps=1, patch_size=16))
+    assert model.training_kl_per_pixel() is None  # never trained
+    model.history = [{"kl_per_layer": [512.0, 256.0]}, {"loss": 1.0}]
+    assert model.training_kl_per_pixel() == [2.0, 1.0]  # nats per 16x16 patch -> per pixel

@@ -83,13 +83,3 @@ class LatentLayerPanel(QGroupBox):
     def switched_off(self) -> tuple[int, ...]:
         """The layers (1-based) whose toggle is off, including those off since training."""
         return tuple(i for i, toggle in enumerate(self.toggles, start=1) if not toggle.isChecked())
-
-
-def _training_kl_per_pixel(model: Any) -> list[float] | None:
-    """Mean KL per layer from the last training record, per image pixel (the records hold nats per patch)."""
-    for record in reversed(model.history or []):
-        per_layer = record.get("kl_per_layer")
-        if per_layer and model.train_config is not None:
-            area = float(model.train_config.patch_size) ** 2
-            return [float(v) / area if v is not None else float("nan") for v in per_layer]
-    return None

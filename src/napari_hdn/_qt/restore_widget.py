@@ -24,7 +24,7 @@ from qtpy.QtWidgets import (
 )
 from superqt.utils import qdebounced
 
-from .latent_panel import NOISE_MARK, LatentLayerPanel, _training_kl_per_pixel  # noqa: F401 (NOISE_MARK: tests)
+from .latent_panel import NOISE_MARK, LatentLayerPanel  # noqa: F401 (NOISE_MARK: tests)
 from .one_pass import OnePassControls
 
 from ..errors import InputError
@@ -145,7 +145,7 @@ class RestoreWidget(HDNWidget):
             self.model_label.setText("No model: train one in the Train widget or load a model folder.")
         else:
             self.model_label.setText(f"Model: {model_summary(model)}.\nFrom: {self.session.model_source}")
-        self.latent.set_model(model, _training_kl_per_pixel(model) if model is not None else None, "training")
+        self.latent.set_model(model, model.training_kl_per_pixel() if model is not None else None, "training")
         for toggle in self.latent.toggles:
             toggle.toggled.connect(lambda _checked: self.request_preview())
         self.suggestion = None

@@ -161,6 +161,16 @@ class HDNModel:
             text += f", adapted from {self.parent.get('path') or 'a model in memory'}"
         return text
 
+    def training_kl_per_pixel(self) -> list[float] | None:
+        """Mean KL of each latent layer (z1 first) in the last training record, in nats per image pixel
+        (the records hold nats per patch); None for a model without a training record."""
+        for record in reversed(self.history or []):
+            per_layer = record.get("kl_per_layer")
+            if per_layer and self.train_config is not None:
+                area = float(self.train_config.patch_size) ** 2
+                return [float(v) / area if v is not None else float("nan") for v in per_layer]
+        return None
+
     # -- saving -----------------------------------------------------------------------------------------
     def metadata(self) -> dict[str, Any]:
         """The JSON part of the bundle (without the weights' checksum)."""
