@@ -259,4 +259,8 @@ def test_side_by_side_shows_the_preview_next_to_the_all_layers_on_mmse(viewer, q
     widget.side_by_side.setChecked(False)
     assert not grid.enabled
     assert viewer.layers["noisy"].visible and variance.visible and mmse.visible and preview.visible
+
+    widget.side_by_side.setChecked(True)
+    widget.shutdown()  # closing the widget gives the viewer back as it was
+    assert not grid.enabled and viewer.layers["noisy"].visible and variance.visible
     assert messages == []

@@ -155,6 +155,10 @@ class RestoreWidget(HDNWidget):
     def tasks(self) -> list[TaskPanel]:
         return [self.task, self.preview_task, self.suggest_task, self.one_pass.task]
 
+    def shutdown(self) -> None:
+        self.compare.stop()  # a closed widget leaves no layers hidden by its comparison
+        super().shutdown()
+
     # -- model ------------------------------------------------------------------------------------------------
     def _session_changed(self, what: str) -> None:
         if what != "model":
