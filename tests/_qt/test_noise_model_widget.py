@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from qt_helpers import WAIT_MS, dock, noisy_stack, run_task
 
+from napari_hdn.layer_roles import CALIBRATION, with_role
 from napari_hdn.noise_models import GaussianMixtureNoiseModel, HistogramNoiseModel, PoissonGaussianNoiseModel
 
 pytestmark = pytest.mark.qt
@@ -88,6 +89,7 @@ def test_cancel_leaves_the_noise_model_unchanged(viewer, qtbot, messages):
     viewer.add_image(calibration_stack(), name="calibration")
     widget = dock(viewer, "Noise model")
     widget.set_source("stack")
+    widget.stack_layer.set_layer("calibration")
     widget.steps.setValue(5000)  # progress every 50 steps; the whole fit would take far longer than the test
 
     with qtbot.captureExceptions() as exceptions:
@@ -126,3 +128,53 @@ def test_bad_choices_show_a_message_and_change_nothing(viewer, qtbot, tmp_path, 
     assert not (tmp_path / "none.npz").exists()
     assert widget.session.noise_model is None
     assert len(messages) == 5
+
+
+def test_the_calibration_stack_is_chosen_explicitly_or_is_the_marked_one(viewer, qtbot, messages):
+    # As the nuclei sample opens: a stack of 60 different slices first; it must not be taken as repeats.
+    viewer.add_image(noisy_stack(4), name="nuclei noisy stack")
+    widget = dock(viewer, "Noise model")
+    widget.set_source("stack")
+    assert widget.stack_layer.layer() is None and widget.stack_layer.currentText() == "Choose the calibration stack"
+    assert not widget.fit_button.isEnabled()
+    assert not widget.fit_hint.isHidden() and "Choose the calibration stack" in widget.fit_hint.text()
+    widget.fit_button.click()
+    assert not widget.task.running and widget.session.noise_model is None
+
+    # The sample data's calibration stack is marked as such: it becomes the choice, and Fit is possible.
+    viewer.add_image(calibration_stack(), name="nuclei calibration", metadata=with_role({}, CALIBRATION))
+    assert widget.stack_layer.currentText() == "nuclei calibration"
+    assert widget.fit_button.isEnabled() and widget.fit_hint.isHidden()
+    viewer.add_image(noisy_stack(1)[0], name="another image")  # a new layer does not change the choice
+    assert widget.stack_layer.currentText() == "nuclei calibration"
+
+    widget.set_source("pair")  # the pair needs both layers chosen, too
+    assert widget.noisy_layer.layer() is None and not widget.fit_button.isEnabled()
+    widget.noisy_layer.set_layer("another image")
+    widget.clean_layer.set_layer("nuclei calibration")
+    assert widget.fit_button.isEnabled()
+    widget.set_source("known")
+    assert widget.fit_button.isEnabled()
+    assert messages == []
+
+
+def test_a_stack_that_is_not_static_is_warned_about_in_the_widget(viewer, qtbot, messages):
+    rng = np.random.default_rng(1)
+    clean = np.linspace(0, 30, 64 * 64).reshape(64, 64)
+    drifting = np.stack([clean + d + rng.normal(0, 3, clean.shape) + 100 for d in np.linspace(-1.3, 1.3, 8)])
+    viewer.add_image(drifting.astype(np.float32), name="drifting")  # the brightness drifts: not quite static
+    widget = dock(viewer, "Noise model")
+    widget.set_source("stack")
+    widget.set_kind("gaussian")
+    widget.stack_layer.set_layer("drifting")
+    assert widget.data_warning.isHidden()
+
+    assert run_task(qtbot, widget.task, widget.fit) == "done"
+    assert widget.session.noise_model is not None
+    assert not widget.data_warning.isHidden() and "not quite static" in widget.data_warning.text()
+
+    viewer.add_image(calibration_stack(), name="static")
+    widget.stack_layer.set_layer("static")
+    assert run_task(qtbot, widget.task, widget.fit) == "done"
+    assert widget.data_warning.isHidden()  # a new fit clears the old warning
+    assert messages == []

@@ -187,3 +187,31 @@ def test_start_from_a_trained_model_needs_its_folder(viewer, qtbot, tmp_path, me
     assert not widget.start()
     assert messages and "No model to start from" in messages[-1]
     assert not (tmp_path / "adapted").exists()
+def test_the_training_list_offers_only_noisy_data_and_shows_four_rows(viewer, messages):
+    from napari_hdn._qt._layers import LIST_ROWS, show_image
+    from napari_hdn.layer_roles import GROUND_TRUTH, PREVIEW, with_role
+
+    noisy = viewer.add_image(noisy_stack(1)[0], name="noisy")
+    viewer.add_image(noisy_stack(1)[0], name="ground truth", metadata=with_role({}, GROUND_TRUTH))
+    widget = dock(viewer, "Train")
+    # Results and previews as the plugin writes them (Restore widget, training preview): not training data.
+    show_image(viewer, "noisy HDN MMSE", noisy.data, noisy, metadata={"napari_hdn": {"source_layer": "noisy"}})
+    viewer.add_image(noisy.data[:16, :16], name="noisy HDN preview", metadata=with_role({}, PREVIEW))
+    viewer.add_image(noisy_stack(2), name="more noisy data")
+    offered = [widget.layers.item(i).text() for i in range(widget.layers.count())]
+    assert offered == ["noisy", "more noisy data"]
+
+    row = widget.layers.sizeHintForRow(0)
+    assert row > 0 and widget.layers.minimumHeight() >= LIST_ROWS * row >= 4 * row
+    assert messages == []
+
+
+def test_the_form_speaks_plainly_and_explains_in_tooltips(viewer):
+    from qtpy.QtWidgets import QLabel
+
+    widget = dock(viewer, "Train")
+    labels = " | ".join(label.text() for label in widget.findChildren(QLabel))
+    for jargon in ("If it holds a model", "Layers off in training", "Validation fraction", "Patch size"):
+        assert jargon not in labels
+    assert "validation" in widget.val_fraction.toolTip() and "patch" in widget.patch_size.toolTip()
+    assert all("latent layer" in box.toolTip() for box in widget.layers_off)

@@ -30,8 +30,20 @@ from qtpy.QtWidgets import (
 from superqt import QCollapsible
 
 from ..errors import InputError
-from ._common import HDNWidget, LayerChoice, TaskPanel, attempt, form_page, hbox, layer_array, report_error
+from ..layer_roles import CALIBRATION
+from ._common import (
+    HDNWidget,
+    LayerChoice,
+    TaskPanel,
+    attempt,
+    form_page,
+    hbox,
+    image_layers,
+    layer_array,
+    report_error,
+)
 from ._plots import NoiseModelPlot
+from .tooltips import explain_fit_options
 
 SOURCES = {
     "stack": "Calibration stack (repeated acquisitions)",
@@ -45,6 +57,19 @@ KINDS = {
     "gaussian": "Gaussian (signal-independent)",
 }
 KNOWN = {"poisson_gaussian": "Poisson-Gaussian camera", "gaussian": "Gaussian, known sigma"}
+CHOOSE_STACK = "Choose the calibration stack"
+# Why "Fit" is disabled, per source, while a layer it needs is not chosen.
+FIT_NEEDS = {
+    "stack": "Choose the calibration stack first: repeated images of one unchanging field of view "
+             "(not a z-stack, not a time-lapse of a moving sample).",
+    "pair": "Choose the noisy image and a denoised version of it (the pseudo-clean image) first.",
+}
+STACK_WARNING = (
+    "\u26a0 This calibration stack is not quite static: its frames differ by {percent:.0f} % more than their noise "
+    "explains (drift, bleaching or movement?), so the noise model overestimates the noise by about that much. "
+    "Register the frames or crop the part that changes, if you can."
+)
+WARNING_STYLE = "color: #e8a33d;"  # amber, readable on napari's dark and light themes
 
 
 def _spin(minimum: float, maximum: float, value: float, decimals: int = 3, step: float = 1.0) -> QDoubleSpinBox:
@@ -61,6 +86,14 @@ def _int_spin(minimum: int, maximum: int, value: int) -> QSpinBox:
     box.setRange(minimum, maximum)
     box.setValue(value)
     return box
+
+
+def _wrapping_label(style: str = "") -> QLabel:
+    label = QLabel()
+    label.setWordWrap(True)
+    label.setStyleSheet(style)
+    label.setVisible(False)
+    return label
 
 
 class FittingStack(QStackedWidget):
@@ -93,9 +126,7 @@ class NoiseModelWidget(HDNWidget):
         self.source = QComboBox()
         for key, text in SOURCES.items():
             self.source.addItem(text, key)
-        self.stack_layer = LayerChoice(self.viewer)
-        self.noisy_layer = LayerChoice(self.viewer)
-        self.clean_layer = LayerChoice(self.viewer)
+        self._make_layer_choices()
         self.known_kind = QComboBox()
         for key, text in KNOWN.items():
             self.known_kind.addItem(text, key)
@@ -114,7 +145,7 @@ class NoiseModelWidget(HDNWidget):
         self._known_form = known_page.layout()
         self.source_pages = FittingStack()
         for page in (
-            form_page(("Stack layer", self.stack_layer)),
+            form_page(("Calibration stack", self.stack_layer)),
             form_page(("Noisy layer", self.noisy_layer), ("Pseudo-clean layer", self.clean_layer)),
             known_page,
         ):
@@ -140,6 +171,7 @@ class NoiseModelWidget(HDNWidget):
         self.pg_offset_known = QCheckBox("known dark offset")
         self.pg_offset = _spin(-1e9, 1e9, 100.0, 3)
         self.pg_bins = _int_spin(2, 1000, 50)
+        explain_fit_options(self)
 
         common = form_page(
             ("Signal percentiles", hbox(self.clip_low, self.clip_high)),
@@ -169,6 +201,8 @@ class NoiseModelWidget(HDNWidget):
         # -- actions, result -------------------------------------------------------------------------------
         self.fit_button = QPushButton("Fit noise model")
         self.fit_button.clicked.connect(self.fit)
+        self.fit_hint = _wrapping_label()  # why Fit is disabled
+        self.data_warning = _wrapping_label(WARNING_STYLE)  # the core's warnings about the data (a moving stack...)
         self.task = TaskPanel("Noise-model fit", "Cancel")
         self.description = QLabel("No noise model yet.")
         self.description.setWordWrap(True)
@@ -184,12 +218,14 @@ class NoiseModelWidget(HDNWidget):
         layout.addLayout(top)
         layout.addWidget(self.source_pages)
         kind_form = QFormLayout()
-        self.kind_label = QLabel("Kind")
+        self.kind_label = QLabel("Model type")
         kind_form.addRow(self.kind_label, self.kind)
         layout.addLayout(kind_form)
         layout.addWidget(self.advanced)
         layout.addWidget(self.fit_button)
+        layout.addWidget(self.fit_hint)
         layout.addWidget(self.task)
+        layout.addWidget(self.data_warning)
         layout.addWidget(self.description)
         layout.addWidget(self.plot)
         layout.addLayout(hbox(self.save_button, self.load_button))
@@ -206,6 +242,14 @@ class NoiseModelWidget(HDNWidget):
     def tasks(self) -> list[TaskPanel]:
         return [self.task]
 
+    def _make_layer_choices(self) -> None:
+        """No silent default: a layer must be chosen, except the one the sample data marks as calibration stack."""
+        self.stack_layer = LayerChoice(self.viewer, CHOOSE_STACK, prefer=CALIBRATION)
+        self.noisy_layer = LayerChoice(self.viewer, "Choose the noisy image")
+        self.clean_layer = LayerChoice(self.viewer, "Choose the pseudo-clean image")
+        for choice in (self.stack_layer, self.noisy_layer, self.clean_layer):
+            choice.currentIndexChanged.connect(self._update_fit_button)  # Fit only with the layers it needs
+
     # -- choices ------------------------------------------------------------------------------------------
     def set_source(self, key: str) -> None:
         self.source.setCurrentIndex(list(SOURCES).index(key))
@@ -221,6 +265,16 @@ class NoiseModelWidget(HDNWidget):
         self.kind_label.setVisible(from_data)
         self.advanced.setVisible(from_data)
         self.fit_button.setText("Fit noise model" if from_data else "Use these parameters")
+        self._update_fit_button()
+
+    def _update_fit_button(self, *_: Any) -> None:
+        """Fit only once the layers it needs are chosen; the hint says what is missing."""
+        source = self.source.currentData()
+        needed = {"stack": (self.stack_layer,), "pair": (self.noisy_layer, self.clean_layer)}.get(source, ())
+        missing = any(choice.layer() is None for choice in needed)
+        self.fit_button.setEnabled(not missing)
+        self.fit_hint.setText(FIT_NEEDS[source] if missing else "")
+        self.fit_hint.setVisible(missing)
 
     def _known_kind_changed(self, *_: Any) -> None:
         poisson = self.known_kind.currentData() == "poisson_gaussian"
@@ -264,7 +318,21 @@ class NoiseModelWidget(HDNWidget):
         except InputError as err:
             self.task.set_status(report_error(err, "Noise-model fit"))
             return False
+        self.data_warning.setVisible(False)
         return self.task.start(job, lambda result: self._fitted(result, source_text))
+
+    def _show_data_checks(self, model: Any) -> None:
+        """Show the core's static-stack check (``stack_check``) here, where the fit was asked for.
+
+        From the result's provenance rather than the warning itself: warnings raised in a worker
+        thread reach the widget only as long as no other job changes the warning filters meanwhile.
+        """
+        from ..noise_models.stack_check import WARN_EXCESS
+
+        excess = (getattr(model, "provenance", None) or {}).get("frame_change_excess")
+        if excess is not None and excess > WARN_EXCESS:
+            self.data_warning.setText(STACK_WARNING.format(percent=100 * excess))
+            self.data_warning.setVisible(True)
 
     def _use_known_parameters(self) -> None:
         from ..noise_models import GaussianNoiseModel, PoissonGaussianNoiseModel
@@ -278,7 +346,11 @@ class NoiseModelWidget(HDNWidget):
         self.task.set_status(f"Using {model.describe()}.")
 
     def _fit_job(self, source: str):
-        from ..noise_models import calibrate_events, fit_noise_model_events, noise_model_diagnostics
+        from ..noise_models import (
+            calibrate_events,
+            fit_noise_model_events,
+            noise_model_diagnostics,
+        )
 
         kind = self.kind.currentData()
         options = self.fit_options()
@@ -314,6 +386,7 @@ class NoiseModelWidget(HDNWidget):
 
     def _fitted(self, result: tuple[Any, Any], source_text: str) -> None:
         model, diagnostics = result
+        self._show_data_checks(model)
         self._diagnostics = (model, diagnostics)
         self.session.set_noise_model(model, source_text)
         self.task.set_status(f"Fitted ({source_text}).")
@@ -347,8 +420,9 @@ class NoiseModelWidget(HDNWidget):
         self.plot.show_model_only(c.signal, c.variance, c.signal_levels, c.observation_grid, c.density)
 
     def _intensity_range(self) -> tuple[float | None, float | None]:
-        for choice in (self.stack_layer, self.noisy_layer):
-            layer = choice.layer()
+        """Intensities to draw a model over: of the chosen layers, else of any image (only for the plot)."""
+        chosen = [choice.layer() for choice in (self.stack_layer, self.noisy_layer)]
+        for layer in [*chosen, *image_layers(self.viewer)]:
             if layer is not None and not layer.rgb:
                 plane = np.asarray(layer_array(layer, "layer")[(0,) * (layer.ndim - 2)], dtype=np.float64)
                 low, high = np.percentile(plane, (1, 99))
@@ -386,3 +460,4 @@ class NoiseModelWidget(HDNWidget):
         path, _ = QFileDialog.getOpenFileName(self, "Load noise model", "", "Noise model (*.npz)")
         if path:
             self.load_noise_model(path)
+

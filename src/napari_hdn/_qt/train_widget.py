@@ -32,6 +32,7 @@ from qtpy.QtWidgets import (
 from superqt.utils import qthrottled
 
 from ..errors import InputError
+from ..layer_roles import PREVIEW, is_training_candidate, with_role
 from ._common import (
     HDNWidget,
     LayerChecklist,
@@ -45,6 +46,7 @@ from ._common import (
 )
 from ._plots import LossPlot
 from .start_from import StartFromModel
+from .tooltips import explain_training_options
 
 NOISE_SOURCES = {
     "session": "From the Noise model widget",
@@ -97,7 +99,8 @@ class TrainWidget(HDNWidget):
         self._pending_model: Any = None  # the latest snapshot (HDNModel) not yet previewed
         self._preview_target: tuple[str, tuple[int, ...]] | None = None
 
-        self.layers = LayerChecklist(self.viewer)
+        # Noisy data only: not the ground truth, not the plugin's own results and previews.
+        self.layers = LayerChecklist(self.viewer, accept=lambda layer: is_training_candidate(layer.metadata))
         self.start_from = StartFromModel()
         self.noise_source = QComboBox()
         for key, text in NOISE_SOURCES.items():
@@ -142,6 +145,7 @@ class TrainWidget(HDNWidget):
             self.existing.addItem(text, key)
         self.live_preview = QCheckBox("Live preview of a crop every few seconds")
         self.live_preview.setChecked(True)
+        explain_training_options(self)
 
         self.start_button = QPushButton("Start training")
         self.start_button.clicked.connect(self.start)
@@ -160,7 +164,7 @@ class TrainWidget(HDNWidget):
         self.load_button.clicked.connect(self._load_dialog)
 
         layout = QVBoxLayout(self)
-        layout.addWidget(QLabel("Training layers (noisy images or stacks):"))
+        layout.addWidget(QLabel("Noisy images to learn from (tick one or more):"))
         layout.addWidget(self.layers)
         form = QFormLayout()
         form.addRow("Noise model", self.noise_source)
@@ -168,14 +172,14 @@ class TrainWidget(HDNWidget):
         form.addRow("Noise model file", hbox(self.noise_file, self.noise_browse))
         form.addRow("Noise sigma", self.gaussian_sigma)
         self._noise_form = form
-        form.addRow("Preset", self.preset)
-        form.addRow("Patch size", self.patch_size)
-        form.addRow("Budget", hbox(self.budget, self.budget_kind))
-        form.addRow("Validation fraction", self.val_fraction)
-        form.addRow("Layers off in training", self.layers_off_row)
-        form.addRow("Device", self.device)
-        form.addRow("Output folder", hbox(self.output, self.output_browse))
-        form.addRow("If it holds a model", self.existing)
+        form.addRow("Network size", self.preset)
+        form.addRow("Tile size (px)", self.patch_size)
+        form.addRow("Train for", hbox(self.budget, self.budget_kind))
+        form.addRow("Set aside for checking", self.val_fraction)
+        form.addRow("Detail layers to leave out", self.layers_off_row)
+        form.addRow("Run on", self.device)
+        form.addRow("Save model in", hbox(self.output, self.output_browse))
+        form.addRow("If that folder has a model", self.existing)
         layout.addLayout(form)
         layout.addWidget(self.start_from)
         layout.addWidget(self.live_preview)
@@ -236,7 +240,8 @@ class TrainWidget(HDNWidget):
         self.layers_off = []
         for i in range(1, self._n_latent_layers() + 1):
             box = QCheckBox(f"z{i}")
-            box.setToolTip(f"Switch latent layer z{i} off during training (e.g. z1, z2 for row/column artefacts).")
+            box.setToolTip(f"Leave out detail layer z{i} (latent layer {i} of the network: 1 is the finest) during "
+                           "training. Only for noise with structure, e.g. z1, z2 for stripes along rows or columns.")
             self.layers_off.append(box)
             self.layers_off_row.addWidget(box)
 
@@ -412,7 +417,8 @@ class TrainWidget(HDNWidget):
             layer.translate = translate
         else:
             self.viewer.add_image(mmse, name=preview_name, scale=scale, translate=translate,
-                                  contrast_limits=tuple(like.contrast_limits), metadata=dict(like.metadata))
+                                  contrast_limits=tuple(like.contrast_limits),
+                                  metadata=with_role(like.metadata, PREVIEW, source_layer=name))
 
     def _preview_finished(self, outcome: str) -> None:
         self._maybe_preview()
@@ -448,3 +454,4 @@ def _preview_job(model: Any, crop: np.ndarray, token: Any):
     # One thread: the preview runs beside training, which uses every core.
     result = yield from restore_events(model, crop, PREVIEW_SAMPLES, 0, threads=1, stop=token)
     return result.mmse
+
