@@ -7,7 +7,11 @@ import pytest
 from qt_helpers import WAIT_MS, dock, noisy_stack, run_task
 
 from napari_hdn.layer_roles import CALIBRATION, with_role
-from napari_hdn.noise_models import GaussianMixtureNoiseModel, HistogramNoiseModel, PoissonGaussianNoiseModel
+from napari_hdn.noise_models import (
+    GaussianMixtureNoiseModel,
+    HistogramNoiseModel,
+    PoissonGaussianNoiseModel,
+)
 
 pytestmark = pytest.mark.qt
 
@@ -177,4 +181,53 @@ def test_a_stack_that_is_not_static_is_warned_about_in_the_widget(viewer, qtbot,
     widget.stack_layer.set_layer("static")
     assert run_task(qtbot, widget.task, widget.fit) == "done"
     assert widget.data_warning.isHidden()  # a new fit clears the old warning
+    assert messages == []
+
+
+def camera_images(n: int = 4, size: int = 96) -> np.ndarray:
+    """Ordinary noisy images (different content, no repeats) of a camera with gain 2, offset 100, read sigma 3."""
+    rng = np.random.default_rng(4)
+    yy, xx = np.mgrid[:size, :size]
+    clean = np.stack([20 * np.sin(yy / (7.0 + i)) ** 2 * np.cos(xx / (9.0 + i)) ** 2 + 2 for i in range(n)])
+    return (2.0 * rng.poisson(clean) + rng.normal(0, 3, clean.shape) + 100).astype(np.float32)
+
+
+def test_a_noise_model_from_the_noisy_images_alone(viewer, qtbot, messages):
+    viewer.add_image(camera_images(), name="noisy images")
+    widget = dock(viewer, "Noise model")
+    widget.set_source("noisy")
+    assert not widget.fit_button.isEnabled() and "noisy images" in widget.fit_hint.text()  # nothing silently chosen
+    assert widget.kind.isHidden()  # an estimate is always Poisson-Gaussian
+    widget.estimate_layer.set_layer("noisy images")
+    assert widget.fit_button.isEnabled()
+
+    assert run_task(qtbot, widget.task, widget.fit) == "done"
+
+    model = widget.session.noise_model
+    assert isinstance(model, PoissonGaussianNoiseModel) and model.provenance["source"] == "estimated"
+    assert model.gain == pytest.approx(2.0, rel=0.3)
+    assert "estimated from the noisy images" in widget.session.noise_model_source
+    assert len(widget.plot.axes[0].lines) == 5  # the model's own curves
+    assert messages == []
+
+
+def test_bootstrap_needs_a_model_and_fits_a_gmm_to_its_restorations(viewer, qtbot, messages):
+    from factories import tiny_model
+
+    viewer.add_image(camera_images(1, 64)[0], name="noisy")
+    widget = dock(viewer, "Noise model")
+    widget.set_source("bootstrap")
+    widget.bootstrap_layer.set_layer("noisy")
+    assert not widget.fit_button.isEnabled() and "model first" in widget.fit_hint.text()
+    assert widget.kind.currentData() == "gmm"
+    widget.steps.setValue(20)
+    widget.session.set_model(tiny_model(data_mean=110.0, data_std=10.0), "test")
+    assert widget.fit_button.isEnabled()
+
+    assert run_task(qtbot, widget.task, widget.fit) == "done"
+
+    model = widget.session.noise_model
+    assert isinstance(model, GaussianMixtureNoiseModel) and model.provenance["source"] == "bootstrapped"
+    assert "bootstrapped" in widget.session.noise_model_source
+    assert len(widget.plot.axes[1].lines) == 2  # data and model variance: the restoration is the signal
     assert messages == []

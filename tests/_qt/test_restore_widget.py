@@ -159,8 +159,8 @@ def test_samples_to_keep_never_exceed_the_samples_drawn(restore_widget):
 
 
 def test_the_suggestion_marks_noise_layers_and_applies_only_on_request(qtbot, restore_widget):
-    from napari_hdn.inference.suggest import DeactivationSuggestion, LayerVerdict
     from napari_hdn._qt.restore_widget import NOISE_MARK
+    from napari_hdn.inference.suggest import DeactivationSuggestion, LayerVerdict
 
     widget = restore_widget
     assert not widget.use_suggestion_button.isEnabled()

@@ -215,3 +215,20 @@ def test_the_form_speaks_plainly_and_explains_in_tooltips(viewer):
         assert jargon not in labels
     assert "validation" in widget.val_fraction.toolTip() and "patch" in widget.patch_size.toolTip()
     assert all("latent layer" in box.toolTip() for box in widget.layers_off)
+
+
+def test_a_training_without_calibration_data_estimates_its_noise_model(viewer, qtbot, tmp_path, messages):
+    from test_noise_model_widget import camera_images
+
+    widget = tiny_train_widget(viewer, tmp_path / "auto", steps=6)
+    viewer.add_image(camera_images(4, 64), name="camera")  # Poisson-Gaussian: its noise grows with the signal
+    widget.layers.set_checked(["camera"])
+    widget.session.set_noise_model(None, "")
+    widget.noise_source.setCurrentIndex(widget.noise_source.findData("auto"))
+    assert widget.training_arguments()["noise_model"] == "auto"
+
+    assert run_task(qtbot, widget.task, widget.start) == "done", messages
+
+    model = load_model(tmp_path / "auto")
+    assert model.noise_model.provenance["source"] in ("estimated", "bootstrapped")
+    assert messages == []

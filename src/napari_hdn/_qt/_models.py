@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ._errors import attempt
 from ..session import Session
+from ._errors import attempt
 
 if TYPE_CHECKING:
     from ._task import TaskPanel

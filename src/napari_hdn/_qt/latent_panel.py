@@ -10,7 +10,6 @@ from qtpy.QtWidgets import QCheckBox, QGroupBox, QLabel, QVBoxLayout, QWidget
 
 from ._common import discard_widget
 
-
 NOISE_MARK = "   ← looks like noise: try switching off"
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -31,6 +32,7 @@ from superqt import QCollapsible
 
 from ..errors import InputError
 from ..layer_roles import CALIBRATION
+from . import noise_sources
 from ._common import (
     HDNWidget,
     LayerChoice,
@@ -49,6 +51,7 @@ SOURCES = {
     "stack": "Calibration stack (repeated acquisitions)",
     "pair": "Noisy image + pseudo-clean image",
     "known": "Known parameters",
+    **noise_sources.SOURCES,  # no calibration data: estimated, or bootstrapped from a trained model
 }
 KINDS = {
     "gmm": "Gaussian mixture (GMM)",
@@ -63,6 +66,7 @@ FIT_NEEDS = {
     "stack": "Choose the calibration stack first: repeated images of one unchanging field of view "
              "(not a z-stack, not a time-lapse of a moving sample).",
     "pair": "Choose the noisy image and a denoised version of it (the pseudo-clean image) first.",
+    **noise_sources.FIT_NEEDS,
 }
 STACK_WARNING = (
     "\u26a0 This calibration stack is not quite static: its frames differ by {percent:.0f} % more than their noise "
@@ -148,8 +152,12 @@ class NoiseModelWidget(HDNWidget):
             form_page(("Calibration stack", self.stack_layer)),
             form_page(("Noisy layer", self.noisy_layer), ("Pseudo-clean layer", self.clean_layer)),
             known_page,
+            form_page(("Noisy images", self.estimate_layer)),
+            form_page(("Noisy images", self.bootstrap_layer)),
         ):
             self.source_pages.addWidget(page)
+        for key, tip in noise_sources.TOOLTIPS.items():
+            self.source.setItemData(list(SOURCES).index(key), tip, Qt.ItemDataRole.ToolTipRole)
 
         # -- kind and advanced options ---------------------------------------------------------------------
         self.kind = QComboBox()
@@ -247,7 +255,9 @@ class NoiseModelWidget(HDNWidget):
         self.stack_layer = LayerChoice(self.viewer, CHOOSE_STACK, prefer=CALIBRATION)
         self.noisy_layer = LayerChoice(self.viewer, "Choose the noisy image")
         self.clean_layer = LayerChoice(self.viewer, "Choose the pseudo-clean image")
-        for choice in (self.stack_layer, self.noisy_layer, self.clean_layer):
+        self.estimate_layer = LayerChoice(self.viewer, "Choose the noisy images")
+        self.bootstrap_layer = LayerChoice(self.viewer, "Choose the noisy images")
+        for choice in (self.stack_layer, self.noisy_layer, self.clean_layer, self.estimate_layer, self.bootstrap_layer):
             choice.currentIndexChanged.connect(self._update_fit_button)  # Fit only with the layers it needs
 
     # -- choices ------------------------------------------------------------------------------------------
@@ -261,17 +271,21 @@ class NoiseModelWidget(HDNWidget):
         key = self.source.currentData()
         self.source_pages.setCurrentIndex(list(SOURCES).index(key))
         from_data = key != "known"
-        self.kind.setVisible(from_data)
-        self.kind_label.setVisible(from_data)
-        self.advanced.setVisible(from_data)
+        if key == "bootstrap" and self.kind.currentData() not in ("gmm", "histogram"):
+            self.set_kind("gmm")
+        self.kind.setVisible(from_data and key != "noisy")  # an estimate is always Poisson-Gaussian
+        self.kind_label.setVisible(from_data and key != "noisy")
+        self.advanced.setVisible(from_data and key != "noisy")
         self.fit_button.setText("Fit noise model" if from_data else "Use these parameters")
         self._update_fit_button()
 
     def _update_fit_button(self, *_: Any) -> None:
         """Fit only once the layers it needs are chosen; the hint says what is missing."""
         source = self.source.currentData()
-        needed = {"stack": (self.stack_layer,), "pair": (self.noisy_layer, self.clean_layer)}.get(source, ())
-        missing = any(choice.layer() is None for choice in needed)
+        needed = {"stack": (self.stack_layer,), "pair": (self.noisy_layer, self.clean_layer),
+                  "noisy": (self.estimate_layer,), "bootstrap": (self.bootstrap_layer,)}.get(source, ())
+        missing = any(choice.layer() is None for choice in needed) or (
+            source == "bootstrap" and self.session.model is None)
         self.fit_button.setEnabled(not missing)
         self.fit_hint.setText(FIT_NEEDS[source] if missing else "")
         self.fit_hint.setVisible(missing)
@@ -355,6 +369,10 @@ class NoiseModelWidget(HDNWidget):
         kind = self.kind.currentData()
         options = self.fit_options()
         clip = options["clip_percentiles"]
+        if source == "noisy":
+            return noise_sources.estimate_job(self.estimate_layer.layer())
+        if source == "bootstrap":
+            return noise_sources.bootstrap_job(self.session.model, self.bootstrap_layer.layer(), kind, options)
         if source == "stack":
             layer = self.stack_layer.layer()
             stack = layer_array(layer, "calibration stack layer")
@@ -384,15 +402,19 @@ class NoiseModelWidget(HDNWidget):
 
         return make_job, description
 
-    def _fitted(self, result: tuple[Any, Any], source_text: str) -> None:
+    def _fitted(self, result: tuple[Any, Any] | None, source_text: str) -> None:
+        if result is None:  # a bootstrap stopped before its restoration was complete
+            return
         model, diagnostics = result
         self._show_data_checks(model)
-        self._diagnostics = (model, diagnostics)
+        self._diagnostics = None if diagnostics is None else (model, diagnostics)
         self.session.set_noise_model(model, source_text)
         self.task.set_status(f"Fitted ({source_text}).")
 
     # -- showing the current model ----------------------------------------------------------------------------
     def _session_changed(self, what: str) -> None:
+        if what == "model":  # bootstrapping needs a model
+            self._update_fit_button()
         if what != "noise_model":
             return
         model = self.session.noise_model

@@ -52,6 +52,8 @@ NOISE_SOURCES = {
     "session": "From the Noise model widget",
     "file": "From a file (.npz)",
     "gaussian": "Gaussian noise, known sigma",
+    # No calibration data: estimated from the training images, then bootstrapped from the model half-way.
+    "auto": "Estimate it from the training images",
 }
 BUDGETS = ("minutes", "epochs", "steps")
 EXISTING = {"refuse": "stop with a message", "resume": "continue its training", "replace": "replace it"}
@@ -105,6 +107,11 @@ class TrainWidget(HDNWidget):
         self.noise_source = QComboBox()
         for key, text in NOISE_SOURCES.items():
             self.noise_source.addItem(text, key)
+        self.noise_source.setItemData(
+            list(NOISE_SOURCES).index("auto"),
+            "For data without a calibration stack: a Poisson-Gaussian camera model is estimated from the training "
+            "images, and half-way through training replaced by a better one fitted to the model's own restorations.",
+            Qt.ItemDataRole.ToolTipRole)
         self.noise_label = QLabel()
         self.noise_label.setWordWrap(True)
         self.noise_file = QLineEdit()
@@ -311,6 +318,8 @@ class TrainWidget(HDNWidget):
             if not self.noise_file.text().strip():
                 raise InputError("No noise-model file chosen: choose a .npz file (...) or another noise-model source.")
             arguments["noise_model"] = self.noise_file.text().strip()
+        elif source == "auto":
+            arguments["noise_model"] = "auto"
         else:
             arguments["gaussian_sigma"] = self.gaussian_sigma.value()
         out = self.output.text().strip()
