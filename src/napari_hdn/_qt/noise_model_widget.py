@@ -220,6 +220,21 @@ class NoiseModelWidget(HDNWidget):
         self.load_button = QPushButton("Load...")
         self.load_button.clicked.connect(self._load_dialog)
 
+        self._lay_out()
+
+        self.source.currentIndexChanged.connect(self._source_changed)
+        self.kind.currentIndexChanged.connect(lambda i: self.kind_pages.setCurrentIndex(i))
+        self.known_kind.currentIndexChanged.connect(self._known_kind_changed)
+        self._source_changed()
+        self._known_kind_changed()
+        self.session.subscribe(self._session_changed)
+        self._session_changed("noise_model")
+
+    def tasks(self) -> list[TaskPanel]:
+        return [self.task]
+
+    def _lay_out(self) -> None:
+        """Source, its page, model type, advanced options, Fit, progress, result and files, top to bottom."""
         layout = QVBoxLayout(self)
         top = QFormLayout()
         top.addRow("Source", self.source)
@@ -238,17 +253,6 @@ class NoiseModelWidget(HDNWidget):
         layout.addWidget(self.plot)
         layout.addLayout(hbox(self.save_button, self.load_button))
         layout.addStretch(1)  # spare height below the controls, not between them
-
-        self.source.currentIndexChanged.connect(self._source_changed)
-        self.kind.currentIndexChanged.connect(lambda i: self.kind_pages.setCurrentIndex(i))
-        self.known_kind.currentIndexChanged.connect(self._known_kind_changed)
-        self._source_changed()
-        self._known_kind_changed()
-        self.session.subscribe(self._session_changed)
-        self._session_changed("noise_model")
-
-    def tasks(self) -> list[TaskPanel]:
-        return [self.task]
 
     def _make_layer_choices(self) -> None:
         """No silent default: a layer must be chosen, except the one the sample data marks as calibration stack."""
