@@ -60,6 +60,7 @@ class TaskPanel(QWidget):
         self.token: StopToken | None = None
         self.worker: GeneratorWorker | None = None
         self.last_error: str = ""
+        self._started = 0.0
         self._cancelled = False
         self._on_result: Callable[[Any], None] | None = None
         self._on_event: Callable[[Any], None] | None = None
@@ -112,6 +113,7 @@ class TaskPanel(QWidget):
             self.set_status(self.last_error)
             return False
         self.token = token
+        self._started = time.monotonic()
         self._cancelled = False
         self._on_result = on_result
         self._on_event = on_event
@@ -167,10 +169,26 @@ class TaskPanel(QWidget):
         else:
             self.bar.setRange(0, 1000)
             self.bar.setValue(int(round(1000 * fraction)))
-            left = "" if event.eta_s is None else f" - {format_seconds(event.eta_s)} left"
-            self.bar.setFormat(f"{100 * fraction:.0f}%{left}")
+            self.bar.setFormat(f"{100 * fraction:.0f}% - {self._time_left(event, fraction)}")
         if event.message and not (self.token and self.token.stop_requested):
             self.set_status(event.message)
+
+    def _time_left(self, event: Progress, fraction: float) -> str:
+        """The job's estimate of the time left, else one from the time since the start and the fraction done."""
+        eta = event.eta_s
+        if eta is None and fraction > 0:
+            eta = (time.monotonic() - self._started) * (1.0 - fraction) / fraction
+        return "estimating time left" if eta is None else f"{format_seconds(eta)} left"
+
+    def clear_error(self) -> None:
+        """Forget the failure shown (when what it complained about has changed); a running job is left alone."""
+        if self.running or not self.last_error:
+            return
+        if self.status.text() == self.last_error:
+            self.set_status("")
+        self.last_error = ""
+        self.bar.setValue(0)
+        self.bar.setFormat("")
 
     def _returned(self, outcome: Outcome) -> None:
         if self._cancelled:

@@ -85,6 +85,8 @@ class FittingStack(QStackedWidget):
 class NoiseModelWidget(HDNWidget):
     """Calibrate, inspect, save and load the pixel noise model p(x|s)."""
 
+    STALE_ERRORS_ON = ("noise_model",)
+
     def __init__(self, napari_viewer: Any, parent: QWidget | None = None):
         super().__init__(napari_viewer, parent)
         self._diagnostics: tuple[Any, Any] | None = None  # (noise model, its diagnostics against data)
@@ -178,7 +180,7 @@ class NoiseModelWidget(HDNWidget):
         self.load_button = QPushButton("Load...")
         self.load_button.clicked.connect(self._load_dialog)
 
-        layout = QVBoxLayout(self)
+        layout = QVBoxLayout(self.body)
         top = QFormLayout()
         top.addRow("Source", self.source)
         layout.addLayout(top)

@@ -58,6 +58,8 @@ def output_name(input_name: str, what: str) -> str:
 class RestoreWidget(HDNWidget):
     """Restore an image layer with the current HDN model and explore its latent layers."""
 
+    STALE_ERRORS_ON = ("model",)
+
     def __init__(self, napari_viewer: Any, parent: QWidget | None = None):
         super().__init__(napari_viewer, parent)
         self._mean_kl: tuple[Any, list[float]] | None = None  # (model, KL per layer from its KL maps)
@@ -111,7 +113,7 @@ class RestoreWidget(HDNWidget):
         panel.addWidget(self.preview_task)
         panel.addWidget(self.apply_button)
 
-        layout = QVBoxLayout(self)
+        layout = QVBoxLayout(self.body)
         layout.addLayout(hbox(self.model_label, self.load_button))
         form = QFormLayout()
         form.addRow("Input layer", self.input_layer)

@@ -29,6 +29,7 @@ from qtpy.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from superqt import QCollapsible
 from superqt.utils import qthrottled
 
 from ..errors import InputError
@@ -38,6 +39,7 @@ from ._common import (
     TaskPanel,
     attempt,
     discard_widget,
+    form_page,
     hbox,
     layer_array,
     load_model_into,
@@ -55,6 +57,27 @@ EXISTING = {"refuse": "stop with a message", "resume": "continue its training", 
 PREVIEW_CROP = 128  # pixels per side of the live preview
 PREVIEW_SAMPLES = 8
 PREVIEW_MIN_INTERVAL_S = 3.0
+# Validation rounds without a better validation loss after which training is called converged (a hint only:
+# the learning rate schedule may still find a little; the training's own early stopping is separate).
+CONVERGED_ROUNDS = 10
+
+
+def rounds_without_improvement(val_losses: list[float]) -> int:
+    """Validation rounds since the best (lowest) validation loss so far; 0 when the last one is the best."""
+    finite = [(v, i) for i, v in enumerate(val_losses) if np.isfinite(v)]
+    if not finite:
+        return 0
+    best_round = min(finite)[1]
+    return len(val_losses) - 1 - best_round
+
+
+def converged_hint(val_losses: list[float], rounds: int = CONVERGED_ROUNDS) -> str:
+    """The plain-words hint that training may stop, or "" while the validation loss still improves."""
+    stale = rounds_without_improvement(val_losses)
+    if stale < rounds:
+        return ""
+    return (f"The validation loss has not improved for {stale} rounds: the model has probably learned what it "
+            "can; you may stop training (Stop keeps the model trained so far).")
 
 
 def default_output_folder(layer_name: str) -> Path:
@@ -84,6 +107,8 @@ def device_choices() -> list[tuple[str, str]]:
 
 class TrainWidget(HDNWidget):
     """Train an HDN model on one or more image layers."""
+
+    STALE_ERRORS_ON = ("noise_model", "model")
 
     def __init__(self, napari_viewer: Any, parent: QWidget | None = None):
         super().__init__(napari_viewer, parent)
@@ -149,6 +174,9 @@ class TrainWidget(HDNWidget):
         self.preview_task.finished.connect(self._preview_finished)
         self.preview_task.setVisible(False)
         self.loss_plot = LossPlot()
+        self.converged_label = QLabel()
+        self.converged_label.setWordWrap(True)
+        self.converged_label.setVisible(False)
         self._redraw_losses = qthrottled(self.loss_plot.redraw, timeout=1000, parent=self)
         self.model_label = QLabel()
         self.model_label.setWordWrap(True)
@@ -157,7 +185,7 @@ class TrainWidget(HDNWidget):
         self.load_button = QPushButton("Load model...")
         self.load_button.clicked.connect(self._load_dialog)
 
-        layout = QVBoxLayout(self)
+        layout = QVBoxLayout(self.body)
         layout.addWidget(QLabel("Training layers (noisy images or stacks):"))
         layout.addWidget(self.layers)
         form = QFormLayout()
@@ -167,17 +195,25 @@ class TrainWidget(HDNWidget):
         form.addRow("Noise sigma", self.gaussian_sigma)
         self._noise_form = form
         form.addRow("Preset", self.preset)
-        form.addRow("Patch size", self.patch_size)
         form.addRow("Budget", hbox(self.budget, self.budget_kind))
-        form.addRow("Validation fraction", self.val_fraction)
-        form.addRow("Layers off in training", self.layers_off_row)
-        form.addRow("Device", self.device)
-        form.addRow("Output folder", hbox(self.output, self.output_browse))
-        form.addRow("If it holds a model", self.existing)
         layout.addLayout(form)
+        # Settings most runs leave as they are: folded away, so that the form fits a laptop screen.
+        advanced = form_page(
+            ("Patch size", self.patch_size),
+            ("Validation fraction", self.val_fraction),
+            ("Layers off in training", self.layers_off_row),
+            ("Device", self.device),
+            ("Output folder", hbox(self.output, self.output_browse)),
+            ("If it holds a model", self.existing),
+        )
+        advanced.layout().setContentsMargins(0, 0, 0, 0)
+        self.advanced = QCollapsible("Advanced settings")
+        self.advanced.addWidget(advanced)
+        layout.addWidget(self.advanced)
         layout.addWidget(self.live_preview)
         layout.addWidget(self.start_button)
         layout.addWidget(self.task)
+        layout.addWidget(self.converged_label)
         layout.addWidget(self.preview_task)
         layout.addWidget(self.loss_plot)
         layout.addWidget(self.model_label)
@@ -329,6 +365,7 @@ class TrainWidget(HDNWidget):
             return training_events(stop=token, **arguments)
 
         self.loss_plot.reset()
+        self._show_convergence("")
         self._pending_model = None
         self._last_preview = 0.0
         started = self.task.start(make_job, self._trained, self._training_event)
@@ -348,9 +385,14 @@ class TrainWidget(HDNWidget):
         elif kind == "validation" and event.val_loss is not None:
             self.loss_plot.add_validation(event.step, event.val_loss)
             self._redraw_losses()
+            self._show_convergence(converged_hint(self.loss_plot.val))
         elif kind == "snapshot" and event.model is not None and self.live_preview.isChecked():
             self._pending_model = event.model
             self._maybe_preview()
+
+    def _show_convergence(self, hint: str) -> None:
+        self.converged_label.setText(hint)
+        self.converged_label.setVisible(bool(hint))
 
     def _trained(self, model: Any) -> None:
         out = self._run["out"]
@@ -365,6 +407,7 @@ class TrainWidget(HDNWidget):
 
     def _training_finished(self, outcome: str) -> None:
         self.start_button.setEnabled(True)
+        self._show_convergence("")  # training has ended: nothing left to stop
 
     # -- live preview -----------------------------------------------------------------------------------------
     def _preview_crop(self, layer: Any) -> tuple[str, tuple[int, ...]]:
