@@ -100,3 +100,23 @@ def test_a_long_check_box_text_wraps_and_its_label_toggles_it(qtbot):
     box.setEnabled(False)
     assert not box.label.isEnabled()
 
+
+
+def test_every_button_can_be_scrolled_into_view_on_a_laptop(make_napari_viewer, qtbot, trained_model_path):
+    from qtpy.QtWidgets import QAbstractButton
+
+    viewer = make_napari_viewer(show=True)
+    widgets = [dock(viewer, name) for name in WIDGETS]
+    widgets[-1].load_model(trained_model_path)  # the Restore widget with its latent-layer panel filled in
+    widgets[1].advanced.expand(animate=False)
+    viewer.window._qt_window.resize(*SCREEN)
+    qtbot.wait(50)
+    for widget, each in zip(widgets, _docks(viewer)):
+        each.raise_()
+        qtbot.wait(20)
+        buttons = [b for b in widget.body.findChildren(QAbstractButton) if b.isVisibleTo(widget.body)]
+        assert len(buttons) >= 4
+        for button in buttons:
+            widget.page.ensureWidgetVisible(button)
+            qtbot.wait(5)
+            assert not button.visibleRegion().isEmpty(), (each.name, button.text())
