@@ -120,3 +120,13 @@ def test_every_button_can_be_scrolled_into_view_on_a_laptop(make_napari_viewer, 
             widget.page.ensureWidgetVisible(button)
             qtbot.wait(5)
             assert not button.visibleRegion().isEmpty(), (each.name, button.text())
+
+
+def test_idle_side_jobs_take_no_room_until_used(viewer):
+    widget = dock(viewer, "Restore")
+    side_jobs = (widget.preview_task, widget.suggest_task, widget.one_pass.task)
+    assert not any(task.isVisibleTo(widget.body) for task in side_jobs)
+    assert widget.task.isVisibleTo(widget.body)  # the restoration's own bar is always there
+    assert not widget.suggest()  # no model: the message needs the panel
+    assert widget.suggest_task.isVisibleTo(widget.body)
+    assert "No model" in widget.suggest_task.status.text()

@@ -48,13 +48,16 @@ class TaskPanel(QWidget):
     restorations): the button cancels, the job is abandoned and its result dropped.
 
     ``finished`` is emitted with "done", "cancelled" or "failed" after the job's
-    callbacks have run.
+    callbacks have run. ``hidden_until_used=True``: the panel (an empty bar and a
+    stop button) takes no room until its job first starts or it has something to say.
     """
 
     finished = Signal(str)
 
-    def __init__(self, doing: str, stop_text: str = "Cancel", graceful: bool = False, parent: QWidget | None = None):
+    def __init__(self, doing: str, stop_text: str = "Cancel", graceful: bool = False, parent: QWidget | None = None,
+                 hidden_until_used: bool = False):
         super().__init__(parent)
+        self.hidden_until_used = hidden_until_used
         self.doing = doing
         self.graceful = graceful
         self.token: StopToken | None = None
@@ -84,6 +87,8 @@ class TaskPanel(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(row)
         layout.addWidget(self.status)
+        if hidden_until_used:
+            self.setVisible(False)
 
     @property
     def running(self) -> bool:
@@ -101,6 +106,8 @@ class TaskPanel(QWidget):
         checks when the generator is made are reported at once. Returns False,
         with the reason shown, when the job could not start.
         """
+        if self.hidden_until_used:
+            self.setVisible(True)
         if self.running:
             self.set_status(f"{self.doing} is already running: wait for it or stop it first.")
             return False
@@ -154,6 +161,8 @@ class TaskPanel(QWidget):
 
     def set_status(self, text: str) -> None:
         self.status.setText(text)
+        if text and self.hidden_until_used:
+            self.setVisible(True)
 
     # -- worker callbacks (main thread) --------------------------------------------------------------------
     def _event(self, event: Any) -> None:

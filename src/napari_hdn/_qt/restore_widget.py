@@ -91,7 +91,7 @@ class RestoreWidget(HDNWidget):
         self.preview_samples = QSpinBox()
         self.preview_samples.setRange(1, 1000)
         self.preview_samples.setValue(DEFAULT_PREVIEW_SAMPLES)
-        self.preview_task = TaskPanel("Preview", "Cancel")
+        self.preview_task = TaskPanel("Preview", "Cancel", hidden_until_used=True)
         self.preview_task.finished.connect(self._preview_finished)
         self.apply_button = QPushButton("Apply to whole image")
         self.apply_button.clicked.connect(self.restore)
@@ -102,7 +102,7 @@ class RestoreWidget(HDNWidget):
         self.use_suggestion_button = QPushButton("Apply suggestion")
         self.use_suggestion_button.setEnabled(False)
         self.use_suggestion_button.clicked.connect(self.use_suggestion)
-        self.suggest_task = TaskPanel("Suggestion", "Cancel")
+        self.suggest_task = TaskPanel("Suggestion", "Cancel", hidden_until_used=True)
         self.suggestion = None
         panel = self.latent.layout()
         panel.addLayout(hbox(self.suggest_button, self.use_suggestion_button))
