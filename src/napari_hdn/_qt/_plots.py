@@ -42,21 +42,25 @@ class PlotCanvas(FigureCanvasQTAgg):
         self.setMinimumHeight(int(height * 72))
         self.clear()
 
-    def clear(self) -> None:
-        """No data: the axes hidden (bare 0-1 axes would look like a result) and a line saying what comes."""
+    def clear(self, message: str | None = None) -> None:
+        """No data: the axes hidden (bare 0-1 axes would look like a result) and a line saying what comes
+        (``message``, else :attr:`empty_text`)."""
         self._blank()
         for ax in self.axes:
             ax.set_axis_off()
-        self.axes[0].text(0.5, 0.5, self.empty_text, transform=self.axes[0].transAxes, ha="center", va="center",
-                          wrap=True, fontsize=8, color=_FOREGROUND)
+        self._placeholder = self.axes[0].text(
+            0.5, 0.5, message or self.empty_text, transform=self.axes[0].transAxes, ha="center", va="center",
+            wrap=True, fontsize=8, color=_FOREGROUND,
+        )
         self.draw_idle()
 
     @property
     def empty(self) -> bool:
         """Whether the plot shows its "no data yet" line rather than data."""
-        return any(text.get_text() == self.empty_text for ax in self.axes for text in ax.texts)
+        return self._placeholder is not None
 
     def _blank(self) -> None:
+        self._placeholder = None
         for ax in self.axes:
             ax.clear()
             ax.set_axis_on()

@@ -343,7 +343,7 @@ class NoiseModelWidget(HDNWidget):
         if not (math.isfinite(low) and math.isfinite(high)):
             low, high = self._intensity_range()
             if low is None:
-                self.plot.clear()
+                self.plot.clear("No intensities to draw this model over: open an image layer to see its curves.")
                 return
         signal = np.linspace(low, high, 64)
         levels = np.linspace(low, high, 7)[1:-1]
