@@ -9,11 +9,17 @@ from typing import Any
 
 from napari.qt.threading import GeneratorWorker, create_worker
 from qtpy.QtCore import QCoreApplication, Qt, Signal
-from qtpy.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
+from qtpy.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ..progress import Progress, StopToken, format_seconds
 from ._errors import report_error
-
 
 # How long closing a widget or the viewer waits for a running job to stop (a training step, a tile).
 SHUTDOWN_WAIT_S = 60.0

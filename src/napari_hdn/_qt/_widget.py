@@ -10,8 +10,8 @@ from typing import Any
 from qtpy.QtCore import QEvent, QObject, QTimer
 from qtpy.QtWidgets import QDockWidget, QMainWindow, QVBoxLayout, QWidget
 
+from ..session import Session, session_for
 from ._layout import ScrollPage
-from ._session import Session, session_for
 from ._task import TaskPanel
 
 _created = itertools.count()  # the order in which the widgets were made (the newest joins the others' tabs)
@@ -62,9 +62,9 @@ class HDNWidget(QWidget):
         Two jobs each using every core of a small machine slow each other down
         several-fold (their threads wait on each other), so a second job takes one core.
         """
-        if self.threads is not None:
-            return self.threads
-        return 1 if self.session.other_jobs_running(task) else None
+        from ..threads import threads_beside_other_jobs
+
+        return threads_beside_other_jobs(self.threads, self.session.other_jobs_running(task))
 
     def _clear_stale_errors(self, what: str) -> None:
         if what in self.STALE_ERRORS_ON:
