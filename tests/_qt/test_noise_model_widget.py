@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from qt_helpers import WAIT_MS, dock, noisy_stack, run_task
@@ -132,6 +134,25 @@ def test_bad_choices_show_a_message_and_change_nothing(viewer, qtbot, tmp_path, 
     assert not (tmp_path / "none.npz").exists()
     assert widget.session.noise_model is None
     assert len(messages) == 5
+
+
+def test_every_percentage_shown_comes_with_the_time_left(viewer, qtbot, messages, monkeypatch):
+    viewer.add_image(calibration_stack(), name="calibration")
+    widget = dock(viewer, "Noise model")
+    widget.set_source("stack")
+    widget.stack_layer.set_layer("calibration")
+    widget.set_kind("histogram")  # its fit reports no time left of its own: the panel estimates it
+    shown: list[str] = []
+    show_progress = widget.task.show_progress
+
+    def record(event):
+        show_progress(event)
+        shown.append(widget.task.bar.format())
+
+    monkeypatch.setattr(widget.task, "show_progress", record)
+    assert run_task(qtbot, widget.task, widget.fit) == "done"
+    assert shown[0] == "0% - estimating time left"
+    assert all(re.fullmatch(r"\d+% - (\d\d:\d\d left|estimating time left)", text) for text in shown), shown
 
 
 def test_the_calibration_stack_is_chosen_explicitly_or_is_the_marked_one(viewer, qtbot, messages):

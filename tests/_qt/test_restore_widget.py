@@ -199,6 +199,16 @@ def test_one_pass_restoration_needs_a_denoiser_for_the_layers_and_can_train_one(
     assert mmse.data.shape == viewer.layers["noisy"].data.shape and np.isfinite(mmse.data).all()
 
 
+def test_a_no_model_message_goes_once_a_model_arrives(viewer, trained_model_path, messages):
+    viewer.add_image(noisy_stack(1)[0], name="noisy")
+    widget = dock(viewer, "Restore")
+    assert not widget.restore()
+    assert "No model" in widget.task.status.text()
+    widget.session.set_model(load_model(trained_model_path), "trained in the Train widget")  # not through Restore
+    assert widget.task.status.text() == ""
+    assert "No model" not in widget.model_label.text()
+
+
 def test_apply_to_whole_image_adds_a_layer_named_after_the_layers_off_and_keeps_the_others(
         viewer, qtbot, restore_widget, messages):
     widget = restore_widget

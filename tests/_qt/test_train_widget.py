@@ -9,6 +9,7 @@ from qt_helpers import TINY, TINY_PATCH, WAIT_MS, dock, noisy_stack, run_task
 from napari_hdn._qt import train_widget
 from napari_hdn.model.bundle import load_model
 from napari_hdn.noise_models import GaussianNoiseModel
+from napari_hdn.training.convergence import CONVERGED_ROUNDS
 
 pytestmark = pytest.mark.qt
 
@@ -160,6 +161,27 @@ def test_bad_choices_show_a_message_and_change_nothing(viewer, qtbot, tmp_path, 
     assert widget.session.model is None
     assert not (tmp_path / "run").exists()
     assert len(messages) == 4
+
+
+def _validation(step: int, loss: float):
+    from napari_hdn.training.events import TrainingEvent
+
+    return TrainingEvent(stage="training", done=step, kind="validation", step=step, val_loss=loss)
+
+
+def test_a_converged_hint_appears_when_the_validation_loss_stops_improving(viewer):
+    widget = dock(viewer, "Train")
+    rounds = CONVERGED_ROUNDS
+    losses = [1.0, 0.8, 0.7] + [0.71 + 0.001 * i for i in range(rounds - 1)]
+    for i, loss in enumerate(losses, start=1):
+        widget._training_event(_validation(100 * i, loss))
+    assert widget.converged_label.isHidden()  # one round short of the wait: still learning
+    widget._training_event(_validation(100 * (len(losses) + 1), 0.75))
+    assert not widget.converged_label.isHidden()
+    assert f"has not improved for {rounds} rounds" in widget.converged_label.text()
+    assert "you may stop" in widget.converged_label.text()
+    widget._training_event(_validation(100 * (len(losses) + 2), 0.5))  # better again: the hint goes
+    assert widget.converged_label.isHidden()
 
 
 def test_start_from_a_trained_model_adapts_it_and_leaves_it(viewer, qtbot, tmp_path, trained_model_path, messages):

@@ -6,9 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from qtpy.QtWidgets import QCheckBox, QGroupBox, QLabel, QVBoxLayout, QWidget
+from qtpy.QtWidgets import QGroupBox, QLabel, QVBoxLayout, QWidget
 
 from ._common import discard_widget
+from ._layout import WrappingCheckBox
 
 NOISE_MARK = "   ← looks like noise: try switching off"
 
@@ -38,7 +39,7 @@ class LatentLayerPanel(QGroupBox):
         super().__init__("Detail layers (latent layers)", parent)
         self.setToolTip("The network describes an image in layers of detail, from the finest (z1) to the coarsest. "
                         "Untick a layer to see the image without what it adds.")
-        self.toggles: list[QCheckBox] = []
+        self.toggles: list[WrappingCheckBox] = []
         self._rows = QVBoxLayout()
         self.hint = QLabel("Load or train a model to see its latent layers.")
         self.hint.setWordWrap(True)
@@ -48,20 +49,20 @@ class LatentLayerPanel(QGroupBox):
 
     def set_model(self, model: Any, mean_kl: list[float] | None, kl_source: str) -> None:
         for toggle in self.toggles:
-            discard_widget(toggle)
+            discard_widget(toggle.row)
         self.toggles = []
         if model is None:
             self.hint.setText("Load or train a model to see its latent layers.")
             return
         always_off = set(model.trained_deactivated)
         for i in range(1, model.n_layers + 1):
-            toggle = QCheckBox()
+            toggle = WrappingCheckBox()
             toggle.setChecked(i not in always_off)
             toggle.setEnabled(i not in always_off)
             if i in always_off:
                 toggle.setToolTip(f"z{i} was left out during training and stays off.")
             self.toggles.append(toggle)
-            self._rows.addWidget(toggle)
+            self._rows.addWidget(toggle.row)
         self.show_kl(model, mean_kl, kl_source)
         self.hint.setText("Untick a layer to preview the region in view without it.")
 

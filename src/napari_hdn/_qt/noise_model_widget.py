@@ -122,6 +122,8 @@ class FittingStack(QStackedWidget):
 class NoiseModelWidget(HDNWidget):
     """Calibrate, inspect, save and load the pixel noise model p(x|s)."""
 
+    STALE_ERRORS_ON = ("noise_model",)
+
     def __init__(self, napari_viewer: Any, parent: QWidget | None = None):
         super().__init__(napari_viewer, parent)
         self._diagnostics: tuple[Any, Any] | None = None  # (noise model, its diagnostics against data)
@@ -235,7 +237,7 @@ class NoiseModelWidget(HDNWidget):
 
     def _lay_out(self) -> None:
         """Source, its page, model type, advanced options, Fit, progress, result and files, top to bottom."""
-        layout = QVBoxLayout(self)
+        layout = QVBoxLayout(self.body)
         top = QFormLayout()
         top.addRow("Source", self.source)
         layout.addLayout(top)
@@ -440,7 +442,7 @@ class NoiseModelWidget(HDNWidget):
         if not (math.isfinite(low) and math.isfinite(high)):
             low, high = self._intensity_range()
             if low is None:
-                self.plot.clear()
+                self.plot.clear("No intensities to draw this model over: open an image layer to see its curves.")
                 return
         c = noise_model_curves(model, (low, high))
         self.plot.show_model_only(c.signal, c.variance, c.signal_levels, c.observation_grid, c.density)

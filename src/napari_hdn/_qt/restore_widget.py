@@ -64,6 +64,8 @@ SIDE_BY_SIDE_TIP = ("Shows the preview (the layers you switched off) next to the
 class RestoreWidget(HDNWidget):
     """Restore an image layer with the current HDN model and explore its latent layers."""
 
+    STALE_ERRORS_ON = ("model",)
+
     def __init__(self, napari_viewer: Any, parent: QWidget | None = None):
         super().__init__(napari_viewer, parent)
         self._mean_kl: tuple[Any, list[float]] | None = None  # (model, KL per layer from its KL maps)
@@ -95,7 +97,7 @@ class RestoreWidget(HDNWidget):
         self.preview_samples = QSpinBox()
         self.preview_samples.setRange(1, 1000)
         self.preview_samples.setValue(DEFAULT_PREVIEW_SAMPLES)
-        self.preview_task = TaskPanel("Preview", "Cancel")
+        self.preview_task = TaskPanel("Preview", "Cancel", hidden_until_used=True)
         self.preview_task.finished.connect(self._preview_finished)
         self.apply_button = QPushButton("Apply to whole image")
         self.apply_button.setToolTip("Restores the whole input with the layers switched off as above, into a new "
@@ -116,7 +118,7 @@ class RestoreWidget(HDNWidget):
         self.use_suggestion_button = QPushButton("Apply suggestion")
         self.use_suggestion_button.setEnabled(False)
         self.use_suggestion_button.clicked.connect(self.use_suggestion)
-        self.suggest_task = TaskPanel("Suggestion", "Cancel")
+        self.suggest_task = TaskPanel("Suggestion", "Cancel", hidden_until_used=True)
         self.suggestion = None
         panel = self.latent.layout()
         panel.addLayout(hbox(self.suggest_button, self.use_suggestion_button))
@@ -128,7 +130,7 @@ class RestoreWidget(HDNWidget):
         panel.addWidget(self.preview_task)
         panel.addWidget(self.apply_button)
 
-        layout = QVBoxLayout(self)
+        layout = QVBoxLayout(self.body)
         layout.addLayout(hbox(self.model_label, self.load_button))
         form = QFormLayout()
         form.addRow("Input layer", self.input_layer)

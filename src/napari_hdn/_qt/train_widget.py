@@ -29,16 +29,19 @@ from qtpy.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from superqt import QCollapsible
 from superqt.utils import qthrottled
 
 from ..errors import InputError
 from ..layer_roles import PREVIEW, is_training_candidate, with_role
+from ..training.convergence import converged_hint
 from ._common import (
     HDNWidget,
     LayerChecklist,
     TaskPanel,
     attempt,
     discard_widget,
+    form_page,
     hbox,
     layer_array,
     load_model_into,
@@ -60,7 +63,6 @@ EXISTING = {"refuse": "stop with a message", "resume": "continue its training", 
 PREVIEW_CROP = 128  # pixels per side of the live preview
 PREVIEW_SAMPLES = 8
 PREVIEW_MIN_INTERVAL_S = 3.0
-
 
 def default_output_folder(layer_name: str) -> Path:
     """Where a training run keeps its checkpoints when the user did not choose a folder."""
@@ -89,6 +91,8 @@ def device_choices() -> list[tuple[str, str]]:
 
 class TrainWidget(HDNWidget):
     """Train an HDN model on one or more image layers."""
+
+    STALE_ERRORS_ON = ("noise_model", "model")
 
     def __init__(self, napari_viewer: Any, parent: QWidget | None = None):
         super().__init__(napari_viewer, parent)
@@ -162,6 +166,9 @@ class TrainWidget(HDNWidget):
         self.preview_task.finished.connect(self._preview_finished)
         self.preview_task.setVisible(False)
         self.loss_plot = LossPlot()
+        self.converged_label = QLabel()
+        self.converged_label.setWordWrap(True)
+        self.converged_label.setVisible(False)
         self._redraw_losses = qthrottled(self.loss_plot.redraw, timeout=1000, parent=self)
         self.model_label = QLabel()
         self.model_label.setWordWrap(True)
@@ -170,7 +177,19 @@ class TrainWidget(HDNWidget):
         self.load_button = QPushButton("Load model...")
         self.load_button.clicked.connect(self._load_dialog)
 
-        layout = QVBoxLayout(self)
+        self._lay_out()
+
+        self.noise_source.currentIndexChanged.connect(self._noise_source_changed)
+        self.preset.currentIndexChanged.connect(self._preset_changed)
+        self._noise_source_changed()
+        self._preset_changed()
+        self.session.subscribe(self._session_changed)
+        self._session_changed("noise_model")
+        self._session_changed("model")
+
+    def _lay_out(self) -> None:
+        """Layers, noise model, size and length, folded advanced settings, Start, progress, losses, files."""
+        layout = QVBoxLayout(self.body)
         layout.addWidget(QLabel("Noisy images to learn from (tick one or more):"))
         layout.addWidget(self.layers)
         form = QFormLayout()
@@ -180,31 +199,31 @@ class TrainWidget(HDNWidget):
         form.addRow("Noise sigma", self.gaussian_sigma)
         self._noise_form = form
         form.addRow("Network size", self.preset)
-        form.addRow("Tile size (px)", self.patch_size)
         form.addRow("Train for", hbox(self.budget, self.budget_kind))
-        form.addRow("Set aside for checking", self.val_fraction)
-        form.addRow("Detail layers to leave out", self.layers_off_row)
-        form.addRow("Run on", self.device)
-        form.addRow("Save model in", hbox(self.output, self.output_browse))
-        form.addRow("If that folder has a model", self.existing)
         layout.addLayout(form)
+        # Settings most runs leave as they are: folded away, so that the form fits a laptop screen.
+        advanced = form_page(
+            ("Tile size (px)", self.patch_size),
+            ("Set aside for checking", self.val_fraction),
+            ("Detail layers to leave out", self.layers_off_row),
+            ("Run on", self.device),
+            ("Save model in", hbox(self.output, self.output_browse)),
+            ("If that folder has a model", self.existing),
+        )
+        advanced.layout().setContentsMargins(0, 0, 0, 0)
+        self.advanced = QCollapsible("Advanced settings")
+        self.advanced.addWidget(advanced)
+        layout.addWidget(self.advanced)
         layout.addWidget(self.start_from)
         layout.addWidget(self.live_preview)
         layout.addWidget(self.start_button)
         layout.addWidget(self.task)
+        layout.addWidget(self.converged_label)
         layout.addWidget(self.preview_task)
         layout.addWidget(self.loss_plot)
         layout.addWidget(self.model_label)
         layout.addLayout(hbox(self.save_button, self.load_button))
         layout.addStretch(1)  # spare height below the controls, not between them
-
-        self.noise_source.currentIndexChanged.connect(self._noise_source_changed)
-        self.preset.currentIndexChanged.connect(self._preset_changed)
-        self._noise_source_changed()
-        self._preset_changed()
-        self.session.subscribe(self._session_changed)
-        self._session_changed("noise_model")
-        self._session_changed("model")
 
     def tasks(self) -> list[TaskPanel]:
         return [self.task, self.preview_task]
@@ -349,6 +368,7 @@ class TrainWidget(HDNWidget):
             return training_events(stop=token, **arguments)
 
         self.loss_plot.reset()
+        self._show_convergence("")
         self._pending_model = None
         self._last_preview = 0.0
         started = self.task.start(make_job, self._trained, self._training_event)
@@ -368,9 +388,14 @@ class TrainWidget(HDNWidget):
         elif kind == "validation" and event.val_loss is not None:
             self.loss_plot.add_validation(event.step, event.val_loss)
             self._redraw_losses()
+            self._show_convergence(converged_hint(self.loss_plot.val))
         elif kind == "snapshot" and event.model is not None and self.live_preview.isChecked():
             self._pending_model = event.model
             self._maybe_preview()
+
+    def _show_convergence(self, hint: str) -> None:
+        self.converged_label.setText(hint)
+        self.converged_label.setVisible(bool(hint))
 
     def _trained(self, model: Any) -> None:
         out = self._run["out"]
@@ -385,6 +410,7 @@ class TrainWidget(HDNWidget):
 
     def _training_finished(self, outcome: str) -> None:
         self.start_button.setEnabled(True)
+        self._show_convergence("")  # training has ended: nothing left to stop
 
     # -- live preview -----------------------------------------------------------------------------------------
     def _preview_crop(self, layer: Any) -> tuple[str, tuple[int, ...]]:
