@@ -24,6 +24,7 @@ from qtpy.QtWidgets import (
 )
 from superqt.utils import qdebounced
 
+from .bioimageio_button import BioimageioExport
 from .latent_panel import NOISE_MARK, LatentLayerPanel, _training_kl_per_pixel  # noqa: F401 (NOISE_MARK: tests)
 from .one_pass import OnePassControls
 
@@ -68,6 +69,7 @@ class RestoreWidget(HDNWidget):
         self.load_button = QPushButton("Load model...")
         self.load_button.clicked.connect(self._load_dialog)
         self.input_layer = LayerChoice(self.viewer)
+        self.export = BioimageioExport(self._checked_model, lambda: layer_array(self.input_layer.layer(), "input layer"))
         self.n_samples = QSpinBox()
         self.n_samples.setRange(1, 10_000)
         self.n_samples.setValue(100)
@@ -113,6 +115,7 @@ class RestoreWidget(HDNWidget):
 
         layout = QVBoxLayout(self)
         layout.addLayout(hbox(self.model_label, self.load_button))
+        layout.addWidget(self.export)
         form = QFormLayout()
         form.addRow("Input layer", self.input_layer)
         form.addRow("Samples", self.n_samples)
@@ -134,7 +137,7 @@ class RestoreWidget(HDNWidget):
         self.viewer.layers.selection.events.active.connect(self._show_plane_label)
 
     def tasks(self) -> list[TaskPanel]:
-        return [self.task, self.preview_task, self.suggest_task, self.one_pass.task]
+        return [self.task, self.preview_task, self.suggest_task, self.one_pass.task, self.export.task]
 
     # -- model ------------------------------------------------------------------------------------------------
     def _session_changed(self, what: str) -> None:
