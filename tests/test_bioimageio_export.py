@@ -95,3 +95,13 @@ def test_cli(model_and_image, tmp_path, capsys):
     assert zipfile.is_zipfile(tmp_path / "m.zip")
     assert main(["export", str(tmp_path / "model"), "--bioimageio", str(tmp_path / "n.zip")]) == 2
     assert "--image" in capsys.readouterr().err
+
+
+def test_default_is_the_only_denoiser(model_and_image, tmp_path):
+    model, image = model_and_image
+    only = model.copy()
+    only.direct_denoisers = {"off-1": model.direct_denoisers["all-on"]}
+    out = napari_hdn.export_bioimageio(only, tmp_path / "m.zip", image, check=False)
+    with zipfile.ZipFile(out) as z:
+        assert "latent layers `off-1`" in z.read("README.md").decode()
+        assert "## Validation" in z.read("README.md").decode()
