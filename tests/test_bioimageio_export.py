@@ -105,3 +105,13 @@ def test_default_is_the_only_denoiser(model_and_image, tmp_path):
     with zipfile.ZipFile(out) as z:
         assert "latent layers `off-1`" in z.read("README.md").decode()
         assert "## Validation" in z.read("README.md").decode()
+
+
+def test_stop_writes_nothing(model_and_image, tmp_path):
+    from napari_hdn.progress import StopToken, drive
+
+    model, image = model_and_image
+    stop = StopToken()
+    events = napari_hdn.export_bioimageio_events(model, tmp_path / "m.zip", image, stop=stop)
+    assert drive(events, lambda e: stop.request_stop()) is None
+    assert not list(tmp_path.iterdir())

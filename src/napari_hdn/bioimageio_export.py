@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 import warnings
 from collections.abc import Collection, Generator
@@ -183,6 +184,8 @@ def export_bioimageio_events(model: Any, path: str | os.PathLike, image: Any = N
         raise InputError("Pass a noisy image like the training data (image=..., or --image DATA.tif): a crop of "
                          "it becomes the package's test input and output.")
     crop = _test_crop(image, net.stride)
+    if not overwrite and Path(path).exists():
+        raise InputError(f"{path} already exists: choose another name or allow overwriting.")
     return _export(v, model, net, key, crop, Path(path), name, list(authors), license, overwrite, check, stop)
 
 
@@ -191,17 +194,21 @@ def _export(v, model, net, key, crop, path, name, authors, license, overwrite, c
 
     total = 3 if check else 2
     yield Progress("export", 0, total, f"building the BioImage Model Zoo package of '{key}'")
-    with tempfile.TemporaryDirectory(prefix=".hdn-bioimageio-") as folder, atomic_path(path, overwrite) as tmp:
+    with tempfile.TemporaryDirectory(prefix=".hdn-bioimageio-") as folder:
         descr = _build(v, model, net, key, crop, Path(folder), name, authors, license)
         yield Progress("export", 1, total, "writing the package")
         if stop:
             return None
-        save_bioimageio_package(descr, output_path=tmp)
+        package = Path(folder) / "package.zip"
+        save_bioimageio_package(descr, output_path=package)
         if check:
             yield Progress("export", 2, total, "running the BioImage Model Zoo test on the package")
             if stop:
                 return None
-            _check(tmp)
+            _check(package)
+        # Only a finished (and tested) package reaches `path`, in one atomic move.
+        with atomic_path(path, overwrite) as tmp:
+            shutil.copyfile(package, tmp)
     yield Progress("export", total, total, f"wrote {path}")
     return path
 
