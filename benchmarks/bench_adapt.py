@@ -76,11 +76,18 @@ def run_phase(phase: str, args, models: Path) -> tuple[Path, float | None]:
                          **common)
     elif phase.startswith("adapt"):
         napari_hdn.adapt(models / "parent" / "best", low, noise_model=low_noise_model(), minutes=args.adapt_minutes,
-                         mode=phase.removeprefix("adapt-"), out=models / phase, seed=args.seed, device="cpu",
-                         overwrite=True, on_event=_printer(phase))
+                         mode=phase.removeprefix("adapt-"), out=models / _row(phase, args), seed=args.seed,
+                         device="cpu", overwrite=True, on_event=_printer(phase),
+                         **({} if args.adapt_lr is None else {"lr": args.adapt_lr}))
+        return models / _row(phase, args), time.perf_counter() - t0
     else:  # "none": the parent as it is
         return models / "parent", None
     return models / phase, time.perf_counter() - t0
+
+
+def _row(phase: str, args) -> str:
+    """The result row (and model folder) of a phase: adaptation phases with another lr get their own."""
+    return phase if args.adapt_lr is None or not phase.startswith("adapt") else f"{phase}-lr{args.adapt_lr:g}"
 
 
 def score(folder: Path, args) -> dict:
@@ -99,6 +106,7 @@ def main() -> None:
     parser.add_argument("--parent-minutes", type=float, default=15.0)
     parser.add_argument("--scratch-minutes", type=float, default=15.0)
     parser.add_argument("--adapt-minutes", type=float, default=3.0)
+    parser.add_argument("--adapt-lr", type=float, help="learning rate of the adaptations (default: the parent's)")
     parser.add_argument("--samples", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--models", default="/tmp/bench_adapt_models", help="folder holding each phase's model")
@@ -116,8 +124,8 @@ def main() -> None:
             row = {**score(folder, args), "training_wall_s": wall, "samples": args.samples}
         row.update(load_average_at_end=os.getloadavg(), threads=torch.get_num_threads(),
                    finished=time.strftime("%Y-%m-%d %H:%M:%S"))
-        print(json.dumps({phase: row}, default=str), flush=True)
-        report["rows"][phase] = row
+        print(json.dumps({_row(phase, args): row}, default=str), flush=True)
+        report["rows"][_row(phase, args)] = row
         report["args"] = vars(args)
         out.write_text(json.dumps(report, indent=1, default=str))
     print(f"wrote {out}")

@@ -1,17 +1,23 @@
 """Render screenshots of the napari-hdn widgets in use on the sample data into docs/images/.
 
-    .venv/bin/python scripts/screenshots.py [--model MODEL] [--train-seconds 60] [--out docs/images]
+    xvfb-run -s "-screen 0 1920x1080x24" .venv/bin/python scripts/screenshots.py \
+        [--model MODEL] [--train-seconds 300] [--shot-after-steps 100] [--out docs/images] \
+        [--sizes 1366x768 1920x1080]
 
-Opens napari in a real window (a virtual X server when there is no display),
-clicks through the widgets as a user would and saves one PNG per step:
-noise_model.png (calibration and its diagnostics), train.png (training with
-live losses and preview), restore.png (noisy input next to the MMSE) and
-latent_layers.png (z1 switched off, preview of the region in view).
+Opens napari as a user gets it (the launch helper: the three widgets as tabs of
+one dock, napari's layer list and controls beside them), clicks through the
+widgets as a user would and saves, at each screen size, one PNG per step:
+noise_model-WxH.png (calibration and its diagnostics), train-WxH.png (training
+with live losses and preview), restore-WxH.png (noisy input, ground truth and MMSE
+truth side by side) and latent_layers-WxH.png (z1 switched off, preview of the
+region in view). The window fills the whole screen of each size, as a
+maximised window would.
 
-The training screenshot is taken at the first live preview after 100 steps
-(previews come every few seconds), and training is then stopped. Without --model the
+The training screenshot is taken at the first live preview after --shot-after-steps
+steps (previews come every few seconds), and training is then stopped. Without --model the
 restoration uses that briefly trained model; give a model trained for the full
 budget (e.g. ``hdn-demo/model`` from ``./dev demo``) for a representative result.
+Without a display, a virtual one as large as the largest size is started.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-WINDOW = (1600, 1000)
+SIZES = ((1366, 768), (1920, 1080))  # a laptop and a desktop screen
 
 
 def _wait(condition, timeout_s: float, what: str) -> None:
@@ -67,19 +73,34 @@ def _show(viewer, dock_name: str, visible: list[str]) -> None:
     viewer.reset_view()
 
 
-def _save(viewer, out: Path, name: str) -> None:
-    viewer.reset_view()  # fit what is shown (also each cell of a grid)
-    _settle(1.5)
-    path = out / name
-    viewer.screenshot(path=str(path), canvas_only=False, flash=False)
-    print(f"wrote {path}")
+def _save(viewer, out: Path, name: str, sizes: tuple[tuple[int, int], ...], page=None, show=None) -> None:
+    """One screenshot of the whole window per screen size: ``<name>-<width>x<height>.png``.
+
+    ``page`` (a widget's scrolling page) is scrolled to the widget ``show`` once laid out at each size.
+    """
+    window = viewer.window._qt_window
+    for width, height in sizes:
+        window.move(0, 0)
+        window.resize(width, height)
+        _settle(1.0)
+        if page is not None:
+            page.ensureWidgetVisible(show)
+        viewer.reset_view()  # fit what is shown (also each cell of a grid)
+        _settle(1.5)
+        if (window.width(), window.height()) != (width, height):  # the window cannot be made that small
+            raise RuntimeError(f"the window is {window.width()}x{window.height()}, not {width}x{height}: "
+                               "its minimum size does not fit the screen")
+        path = out / f"{name}-{width}x{height}.png"
+        viewer.screenshot(path=str(path), canvas_only=False, flash=False)
+        print(f"wrote {path}")
 
 
-def render(out: Path, model_path: str | None, train_seconds: float) -> None:
+def render(out: Path, model_path: str | None, train_seconds: float, sizes: tuple[tuple[int, int], ...],
+           shot_after_steps: int = 100) -> None:
     from napari_hdn._qt.launch import open_viewer
 
     viewer = open_viewer(sample="nuclei", calibration=True, show=True)
-    viewer.window.resize(*WINDOW)
+    viewer.window.resize(*sizes[0])
     _settle(2.0)
     noise, train, restore = (viewer.window.add_plugin_dock_widget("napari-hdn", name)[1]
                              for name in ("Noise model", "Train", "Restore"))
@@ -92,7 +113,7 @@ def render(out: Path, model_path: str | None, train_seconds: float) -> None:
     _run(noise.task, noise.fit, 300, "the noise-model fit")
     _show(viewer, "Noise model", ["nuclei calibration"])
     viewer.dims.set_current_step(0, 0)
-    _save(viewer, out, "noise_model.png")
+    _save(viewer, out, "noise_model", sizes)
 
     # 2. Training on the noisy stack, caught in the middle (after its second live preview), then stopped.
     train.layers.set_checked(["nuclei noisy stack"])
@@ -107,13 +128,14 @@ def render(out: Path, model_path: str | None, train_seconds: float) -> None:
     if not train.start():
         raise RuntimeError(f"training did not start: {train.task.status.text()}")
     # Let it learn for a while (previews come every few seconds), then show the next fresh preview.
-    _wait(lambda: len(train.loss_plot.steps) >= 100 or not train.task.running, train_seconds + 120, "100 steps")
+    _wait(lambda: len(train.loss_plot.steps) >= shot_after_steps or not train.task.running, train_seconds + 120,
+          f"{shot_after_steps} steps")
     seen = previews.count("done")
     _wait(lambda: previews.count("done") > seen or not train.task.running, 120, "a training preview")
     for layer in viewer.layers:
         layer.visible = layer.name in ("nuclei noisy stack", "nuclei noisy stack HDN training preview")
     viewer.dims.set_current_step(0, 30)
-    _save(viewer, out, "train.png")
+    _save(viewer, out, "train", sizes, train.page, train.loss_plot)  # the page scrolls: show the live losses
     train.stop()
     _wait(lambda: not train.task.running, 300, "the end of training")
     if model_path is not None and not restore.load_model(model_path):
@@ -126,9 +148,9 @@ def render(out: Path, model_path: str | None, train_seconds: float) -> None:
     _run(restore.task, restore.restore, 600, "the restoration")
     _show(viewer, "Restore", ["nuclei noisy", "nuclei noisy HDN MMSE", "nuclei ground truth"])
     grid = viewer.canvas.grid
-    grid.shape = (1, 3)  # noisy | MMSE | ground truth
+    grid.shape = (1, 3)  # noisy | ground truth | MMSE (napari fills the grid from the layer list)
     grid.enabled = True
-    _save(viewer, out, "restore.png")
+    _save(viewer, out, "restore", sizes, restore.page, restore.task)
 
     # 4. Latent layers: z1 off, previewed on the region in view (the middle of the image, zoomed in).
     grid.enabled = False
@@ -142,8 +164,17 @@ def render(out: Path, model_path: str | None, train_seconds: float) -> None:
     _show(viewer, "Restore", ["nuclei noisy HDN MMSE", "nuclei noisy HDN preview"])
     grid.shape = (1, 2)  # all layers on | z1 off
     grid.enabled = True
-    _save(viewer, out, "latent_layers.png")
+    # The latent-layer panel, below the restoration.
+    _save(viewer, out, "latent_layers", sizes, restore.page, restore.apply_button)
     viewer.close()
+
+
+def _size(text: str) -> tuple[int, int]:
+    width, _, height = text.lower().partition("x")
+    try:
+        return int(width), int(height)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a screen size such as 1366x768") from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -152,16 +183,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-seconds", type=float, default=300.0,
                         help="training budget of the screenshot run (it is stopped after its second live preview)")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "images")
+    parser.add_argument("--shot-after-steps", type=int, default=100,
+                        help="training steps before the training screenshot (taken while training runs)")
+    parser.add_argument("--sizes", nargs="+", type=_size, default=SIZES, metavar="WxH",
+                        help="screen sizes to render at (default: 1366x768 1920x1080)")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
+    sizes = tuple(args.sizes)
     display = None
     if not os.environ.get("DISPLAY"):
         from pyvirtualdisplay import Display  # installed with pytest-xvfb
 
-        display = Display(size=WINDOW, color_depth=24)
+        largest = (max(w for w, _ in sizes), max(h for _, h in sizes))
+        display = Display(size=largest, color_depth=24)
         display.start()
     try:
-        render(args.out, args.model, args.train_seconds)
+        render(args.out, args.model, args.train_seconds, sizes, args.shot_after_steps)
     finally:
         if display is not None:
             display.stop()

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from napari_hdn import _contributions, sample_data
+from napari_hdn.layer_roles import CALIBRATION, GROUND_TRUTH, layer_role
 
 
 def _by_name(layers):
@@ -33,12 +34,15 @@ def test_nuclei_samples_are_the_benchmark_images(structured):
     low, high = noisy_kwargs["contrast_limits"]
     assert noisy.min() <= low < high <= noisy.max()
     assert noisy_kwargs["metadata"]["napari_hdn_sample"] == variant
+    # The ground truth is marked, so that the widgets never offer it as training data.
+    assert layer_role(truth_kwargs["metadata"]) == GROUND_TRUTH and layer_role(noisy_kwargs["metadata"]) is None
 
 
 def test_calibration_sample_is_100_repeats_of_the_test_slice():
     ((stack, kwargs, kind),) = _contributions.sample_calibration()
     assert kind == "image" and kwargs["name"] == "nuclei calibration"
     assert stack.shape == (100, 256, 256) and stack.dtype == np.float32
+    assert layer_role(kwargs["metadata"]) == CALIBRATION  # the Noise model widget's default stack
     # Repeats of one static scene: the frame mean approaches the clean slice in camera units.
     clean = sample_data.GAIN * sample_data.ground_truth() + sample_data.OFFSET
     assert np.abs(stack.mean(axis=0) - clean).mean() < 0.7
@@ -117,7 +121,7 @@ def test_contributions_import_neither_qt_nor_torch():
 
 @pytest.mark.qt
 def test_opening_files_in_napari_loads_them_into_the_widgets(make_napari_viewer, tmp_path, training_folder):
-    from napari_hdn._qt._session import session_for
+    from napari_hdn.session import session_for
     from napari_hdn.noise_models import PoissonGaussianNoiseModel
 
     viewer = make_napari_viewer()

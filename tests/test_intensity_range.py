@@ -8,6 +8,7 @@ import torch
 
 from napari_hdn.errors import InputError, IntensityRangeWarning, RestorationError
 from napari_hdn.inference import restore
+from napari_hdn.noise_models.poisson_gaussian import PoissonGaussianNoiseModel
 from napari_hdn.intensity_range import check_training_range, intensity_range
 from napari_hdn.model import LadderVAE, ModelConfig, load_model
 from napari_hdn.model.bundle import HDNModel
@@ -73,8 +74,22 @@ def test_training_data_far_outside_the_noise_model_range_warn():
     with warnings.catch_warnings():
         warnings.simplefilter("error", IntensityRangeWarning)
         assert check_training_range([image(1)], noise) == pytest.approx(intensity_range([image(1)]))
-    with pytest.warns(IntensityRangeWarning, match=r"90\.\.170"):
+    with pytest.warns(IntensityRangeWarning, match=r"60\.\.200, noise included"):  # 90..170 widened by 3 sigma
         check_training_range([image(1) * 50], noise)
+
+
+def test_low_light_data_from_the_calibrated_camera_do_not_warn():
+    """At low light the noise spread is as wide as the signal range: noisy values of the very camera and
+    light level the noise model was calibrated on lie outside its signal range, and must not warn."""
+    rng = np.random.default_rng(0)
+    signal = rng.uniform(0, 4.5, (4, 64, 64))  # photons, like nuclei-low (the model saw 100.2..109 ADU)
+    noisy = np.round(2.0 * rng.poisson(signal) + rng.normal(0, 1.5, signal.shape) + 100)
+    noise = PoissonGaussianNoiseModel(2.0, 100.0, 1.5, signal_range=(100.2, 109.0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", IntensityRangeWarning)
+        check_training_range(list(noisy), noise)
+    with pytest.warns(IntensityRangeWarning, match="noise included"):
+        check_training_range(list(noisy + 40), noise)  # another offset: well outside
 
 
 def test_keep_samples_above_n_samples_is_an_error():

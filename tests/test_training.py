@@ -387,10 +387,10 @@ def test_bfloat16_training_runs_and_is_reproducible():
 
 
 def test_thread_tuner_keeps_the_faster_thread_count(monkeypatch):
+    import napari_hdn.threads as thread_policy
     import napari_hdn.training as training
-    import napari_hdn.training.threads as training_threads
 
-    monkeypatch.setattr(training_threads, "usable_cores", lambda: 2)
+    monkeypatch.setattr(thread_policy, "usable_cores", lambda: 2)
     monkeypatch.setattr(torch, "set_num_threads", lambda n: None)  # leave the test process as it is
     tuner = training.ThreadTuner(None)
     assert tuner.candidates == [1, 2] and tuner.current == 1

@@ -70,13 +70,13 @@ def test_all_mode_trains_every_kind_of_weight(parent_folder):
 def test_adapted_model_takes_the_new_data_and_records_its_parent(parent_folder, tmp_path):
     parent = load_model(parent_folder, device="cpu")
     data = new_data()
-    events = list(_drain(adapt_events(parent_folder, data, noise_model=NEW_NOISE, minutes=None, steps=6,
+    events = list(_drain(adapt_events(parent_folder, data, noise_model=NEW_NOISE, minutes=None, steps=6,  # default mode
                                       out=tmp_path / "a", device="cpu", **ADAPT_SETTINGS)))
     assert events[-1].kind == "done"
     loaded = load_model(tmp_path / "a" / "best", device="cpu")
     assert loaded.parent["path"] == str(parent_folder.resolve())
     assert loaded.parent["weights_sha256"] == weights_fingerprint(parent.network)
-    assert loaded.parent["mode"] == "all" and loaded.parent["step"] == parent.step
+    assert loaded.parent["mode"] == "gains" and loaded.parent["step"] == parent.step
     assert loaded.noise_model.offset == 300.0  # the new noise model
     assert loaded.data_mean == pytest.approx(float(data.astype(np.float64).mean()), rel=0.02)  # new normalisation
     assert loaded.config == parent.config

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from .layer_roles import CALIBRATION, GROUND_TRUTH, with_role
+
 LayerData = tuple  # (data, kwargs, layer type), napari's LayerDataTuple
 
 # Names of the files the reader recognises. The model bundle layout belongs to
@@ -66,7 +68,8 @@ def _nuclei_layers(structured: bool) -> list[LayerData]:
                 "name": f"{variant} ground truth",
                 "contrast_limits": limits,
                 "visible": False,
-                "metadata": dict(about, slice=sample_data.TEST_SLICE),
+                # Marked: the training list and the noise-model widget leave the ground truth out.
+                "metadata": with_role(dict(about, slice=sample_data.TEST_SLICE), GROUND_TRUTH),
             },
             "image",
         ),
@@ -88,10 +91,13 @@ def sample_calibration() -> list[LayerData]:
     from . import sample_data
 
     stack = sample_data.calibration_stack(100).astype(np.float32)
-    meta = {
-        "napari_hdn_sample": "nuclei calibration",
-        "description": "100 noisy acquisitions of one static slice (seeds 1000-1099) for noise-model calibration",
-    }
+    meta = with_role(
+        {
+            "napari_hdn_sample": "nuclei calibration",
+            "description": "100 noisy acquisitions of one static slice (seeds 1000-1099) for noise-model calibration",
+        },
+        CALIBRATION,  # the Noise model widget offers it as the calibration stack
+    )
     return [(stack, {"name": "nuclei calibration", "contrast_limits": _contrast(stack[0]), "metadata": meta}, "image")]
 
 
@@ -157,7 +163,7 @@ def _hand_to_viewer(what: str, obj: Any, source: str) -> None:
     """Put a loaded object into the current viewer's session and show the widget that uses it."""
     import napari
 
-    from ._qt._session import session_for
+    from .session import session_for
 
     viewer = napari.current_viewer()
     if viewer is None:  # read outside a viewer (e.g. napari's reader test utilities): nothing to hand over

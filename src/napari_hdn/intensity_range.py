@@ -10,11 +10,15 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .errors import InputError, IntensityRangeWarning, RestorationError
+
+if TYPE_CHECKING:
+    from .noise_models.base import NoiseModel
+    from .model.bundle import HDNModel
 
 # The training data's range: these percentiles (hot pixels and outliers ignored).
 RANGE_PERCENTILES = (0.1, 99.9)
@@ -65,16 +69,35 @@ def _describe(values: np.ndarray) -> str:
     return f"{low:.4g}..{high:.4g} (1st..99th percentile, median {np.median(values):.4g})"
 
 
-def check_training_range(planes: Sequence[Any], noise_model: Any) -> tuple[float, float] | None:
+def observation_range(noise_model: NoiseModel) -> tuple[float, float]:
+    """The raw values a noise model's calibrated signal range produces: that range widened by three noise
+    standard deviations at each end. Noisy data must be compared with this, not with the signal range:
+    at low light the noise spread is as wide as the signal range itself."""
+    low, high = getattr(noise_model, "signal_range", (-math.inf, math.inf))
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return low, high
+    try:
+        mean, variance = noise_model.moments(np.array([low, high], dtype=np.float32))
+        mean = mean.detach().cpu().double().numpy()
+        std = np.sqrt(np.maximum(variance.detach().cpu().double().numpy(), 0.0))
+    except Exception:  # a noise model without moments: its signal range alone
+        return low, high
+    wide_low, wide_high = float(mean[0] - 3 * std[0]), float(mean[1] + 3 * std[1])
+    if not (math.isfinite(wide_low) and math.isfinite(wide_high)):
+        return low, high
+    return min(low, wide_low), max(high, wide_high)
+
+
+def check_training_range(planes: Sequence[Any], noise_model: NoiseModel) -> tuple[float, float] | None:
     """The training data's range; warns (IntensityRangeWarning) when it lies well outside the noise model's."""
     values = sample_values(planes)
     if values.size == 0:
         return None
-    low, high = getattr(noise_model, "signal_range", (-math.inf, math.inf))
+    low, high = observation_range(noise_model)
     if math.isfinite(low) and math.isfinite(high) and _share_outside(values, low, high, NOISE_MARGIN) > NOISE_OUTSIDE_SHARE:
         warnings.warn(
-            f"The training data's intensities {_describe(values)} lie well outside the signal range the noise "
-            f"model was calibrated on ({low:.4g}..{high:.4g}): it will describe their noise wrongly. Calibrate "
+            f"The training data's intensities {_describe(values)} lie well outside the range the noise "
+            f"model was calibrated on ({low:.4g}..{high:.4g}, noise included): it will describe their noise wrongly. Calibrate "
             "the noise model on data from the same camera settings, or estimate one from these images "
             "(hdn calibrate DATA --from-noisy).",
             IntensityRangeWarning,
@@ -84,7 +107,7 @@ def check_training_range(planes: Sequence[Any], noise_model: Any) -> tuple[float
     return float(data_low), float(data_high)
 
 
-def check_restoration_range(model: Any, image: Any) -> None:
+def check_restoration_range(model: HDNModel, image: Any) -> None:
     """Warn (IntensityRangeWarning) or refuse (InputError) an image far outside the model's intensities.
 
     Models saved before the training range was recorded are checked only against the noise model.
@@ -114,18 +137,18 @@ def check_restoration_range(model: Any, image: Any) -> None:
                 stacklevel=3,
             )
             return
-    low, high = getattr(model.noise_model, "signal_range", (-math.inf, math.inf))
+    low, high = observation_range(model.noise_model)
     if math.isfinite(low) and math.isfinite(high) and _share_outside(values, low, high, NOISE_MARGIN) > NOISE_OUTSIDE_SHARE:
         warnings.warn(
-            f"The image's intensities {_describe(values)} lie well outside the signal range the model's noise "
-            f"model was calibrated on ({low:.4g}..{high:.4g}): the restoration may be wrong. Use a model whose "
+            f"The image's intensities {_describe(values)} lie well outside the range the model's noise "
+            f"model was calibrated on ({low:.4g}..{high:.4g}, noise included): the restoration may be wrong. Use a model whose "
             "noise model was calibrated with the camera settings of this image.",
             IntensityRangeWarning,
             stacklevel=3,
         )
 
 
-def check_finite_result(arrays: dict[str, np.ndarray], model: Any) -> None:
+def check_finite_result(arrays: dict[str, np.ndarray], model: HDNModel) -> None:
     """Raise RestorationError when a restoration output holds NaN or infinite values (never silently)."""
     for name, array in arrays.items():
         if array is None or getattr(array, "size", 0) == 0 or hasattr(array, "compute"):

@@ -7,7 +7,6 @@ its computations to a tiny network and 64 x 64 images, so that each takes second
 from __future__ import annotations
 
 import pytest
-
 from qt_helpers import TINY, TINY_PATCH, noisy_stack
 
 

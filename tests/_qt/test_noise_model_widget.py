@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from qt_helpers import WAIT_MS, dock, noisy_stack, run_task
 
-from napari_hdn.noise_models import GaussianMixtureNoiseModel, HistogramNoiseModel, PoissonGaussianNoiseModel
+from napari_hdn.layer_roles import CALIBRATION, with_role
+from napari_hdn.noise_models import (
+    GaussianMixtureNoiseModel,
+    HistogramNoiseModel,
+    PoissonGaussianNoiseModel,
+)
 
 pytestmark = pytest.mark.qt
 
@@ -88,6 +95,7 @@ def test_cancel_leaves_the_noise_model_unchanged(viewer, qtbot, messages):
     viewer.add_image(calibration_stack(), name="calibration")
     widget = dock(viewer, "Noise model")
     widget.set_source("stack")
+    widget.stack_layer.set_layer("calibration")
     widget.steps.setValue(5000)  # progress every 50 steps; the whole fit would take far longer than the test
 
     with qtbot.captureExceptions() as exceptions:
@@ -126,3 +134,121 @@ def test_bad_choices_show_a_message_and_change_nothing(viewer, qtbot, tmp_path, 
     assert not (tmp_path / "none.npz").exists()
     assert widget.session.noise_model is None
     assert len(messages) == 5
+
+
+def test_every_percentage_shown_comes_with_the_time_left(viewer, qtbot, messages, monkeypatch):
+    viewer.add_image(calibration_stack(), name="calibration")
+    widget = dock(viewer, "Noise model")
+    widget.set_source("stack")
+    widget.stack_layer.set_layer("calibration")
+    widget.set_kind("histogram")  # its fit reports no time left of its own: the panel estimates it
+    shown: list[str] = []
+    show_progress = widget.task.show_progress
+
+    def record(event):
+        show_progress(event)
+        shown.append(widget.task.bar.format())
+
+    monkeypatch.setattr(widget.task, "show_progress", record)
+    assert run_task(qtbot, widget.task, widget.fit) == "done"
+    assert shown[0] == "0% - estimating time left"
+    assert all(re.fullmatch(r"\d+% - (\d\d:\d\d left|estimating time left)", text) for text in shown), shown
+
+
+def test_the_calibration_stack_is_chosen_explicitly_or_is_the_marked_one(viewer, qtbot, messages):
+    # As the nuclei sample opens: a stack of 60 different slices first; it must not be taken as repeats.
+    viewer.add_image(noisy_stack(4), name="nuclei noisy stack")
+    widget = dock(viewer, "Noise model")
+    widget.set_source("stack")
+    assert widget.stack_layer.layer() is None and widget.stack_layer.currentText() == "Choose the calibration stack"
+    assert not widget.fit_button.isEnabled()
+    assert not widget.fit_hint.isHidden() and "Choose the calibration stack" in widget.fit_hint.text()
+    widget.fit_button.click()
+    assert not widget.task.running and widget.session.noise_model is None
+
+    # The sample data's calibration stack is marked as such: it becomes the choice, and Fit is possible.
+    viewer.add_image(calibration_stack(), name="nuclei calibration", metadata=with_role({}, CALIBRATION))
+    assert widget.stack_layer.currentText() == "nuclei calibration"
+    assert widget.fit_button.isEnabled() and widget.fit_hint.isHidden()
+    viewer.add_image(noisy_stack(1)[0], name="another image")  # a new layer does not change the choice
+    assert widget.stack_layer.currentText() == "nuclei calibration"
+
+    widget.set_source("pair")  # the pair needs both layers chosen, too
+    assert widget.noisy_layer.layer() is None and not widget.fit_button.isEnabled()
+    widget.noisy_layer.set_layer("another image")
+    widget.clean_layer.set_layer("nuclei calibration")
+    assert widget.fit_button.isEnabled()
+    widget.set_source("known")
+    assert widget.fit_button.isEnabled()
+    assert messages == []
+
+
+def test_a_stack_that_is_not_static_is_warned_about_in_the_widget(viewer, qtbot, messages):
+    rng = np.random.default_rng(1)
+    clean = np.linspace(0, 30, 64 * 64).reshape(64, 64)
+    drifting = np.stack([clean + d + rng.normal(0, 3, clean.shape) + 100 for d in np.linspace(-1.3, 1.3, 8)])
+    viewer.add_image(drifting.astype(np.float32), name="drifting")  # the brightness drifts: not quite static
+    widget = dock(viewer, "Noise model")
+    widget.set_source("stack")
+    widget.set_kind("gaussian")
+    widget.stack_layer.set_layer("drifting")
+    assert widget.data_warning.isHidden()
+
+    assert run_task(qtbot, widget.task, widget.fit) == "done"
+    assert widget.session.noise_model is not None
+    assert not widget.data_warning.isHidden() and "not quite static" in widget.data_warning.text()
+
+    viewer.add_image(calibration_stack(), name="static")
+    widget.stack_layer.set_layer("static")
+    assert run_task(qtbot, widget.task, widget.fit) == "done"
+    assert widget.data_warning.isHidden()  # a new fit clears the old warning
+    assert messages == []
+
+
+def camera_images(n: int = 4, size: int = 96) -> np.ndarray:
+    """Ordinary noisy images (different content, no repeats) of a camera with gain 2, offset 100, read sigma 3."""
+    rng = np.random.default_rng(4)
+    yy, xx = np.mgrid[:size, :size]
+    clean = np.stack([20 * np.sin(yy / (7.0 + i)) ** 2 * np.cos(xx / (9.0 + i)) ** 2 + 2 for i in range(n)])
+    return (2.0 * rng.poisson(clean) + rng.normal(0, 3, clean.shape) + 100).astype(np.float32)
+
+
+def test_a_noise_model_from_the_noisy_images_alone(viewer, qtbot, messages):
+    viewer.add_image(camera_images(), name="noisy images")
+    widget = dock(viewer, "Noise model")
+    widget.set_source("noisy")
+    assert not widget.fit_button.isEnabled() and "noisy images" in widget.fit_hint.text()  # nothing silently chosen
+    assert widget.kind.isHidden()  # an estimate is always Poisson-Gaussian
+    widget.estimate_layer.set_layer("noisy images")
+    assert widget.fit_button.isEnabled()
+
+    assert run_task(qtbot, widget.task, widget.fit) == "done"
+
+    model = widget.session.noise_model
+    assert isinstance(model, PoissonGaussianNoiseModel) and model.provenance["source"] == "estimated"
+    assert model.gain == pytest.approx(2.0, rel=0.3)
+    assert "estimated from the noisy images" in widget.session.noise_model_source
+    assert len(widget.plot.axes[0].lines) == 5  # the model's own curves
+    assert messages == []
+
+
+def test_bootstrap_needs_a_model_and_fits_a_gmm_to_its_restorations(viewer, qtbot, messages):
+    from factories import tiny_model
+
+    viewer.add_image(camera_images(1, 64)[0], name="noisy")
+    widget = dock(viewer, "Noise model")
+    widget.set_source("bootstrap")
+    widget.bootstrap_layer.set_layer("noisy")
+    assert not widget.fit_button.isEnabled() and "model first" in widget.fit_hint.text()
+    assert widget.kind.currentData() == "gmm"
+    widget.steps.setValue(20)
+    widget.session.set_model(tiny_model(data_mean=110.0, data_std=10.0), "test")
+    assert widget.fit_button.isEnabled()
+
+    assert run_task(qtbot, widget.task, widget.fit) == "done"
+
+    model = widget.session.noise_model
+    assert isinstance(model, GaussianMixtureNoiseModel) and model.provenance["source"] == "bootstrapped"
+    assert "bootstrapped" in widget.session.noise_model_source
+    assert len(widget.plot.axes[1].lines) == 2  # data and model variance: the restoration is the signal
+    assert messages == []

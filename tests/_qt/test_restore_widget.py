@@ -45,7 +45,9 @@ def test_restoration_adds_named_layers_placed_like_the_input(viewer, qtbot, rest
     samples = viewer.layers["noisy HDN samples"].data
     assert np.isfinite(mmse).all() and not np.allclose(samples[0], samples[1])
     assert viewer.layers["noisy HDN KL maps"].metadata[PLANES_KEY] == ["latent layer z1", "latent layer z2"]
-    assert all("nats/px" in toggle.text() for toggle in widget.latent.toggles)  # mean KL of this image
+    # Each layer's share of the information (mean KL of this image): in words, the value in the tooltip.
+    assert all("% of the information" in t.text() and "nats" not in t.text() for t in widget.latent.toggles)
+    assert all("KL divergence" in t.toolTip() and "'noisy'" in t.toolTip() for t in widget.latent.toggles)
 
     # Re-running updates the same layers in place.
     layers_before = {what: viewer.layers[f"noisy HDN {what}"] for what in OUTPUTS}
@@ -77,10 +79,11 @@ def test_plane_labels_name_the_latent_layer_in_view(viewer, qtbot, restore_widge
 def test_latent_layer_toggles_preview_the_region_in_view(viewer, qtbot, restore_widget, trained_model_path, messages):
     widget = restore_widget
     assert widget.load_model(trained_model_path)  # a new model replaces the toggles (no stale ones left)
-    assert len(widget.latent.findChildren(QCheckBox)) == 2
+    assert len([box for box in widget.latent.findChildren(QCheckBox) if box is not widget.side_by_side]) == 2
     toggles = widget.latent.toggles
-    assert [t.text().split("   ")[0] for t in toggles] == ["z1 \u00b7 1/2 px", "z2 \u00b7 1/4 px"]
-    assert all("KL" in t.text() for t in toggles)  # from the training history until an image is restored
+    assert [t.text().split("   ")[0] for t in toggles] == ["z1 \u00b7 details of 2 px", "z2 \u00b7 details of 4 px"]
+    assert all("information" in t.text() for t in toggles)  # from the training history until an image is restored
+    assert all("latent layer" in t.toolTip() and "KL" in t.toolTip() for t in toggles)
 
     with qtbot.captureExceptions() as exceptions:
         with qtbot.waitSignal(widget.preview_task.finished, timeout=WAIT_MS) as blocker:
@@ -101,7 +104,7 @@ def test_latent_layer_toggles_preview_the_region_in_view(viewer, qtbot, restore_
     toggles[1].setChecked(False)
     widget.activations.setChecked(False)
     assert run_task(qtbot, widget.task, lambda: widget.apply_button.click() or widget.task.running) == "done"
-    assert viewer.layers["noisy HDN MMSE"].metadata["napari_hdn"]["deactivated_layers"] == [2]
+    assert viewer.layers["noisy HDN MMSE (z2 off)"].metadata["napari_hdn"]["deactivated_layers"] == [2]
     assert messages == []
 
 
@@ -156,8 +159,8 @@ def test_samples_to_keep_never_exceed_the_samples_drawn(restore_widget):
 
 
 def test_the_suggestion_marks_noise_layers_and_applies_only_on_request(qtbot, restore_widget):
-    from napari_hdn.inference.suggest import DeactivationSuggestion, LayerVerdict
     from napari_hdn._qt.restore_widget import NOISE_MARK
+    from napari_hdn.inference.suggest import DeactivationSuggestion, LayerVerdict
 
     widget = restore_widget
     assert not widget.use_suggestion_button.isEnabled()
@@ -175,7 +178,7 @@ def test_the_suggestion_marks_noise_layers_and_applies_only_on_request(qtbot, re
     widget.use_suggestion_button.click()
     assert widget.latent.switched_off() == (1,)
     assert run_task(qtbot, widget.task, widget.restore) == "done"  # the choice is recorded with the result
-    recorded = widget.viewer.layers["noisy HDN MMSE"].metadata["napari_hdn"]
+    recorded = widget.viewer.layers["noisy HDN MMSE (z1 off)"].metadata["napari_hdn"]
     assert recorded["deactivated_layers"] == [1] and recorded["suggestion"]["layers"] == [1]
 
 
@@ -191,6 +194,83 @@ def test_one_pass_restoration_needs_a_denoiser_for_the_layers_and_can_train_one(
     assert run_task(qtbot, widget.one_pass.task, widget.distill) == "done"
     assert "all-on" in widget.session.model.direct_denoisers
     assert run_task(qtbot, widget.task, widget.restore) == "done"
-    mmse = viewer.layers["noisy HDN MMSE"]
+    mmse = viewer.layers["noisy HDN MMSE (one pass)"]
     assert mmse.metadata["napari_hdn"]["method"] == "direct denoiser (one pass)"
     assert mmse.data.shape == viewer.layers["noisy"].data.shape and np.isfinite(mmse.data).all()
+
+
+def test_a_no_model_message_goes_once_a_model_arrives(viewer, trained_model_path, messages):
+    viewer.add_image(noisy_stack(1)[0], name="noisy")
+    widget = dock(viewer, "Restore")
+    assert not widget.restore()
+    assert "No model" in widget.task.status.text()
+    widget.session.set_model(load_model(trained_model_path), "trained in the Train widget")  # not through Restore
+    assert widget.task.status.text() == ""
+    assert "No model" not in widget.model_label.text()
+
+
+def test_apply_to_whole_image_adds_a_layer_named_after_the_layers_off_and_keeps_the_others(
+        viewer, qtbot, restore_widget, messages):
+    widget = restore_widget
+    widget.activations.setChecked(False)
+    assert run_task(qtbot, widget.task, widget.restore) == "done"
+    all_on = viewer.layers["noisy HDN MMSE"]
+    all_on_data = all_on.data.copy()
+    # The user's own layer that happens to have the name of the next result: never replaced.
+    viewer.add_image(np.zeros((64, 64), np.float32), name="noisy HDN variance (z1 off)")
+
+    with qtbot.waitSignal(widget.preview_task.finished, timeout=WAIT_MS):
+        widget.latent.toggles[0].setChecked(False)
+    assert run_task(qtbot, widget.task, lambda: widget.apply_button.click() or widget.task.running) == "done"
+    assert viewer.layers["noisy HDN MMSE"] is all_on
+    np.testing.assert_array_equal(all_on.data, all_on_data)
+    assert all_on.metadata["napari_hdn"]["deactivated_layers"] == []
+    assert not viewer.layers["noisy HDN variance (z1 off)"].data.any()
+    # One number for the whole restoration: MMSE, variance and samples of z1 off are "... (z1 off) [2]".
+    z1_off = viewer.layers["noisy HDN MMSE (z1 off) [2]"]
+    assert z1_off.metadata["napari_hdn"]["deactivated_layers"] == [1]
+    assert "noisy HDN variance (z1 off) [2]" in viewer.layers and "noisy HDN samples (z1 off) [2]" in viewer.layers
+    assert "noisy HDN MMSE (z1 off)" not in viewer.layers
+    assert "(z1 off) [2]" in widget.task.status.text()
+
+    # The same restoration again (same input, layers and model) updates its own layers in place.
+    n_layers = len(viewer.layers)
+    assert run_task(qtbot, widget.task, widget.restore) == "done"
+    assert len(viewer.layers) == n_layers and viewer.layers["noisy HDN MMSE (z1 off) [2]"] is z1_off
+    assert messages == []
+
+
+def test_side_by_side_shows_the_preview_next_to_the_all_layers_on_mmse(viewer, qtbot, restore_widget, messages):
+    from napari_hdn._qt.compare import grid_of
+
+    widget = restore_widget
+    widget.activations.setChecked(False)
+    assert run_task(qtbot, widget.task, widget.restore) == "done"
+    mmse = viewer.layers["noisy HDN MMSE"]
+    variance = viewer.layers["noisy HDN variance"]
+    variance.visible = True  # the user looks at the variance too
+    with qtbot.waitSignal(widget.preview_task.finished, timeout=WAIT_MS):
+        widget.latent.toggles[0].setChecked(False)
+    preview = viewer.layers["noisy HDN preview"]
+    grid = grid_of(viewer)
+    assert not grid.enabled
+
+    widget.side_by_side.setChecked(True)
+    layers = list(viewer.layers)
+    assert grid.enabled and {layer.name for layer in layers if layer.visible} == {preview.name, mmse.name}
+    positions = {grid.position(layers.index(layer), layers) for layer in (preview, mmse)}
+    assert positions == {(0, 0), (0, 1)}  # side by side, in one row
+    assert "every layer on" in widget.preview_task.status.text()
+
+    with qtbot.waitSignal(widget.preview_task.finished, timeout=WAIT_MS):  # a new preview stays side by side
+        widget.latent.toggles[0].setChecked(True)
+    assert grid.enabled and {layer.name for layer in viewer.layers if layer.visible} == {preview.name, mmse.name}
+
+    widget.side_by_side.setChecked(False)
+    assert not grid.enabled
+    assert viewer.layers["noisy"].visible and variance.visible and mmse.visible and preview.visible
+
+    widget.side_by_side.setChecked(True)
+    widget.shutdown()  # closing the widget gives the viewer back as it was
+    assert not grid.enabled and viewer.layers["noisy"].visible and variance.visible
+    assert messages == []

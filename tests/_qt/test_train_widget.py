@@ -9,6 +9,7 @@ from qt_helpers import TINY, TINY_PATCH, WAIT_MS, dock, noisy_stack, run_task
 from napari_hdn._qt import train_widget
 from napari_hdn.model.bundle import load_model
 from napari_hdn.noise_models import GaussianNoiseModel
+from napari_hdn.training.convergence import CONVERGED_ROUNDS
 
 pytestmark = pytest.mark.qt
 
@@ -160,3 +161,96 @@ def test_bad_choices_show_a_message_and_change_nothing(viewer, qtbot, tmp_path, 
     assert widget.session.model is None
     assert not (tmp_path / "run").exists()
     assert len(messages) == 4
+
+
+def _validation(step: int, loss: float):
+    from napari_hdn.training.events import TrainingEvent
+
+    return TrainingEvent(stage="training", done=step, kind="validation", step=step, val_loss=loss)
+
+
+def test_a_converged_hint_appears_when_the_validation_loss_stops_improving(viewer):
+    widget = dock(viewer, "Train")
+    rounds = CONVERGED_ROUNDS
+    losses = [1.0, 0.8, 0.7] + [0.71 + 0.001 * i for i in range(rounds - 1)]
+    for i, loss in enumerate(losses, start=1):
+        widget._training_event(_validation(100 * i, loss))
+    assert widget.converged_label.isHidden()  # one round short of the wait: still learning
+    widget._training_event(_validation(100 * (len(losses) + 1), 0.75))
+    assert not widget.converged_label.isHidden()
+    assert f"has not improved for {rounds} rounds" in widget.converged_label.text()
+    assert "you may stop" in widget.converged_label.text()
+    widget._training_event(_validation(100 * (len(losses) + 2), 0.5))  # better again: the hint goes
+    assert widget.converged_label.isHidden()
+
+
+def test_start_from_a_trained_model_adapts_it_and_leaves_it(viewer, qtbot, tmp_path, trained_model_path, messages):
+    parent_weights = (trained_model_path / "best" / "weights.safetensors").read_bytes()
+    widget = tiny_train_widget(viewer, tmp_path / "adapted", steps=4)
+    assert not widget.start_from.path.isVisibleTo(widget)  # hidden until asked for
+    widget.start_from.enabled.setChecked(True)
+    assert widget.start_from.path.isVisibleTo(widget)
+    widget.start_from.path.setText(str(trained_model_path))
+    widget.start_from.mode.setCurrentIndex(widget.start_from.mode.findData("gains"))
+
+    assert run_task(qtbot, widget.task, widget.start) == "done"
+
+    adapted = load_model(tmp_path / "adapted")
+    assert adapted.parent["mode"] == "gains" and adapted.step == 4
+    assert adapted.parent["path"] == str((trained_model_path / "best").resolve())
+    assert widget.session.model is not None and widget.session.model.parent is not None
+    assert (trained_model_path / "best" / "weights.safetensors").read_bytes() == parent_weights
+    assert messages == []
+
+
+def test_start_from_a_trained_model_needs_its_folder(viewer, qtbot, tmp_path, messages):
+    widget = tiny_train_widget(viewer, tmp_path / "adapted", steps=4)
+    widget.start_from.enabled.setChecked(True)
+    assert not widget.start()
+    assert messages and "No model to start from" in messages[-1]
+    assert not (tmp_path / "adapted").exists()
+def test_the_training_list_offers_only_noisy_data_and_shows_four_rows(viewer, messages):
+    from napari_hdn._qt._layers import LIST_ROWS, show_image
+    from napari_hdn.layer_roles import GROUND_TRUTH, PREVIEW, with_role
+
+    noisy = viewer.add_image(noisy_stack(1)[0], name="noisy")
+    viewer.add_image(noisy_stack(1)[0], name="ground truth", metadata=with_role({}, GROUND_TRUTH))
+    widget = dock(viewer, "Train")
+    # Results and previews as the plugin writes them (Restore widget, training preview): not training data.
+    show_image(viewer, "noisy HDN MMSE", noisy.data, noisy, metadata={"napari_hdn": {"source_layer": "noisy"}})
+    viewer.add_image(noisy.data[:16, :16], name="noisy HDN preview", metadata=with_role({}, PREVIEW))
+    viewer.add_image(noisy_stack(2), name="more noisy data")
+    offered = [widget.layers.item(i).text() for i in range(widget.layers.count())]
+    assert offered == ["noisy", "more noisy data"]
+
+    row = widget.layers.sizeHintForRow(0)
+    assert row > 0 and widget.layers.minimumHeight() >= LIST_ROWS * row >= 4 * row
+    assert messages == []
+
+
+def test_the_form_speaks_plainly_and_explains_in_tooltips(viewer):
+    from qtpy.QtWidgets import QLabel
+
+    widget = dock(viewer, "Train")
+    labels = " | ".join(label.text() for label in widget.findChildren(QLabel))
+    for jargon in ("If it holds a model", "Layers off in training", "Validation fraction", "Patch size"):
+        assert jargon not in labels
+    assert "validation" in widget.val_fraction.toolTip() and "patch" in widget.patch_size.toolTip()
+    assert all("latent layer" in box.toolTip() for box in widget.layers_off)
+
+
+def test_a_training_without_calibration_data_estimates_its_noise_model(viewer, qtbot, tmp_path, messages):
+    from test_noise_model_widget import camera_images
+
+    widget = tiny_train_widget(viewer, tmp_path / "auto", steps=6)
+    viewer.add_image(camera_images(4, 64), name="camera")  # Poisson-Gaussian: its noise grows with the signal
+    widget.layers.set_checked(["camera"])
+    widget.session.set_noise_model(None, "")
+    widget.noise_source.setCurrentIndex(widget.noise_source.findData("auto"))
+    assert widget.training_arguments()["noise_model"] == "auto"
+
+    assert run_task(qtbot, widget.task, widget.start) == "done", messages
+
+    model = load_model(tmp_path / "auto")
+    assert model.noise_model.provenance["source"] in ("estimated", "bootstrapped")
+    assert messages == []

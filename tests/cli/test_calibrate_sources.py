@@ -3,12 +3,11 @@
 import numpy as np
 import pytest
 import tifffile
+from factories import tiny_config, tiny_model
 
 from napari_hdn import cli
 from napari_hdn.cli import main
-from napari_hdn.model import LadderVAE, ModelConfig
-from napari_hdn.model.bundle import HDNModel
-from napari_hdn.noise_models import GaussianNoiseModel, load_noise_model
+from napari_hdn.noise_models import load_noise_model
 
 
 @pytest.fixture(autouse=True)
@@ -83,8 +82,8 @@ def test_different_slices_as_a_calibration_stack_are_refused(tmp_path, capsys):
 
 
 def test_bootstrap_from_a_model_folder(noisy_tif, tmp_path, capsys):
-    config = ModelConfig(n_latent_layers=3, z_channels=4, n_filters=8, blocks_per_layer=1, dropout=0.0)
-    HDNModel(LadderVAE(config).eval(), GaussianNoiseModel(5.0), data_mean=150.0, data_std=60.0).save(tmp_path / "m")
+    config = tiny_config(n_latent_layers=3, z_channels=4, n_filters=8)
+    tiny_model(config=config, data_mean=150.0, data_std=60.0).save(tmp_path / "m")
     out, plot = tmp_path / "nm.npz", tmp_path / "nm.png"
     args = ["calibrate", str(noisy_tif), "--bootstrap", str(tmp_path / "m"), "--out", str(out)]
     assert main([*args, "--kind", "histogram", "--bins", "16", "--n-samples", "1", "--plot", str(plot)]) == 0

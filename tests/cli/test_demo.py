@@ -5,6 +5,7 @@ import pytest
 import tifffile
 
 from napari_hdn.cli import main
+from napari_hdn.model import load_model
 
 
 @pytest.mark.slow
@@ -21,6 +22,11 @@ def test_demo_runs_the_whole_pipeline(tmp_path, capsys):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["psnr_db"]["noisy"] == pytest.approx(18.30, abs=0.01)
     assert np.isfinite(summary["psnr_db"]["mmse"])
+    # The one-pass direct denoiser is distilled, stored with the model and scored beside the samples.
+    assert tifffile.imread(out / "mmse_direct.tif").shape == (256, 256)
+    assert np.isfinite(summary["psnr_db"]["direct (one pass)"])
+    assert set(summary["restoration_seconds"]) == {"mmse", "direct (one pass)"}
+    assert "all-on" in load_model(out / "model" / "best").direct_denoisers
     assert "PSNR" in capsys.readouterr().out
 
     # A second run neither overwrites silently ...
@@ -51,7 +57,8 @@ def test_demo_refuses_to_replace_a_folder_it_did_not_write(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("args, message", [(["--minutes", "0"], "--minutes"), (["--steps", "0"], "--steps"),
-                                           (["--samples", "1"], "--samples")])
+                                           (["--samples", "1"], "--samples"),
+                                           (["--direct-minutes", "0"], "--direct-minutes")])
 def test_demo_rejects_bad_budgets(tmp_path, capsys, args, message):
     assert main(["demo", "--out", str(tmp_path / "d"), *args]) == 2
     assert message in capsys.readouterr().err

@@ -5,19 +5,15 @@ import os
 
 import numpy as np
 import pytest
-import torch
+from factories import cli_network_settings, tiny_model
 
 from napari_hdn.cli import main
-from napari_hdn.model import LadderVAE, ModelConfig
-from napari_hdn.model.bundle import HDNModel
-from napari_hdn.noise_models import GaussianNoiseModel, PoissonGaussianNoiseModel
+from napari_hdn.noise_models import PoissonGaussianNoiseModel
 
 
 @pytest.fixture
 def files(tmp_path):
-    torch.manual_seed(0)
-    config = ModelConfig(n_latent_layers=2, z_channels=2, n_filters=4, blocks_per_layer=1, dropout=0.0)
-    model = HDNModel(LadderVAE(config).eval(), GaussianNoiseModel(5.0), data_mean=100.0, data_std=20.0)
+    model = tiny_model()
     rng = np.random.default_rng(0)
     np.save(tmp_path / "img.npy", rng.normal(100, 20, (32, 32)).astype(np.float32))
     np.save(tmp_path / "stack.npy", rng.normal(100, 5, (8, 32, 32)).astype(np.float32))
@@ -34,8 +30,7 @@ def _denied(*args, **kwargs):
     raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), "somewhere")
 
 
-TINY_TRAIN = ["--set", "n_latent_layers=2", "--set", "z_channels=2", "--set", "n_filters=4", "--set",
-              "blocks_per_layer=1", "--set", "steps_per_epoch=2", "--patch-size", "16", "--batch-size", "2",
+TINY_TRAIN = [*cli_network_settings(), "--set", "steps_per_epoch=2", "--patch-size", "16", "--batch-size", "2",
               "--threads", "1", "--device", "cpu", "--steps", "2", "--quiet"]
 
 

@@ -1,20 +1,15 @@
 import numpy as np
 import pytest
 import tifffile
-import torch
+from factories import tiny_model
 
 from napari_hdn.cli import main
 from napari_hdn.cli.predict import _imagej_axes, read_pixel_metadata
-from napari_hdn.model import LadderVAE, ModelConfig
-from napari_hdn.model.bundle import HDNModel
-from napari_hdn.noise_models import GaussianNoiseModel
 
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
-    torch.manual_seed(0)
-    config = ModelConfig(n_latent_layers=2, z_channels=2, n_filters=4, blocks_per_layer=1, dropout=0.0)
-    model = HDNModel(LadderVAE(config).eval(), GaussianNoiseModel(5.0), data_mean=100.0, data_std=20.0)
+    model = tiny_model()
     return model.save(tmp_path_factory.mktemp("model") / "tiny")
 
 

@@ -5,12 +5,10 @@ import pytest
 import tifffile
 
 pytest.importorskip("ome_zarr")
-import torch  # noqa: E402
+
+from factories import tiny_model
 
 from napari_hdn.cli import main  # noqa: E402
-from napari_hdn.model import LadderVAE, ModelConfig  # noqa: E402
-from napari_hdn.model.bundle import HDNModel  # noqa: E402
-from napari_hdn.noise_models import GaussianNoiseModel  # noqa: E402
 from napari_hdn.omezarr_io import ImageMetadata, read_ome_zarr, write_ome_zarr  # noqa: E402
 
 META = ImageMetadata("zyx", (1.5, 0.2, 0.25), {"x": "micrometer", "y": "micrometer"})
@@ -19,9 +17,7 @@ COMMON = ["--samples", "3", "--keep-samples", "2", "--device", "cpu", "--precisi
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
-    torch.manual_seed(0)
-    config = ModelConfig(n_latent_layers=2, z_channels=2, n_filters=4, blocks_per_layer=1, dropout=0.0)
-    model = HDNModel(LadderVAE(config).eval(), GaussianNoiseModel(5.0), data_mean=100.0, data_std=20.0)
+    model = tiny_model()
     return model.save(tmp_path_factory.mktemp("model") / "tiny")
 
 
@@ -99,9 +95,7 @@ def test_direct_denoiser_writes_one_pass_mmse_as_ome_zarr(tmp_path, noisy):
     from napari_hdn.direct import DirectUNet
     from napari_hdn.model import load_model
 
-    torch.manual_seed(0)
-    config = ModelConfig(n_latent_layers=2, z_channels=2, n_filters=4, blocks_per_layer=1, dropout=0.0)
-    model = HDNModel(LadderVAE(config).eval(), GaussianNoiseModel(5.0), data_mean=100.0, data_std=20.0)
+    model = tiny_model()
     model.direct_denoisers = {"all-on": DirectUNet(1, 4).eval()}
     model_dir = model.save(tmp_path / "with-direct")
     path, data = noisy

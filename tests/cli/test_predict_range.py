@@ -1,18 +1,13 @@
 """``hdn predict`` on images unlike the training data: one warning line, or exit status 2 and nothing written."""
 
 import numpy as np
-import torch
+from factories import tiny_model
 
 from napari_hdn.cli import main
-from napari_hdn.model import LadderVAE, ModelConfig
-from napari_hdn.model.bundle import HDNModel
-from napari_hdn.noise_models import GaussianNoiseModel
 
 
 def save_model(path, data_range):
-    torch.manual_seed(0)
-    config = ModelConfig(n_latent_layers=2, z_channels=2, n_filters=4, blocks_per_layer=1, dropout=0.0)
-    return HDNModel(LadderVAE(config).eval(), GaussianNoiseModel(5.0), 120.0, 25.0, data_range=data_range).save(path)
+    return tiny_model(data_mean=120.0, data_std=25.0, data_range=data_range).save(path)
 
 
 def image(scale=1.0, offset=0.0):

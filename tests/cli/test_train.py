@@ -3,14 +3,14 @@
 import numpy as np
 import pytest
 import tifffile
+from factories import cli_network_settings
 
 from napari_hdn import cli
 from napari_hdn.cli import main
 from napari_hdn.model import load_model
 from napari_hdn.noise_models import PoissonGaussianNoiseModel
 
-TINY = ["--set", "n_latent_layers=2", "--set", "z_channels=2", "--set", "n_filters=4", "--set", "blocks_per_layer=1",
-        "--set", "steps_per_epoch=3", "--set", "val_patches=4", "--set", "precision=float32",
+TINY = [*cli_network_settings(), "--set", "steps_per_epoch=3", "--set", "val_patches=4", "--set", "precision=float32",
         "--patch-size", "16", "--batch-size", "4", "--threads", "1", "--device", "cpu"]
 
 

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from factories import cli_network_settings
 
 from napari_hdn.model import load_model
 from napari_hdn.noise_models import PoissonGaussianNoiseModel
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 # One epoch would take far longer than the test: only the stop path can save anything.
-TINY = ["--set", "n_latent_layers=2", "--set", "z_channels=2", "--set", "n_filters=4", "--set", "blocks_per_layer=1",
-        "--set", "steps_per_epoch=100000", "--set", "val_patches=4", "--set", "precision=float32",
+TINY = [*cli_network_settings(), "--set", "steps_per_epoch=100000", "--set", "val_patches=4", "--set", "precision=float32",
         "--patch-size", "16", "--batch-size", "2", "--threads", "1", "--device", "cpu"]
 
 

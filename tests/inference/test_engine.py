@@ -1,10 +1,9 @@
 import numpy as np
 import pytest
 import torch
+from tiny_models import make_model
 
 from napari_hdn.errors import InputError
-from napari_hdn.progress import drive
-from tiny_models import make_model
 from napari_hdn.inference.engine import (
     MAX_BATCH,
     TTA_TRANSFORMS,
@@ -12,12 +11,13 @@ from napari_hdn.inference.engine import (
     SamplingSettings,
     TileEngine,
     auto_batch_size,
-    configure_threads,
     pixelwise_median,
     tile_seed,
     transform,
     untransform,
 )
+from napari_hdn.progress import drive
+from napari_hdn.threads import configure_threads
 
 
 @pytest.mark.parametrize("n", [1, 2, 5, 6])
@@ -48,13 +48,11 @@ def test_random_stream_is_private_and_resumable():
     torch.manual_seed(5)
     expected_global = torch.rand(2)
     torch.manual_seed(5)
-    a, b = RandomStream(7, device, False), RandomStream(7, device, False)
-    with a.active():
-        first = torch.randn(3)
-    with b.active():  # an interleaved stream with the same seed starts from the same place
-        assert torch.equal(torch.randn(3), first)
-    with a.active():
-        second = torch.randn(3)  # and a stream resumes where it stopped
+    a, b = RandomStream(7, device), RandomStream(7, device)
+    first = torch.randn(3, generator=a.generator)
+    # an interleaved stream with the same seed starts from the same place
+    assert torch.equal(torch.randn(3, generator=b.generator), first)
+    second = torch.randn(3, generator=a.generator)  # and a stream resumes where it stopped
     assert not torch.equal(first, second)
     assert torch.equal(torch.rand(2), expected_global)
 
@@ -107,3 +105,13 @@ def test_bf16_autocast_runs_and_stays_close(image):
     exact, fast = means
     assert fast.dtype == np.float32
     assert 0 < np.abs(exact - fast).max() < 0.01 * np.abs(exact).max()
+
+
+def test_the_thread_policy_for_a_second_job():
+    from napari_hdn.threads import threads_beside_other_jobs
+
+    assert threads_beside_other_jobs(None, others_running=False) is None  # all cores
+    assert threads_beside_other_jobs(None, others_running=True) == 1
+    assert threads_beside_other_jobs(3, others_running=True) == 3  # the user's choice wins
+    with pytest.raises(InputError, match="whole number"):
+        configure_threads(1.5)

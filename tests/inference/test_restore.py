@@ -6,7 +6,12 @@ from tiny_models import make_image, make_model
 
 import napari_hdn
 from napari_hdn.errors import FileFormatError, InputError
-from napari_hdn.inference import RestorationResult, layer_activations, restore, restore_events
+from napari_hdn.inference import (
+    RestorationResult,
+    layer_activations,
+    restore,
+    restore_events,
+)
 from napari_hdn.inference.engine import TTA_TRANSFORMS
 from napari_hdn.metrics import psnr
 from napari_hdn.progress import StopToken, drive

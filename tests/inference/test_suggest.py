@@ -5,7 +5,12 @@ from tiny_models import make_image, make_model
 
 import napari_hdn
 from napari_hdn.errors import HDNError, InputError
-from napari_hdn.inference import DeactivationSuggestion, restore, suggest_deactivation, suggest_deactivation_events
+from napari_hdn.inference import (
+    DeactivationSuggestion,
+    restore,
+    suggest_deactivation,
+    suggest_deactivation_events,
+)
 from napari_hdn.inference.suggest import central_crop, judge
 from napari_hdn.noise_models import GaussianNoiseModel
 from napari_hdn.progress import StopToken, drive

@@ -2,13 +2,14 @@
 
 import numpy as np
 import torch
+from factories import tiny_config
 
 from napari_hdn.model import LadderVAE, ModelConfig
 from napari_hdn.model.bundle import HDNModel
 from napari_hdn.noise_models import GaussianNoiseModel
 
 # 3 latent layers: stride 8, images of 64 x 64 pixels take milliseconds.
-TINY = ModelConfig(n_latent_layers=3, z_channels=4, n_filters=8, blocks_per_layer=1, dropout=0.0)
+TINY = tiny_config(n_latent_layers=3, z_channels=4, n_filters=8)
 
 
 def make_model(seed: int = 0, **changes) -> HDNModel:

@@ -8,14 +8,19 @@ import math
 import numpy as np
 import pytest
 import torch
+from factories import tiny_config
 
 from napari_hdn import __version__
 from napari_hdn.errors import FileFormatError, InputError
-from napari_hdn.model import HDNModel, LadderVAE, ModelConfig, load_model
+from napari_hdn.model import HDNModel, LadderVAE, load_model
 from napari_hdn.model.bundle import FORMAT_VERSION, MODEL_JSON, WEIGHTS_FILE
-from napari_hdn.noise_models import GaussianNoiseModel, PoissonGaussianNoiseModel, load_noise_model
+from napari_hdn.noise_models import (
+    GaussianNoiseModel,
+    PoissonGaussianNoiseModel,
+    load_noise_model,
+)
 
-TINY = ModelConfig(n_latent_layers=2, z_channels=3, n_filters=6, blocks_per_layer=1, dropout=0.0)
+TINY = tiny_config(z_channels=3, n_filters=6)
 
 
 def tiny_model(seed: int = 0, noise_model=None, **kwargs) -> HDNModel:
@@ -255,3 +260,21 @@ def test_copy_is_independent_and_leaves_the_global_random_stream_alone():
     assert not torch.equal(outputs(copy), outputs(model))
     copy.history[0]["val_loss"] = 0.0
     assert model.history[0]["val_loss"] == 2.0
+
+
+def test_describe_says_what_the_model_is_in_one_line(tmp_path):
+    model = tiny_model()
+    text = model.describe()
+    assert "2 latent layers" in text and "6 filters" in text and "\n" not in text
+    model.parent = {"path": "/models/parent/best", "mode": "gains"}
+    model.save(tmp_path / "m")
+    assert "adapted from /models/parent/best" in load_model(tmp_path / "m").describe()
+
+
+def test_training_kl_per_pixel_from_the_last_record():
+    from napari_hdn.config import TrainConfig
+
+    model = tiny_model(train_config=TrainConfig(steps=1, patch_size=16))
+    assert model.training_kl_per_pixel() is None  # never trained
+    model.history = [{"kl_per_layer": [512.0, 256.0]}, {"loss": 1.0}]
+    assert model.training_kl_per_pixel() == [2.0, 1.0]  # nats per 16x16 patch -> per pixel

@@ -1,10 +1,11 @@
 import pytest
 import torch
+from factories import tiny_config
 
 from napari_hdn.errors import InputError
 from napari_hdn.model import LadderVAE, ModelConfig
 
-TINY = ModelConfig(n_latent_layers=3, z_channels=4, n_filters=8, blocks_per_layer=1, dropout=0.0)
+TINY = tiny_config(n_latent_layers=3, z_channels=4, n_filters=8)
 
 
 def tiny_model(seed=0, **changes):

@@ -59,3 +59,17 @@ def test_histograms_of_camera_counts_have_no_empty_bins_in_the_bulk(pg_data):
         bulk = np.abs(grid - level) < float(truth.moments(level)[1].sqrt())
         ratio = density[bulk] / expected[bulk]
         assert ratio.min() > 0.5 and ratio.max() < 1.6  # an empty bin would give 0, a doubled one ~2
+
+
+def test_noise_model_curves_without_data():
+    from napari_hdn.noise_models import PoissonGaussianNoiseModel, noise_model_curves
+
+    model = PoissonGaussianNoiseModel(2.0, 100.0, 1.5, signal_range=(100.0, 140.0))
+    curves = noise_model_curves(model)
+    np.testing.assert_allclose(curves.variance, 2.0 * (curves.signal - 100.0) + 1.5**2, rtol=1e-5)
+    assert curves.signal[0] == 100.0 and curves.signal[-1] == 140.0
+    assert curves.density.shape == curves.observation_grid.shape == (5, 120)
+    step = np.diff(curves.observation_grid, axis=1)[:, :1]
+    np.testing.assert_allclose((curves.density * step).sum(axis=1), 1.0, atol=0.01)  # each p(x|s) integrates to 1
+    with pytest.raises(InputError, match="finite signal range"):
+        noise_model_curves(PoissonGaussianNoiseModel(1.0, 0.0, 1.0))  # no calibrated range, none given

@@ -8,10 +8,17 @@ training, restoration) and hands it to a :class:`TaskPanel`.
 """
 
 from ._errors import attempt, log, report_error
-from ._models import load_model_into, model_summary
+from ._layers import (
+    LayerChecklist,
+    LayerChoice,
+    _follow_layer_list,
+    image_layers,
+    layer_array,
+    show_image,
+)
 from ._layout import discard_widget, form_page, hbox
-from ._task import Outcome, SHUTDOWN_WAIT_S, TaskPanel, _guarded
-from ._layers import LayerChecklist, LayerChoice, _follow_layer_list, image_layers, layer_array, show_image
+from ._models import load_model_into, model_summary
+from ._task import SHUTDOWN_WAIT_S, Outcome, TaskPanel, _guarded
 from ._widget import HDNWidget
 
 __all__ = [

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from napari.utils.notifications import show_error
+from qtpy.QtCore import QCoreApplication, QTimer
 
 from ..errors import HDNError
 
@@ -15,6 +16,11 @@ if TYPE_CHECKING:
 
 
 log = logging.getLogger("napari_hdn")
+
+# How long an error pop-up stays up. napari closes its pop-ups after a few seconds only when its window is
+# the active one as they appear, and a newer pop-up pauses the older ones, so an error of a job that ended
+# while the user was elsewhere would stay until clicked away. The message stays in the widget's status line.
+NOTIFICATION_SECONDS = 10.0
 
 def report_error(err: BaseException, doing: str) -> str:
     """Show ``err`` as a napari error notification and return the message shown.
@@ -35,7 +41,30 @@ def report_error(err: BaseException, doing: str) -> str:
             "The full traceback is in the log (napari: Help > Show log, or the terminal); please report it."
         )
     show_error(message)
+    if QCoreApplication.instance() is not None:
+        QTimer.singleShot(int(NOTIFICATION_SECONDS * 1000), lambda: dismiss_notification(message))
     return message
+
+
+def dismiss_notification(message: str) -> int:
+    """Fade out napari's pop-ups showing ``message``; returns how many were open."""
+    try:
+        from napari._qt.dialogs.qt_notification import NapariQtNotification
+    except ImportError:  # napari moved its pop-ups: they then close as napari decides
+        return 0
+    shown = [popup for popup in list(getattr(NapariQtNotification, "_instances", ()))
+             if _popup_text(popup) == message]
+    for popup in shown:
+        popup.close_with_fade()
+    return len(shown)
+
+
+def _popup_text(popup: object) -> str | None:
+    label = getattr(popup, "message", None)
+    if label is None:
+        return None
+    full_text = getattr(label, "full_text", None)  # superqt's eliding label: text() may be cut short
+    return full_text() if callable(full_text) else label.text()
 
 
 def attempt(task: TaskPanel, doing: str, action: Callable[[], str]) -> bool:

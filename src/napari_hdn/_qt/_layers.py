@@ -11,6 +11,9 @@ from qtpy.QtCore import Qt
 from qtpy.QtWidgets import QComboBox, QListWidget, QListWidgetItem, QSizePolicy, QWidget
 
 from ..errors import InputError
+from ..layer_roles import RESULT, layer_role, with_role
+
+LIST_ROWS = 4  # rows a layer checklist shows without scrolling
 
 
 def image_layers(viewer: Any) -> list[Any]:
@@ -34,12 +37,19 @@ def layer_array(layer: Any, what: str) -> Any:
 
 
 class LayerChoice(QComboBox):
-    """A drop-down of the viewer's image layers, kept in step with the layer list."""
+    """A drop-down of the viewer's image layers, kept in step with the layer list.
 
-    def __init__(self, viewer: Any, none_text: str | None = None, parent: QWidget | None = None):
+    With ``none_text`` the list starts with that placeholder, which stays chosen
+    (no silent default) unless a layer of the role ``prefer`` appears: that one is
+    chosen, as the sample data's calibration stack is for the noise-model fit.
+    """
+
+    def __init__(self, viewer: Any, none_text: str | None = None, parent: QWidget | None = None,
+                 prefer: str | None = None):
         super().__init__(parent)
         self.viewer = viewer
         self.none_text = none_text
+        self.prefer = prefer
         self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.setMinimumContentsLength(12)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
@@ -55,8 +65,13 @@ class LayerChoice(QComboBox):
             self.addItem(self.none_text)
         self.addItems(names)
         self.blockSignals(False)
-        if current and self.findText(current) >= 0:
+        preferred = [layer.name for layer in image_layers(self.viewer) if self.prefer
+                     and layer_role(layer.metadata) == self.prefer]
+        if current and current != self.none_text and self.findText(current) >= 0:
             self.setCurrentIndex(self.findText(current))
+        elif preferred:
+            self.setCurrentIndex(self.findText(preferred[0]))
+            self.currentIndexChanged.emit(self.currentIndex())
         elif self.count():
             self.setCurrentIndex(0)
             self.currentIndexChanged.emit(0)
@@ -75,12 +90,18 @@ class LayerChoice(QComboBox):
 
 
 class LayerChecklist(QListWidget):
-    """The viewer's image layers with a check box each (several may be chosen)."""
+    """The viewer's image layers with a check box each (several may be chosen).
 
-    def __init__(self, viewer: Any, parent: QWidget | None = None):
+    ``accept(layer)`` filters the layers offered (e.g. no ground truth, no results).
+    """
+
+    def __init__(self, viewer: Any, parent: QWidget | None = None, accept: Callable[[Any], bool] | None = None):
         super().__init__(parent)
         self.viewer = viewer
-        self.setMaximumHeight(90)
+        self.accept = accept or (lambda layer: True)
+        row = max(self.sizeHintForRow(0), self.fontMetrics().height() + 6)
+        self.setMinimumHeight(LIST_ROWS * row + 2 * self.frameWidth())
+        self.setMaximumHeight(2 * LIST_ROWS * row + 2 * self.frameWidth())
         _follow_layer_list(viewer, self.refresh)
         self.refresh()
 
@@ -88,6 +109,8 @@ class LayerChecklist(QListWidget):
         checked = set(self.checked_names())
         self.clear()
         for layer in image_layers(self.viewer):
+            if not self.accept(layer):
+                continue
             item = QListWidgetItem(layer.name)
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             item.setCheckState(Qt.CheckState.Checked if layer.name in checked else Qt.CheckState.Unchecked)
@@ -139,14 +162,19 @@ def show_image(
 ) -> Any:
     """Add the image layer ``name``, or update it in place if it exists, placed like the layer ``like``.
 
-    The new layer inherits ``like``'s scale, translate and metadata (plus
-    ``metadata``); ``leading_axes`` extra axes in front of ``like``'s (samples,
-    latent layers) get unit scale and zero offset.
+    The new layer inherits ``like``'s scale, units, translate and metadata (plus
+    ``metadata``), and is marked as a result (``layer_roles``) unless ``metadata``
+    gives another role; ``leading_axes`` extra axes in front of ``like``'s
+    (samples, latent layers) get unit scale and zero offset.
     """
     scale = (1.0,) * leading_axes + tuple(like.scale)
     translate = (0.0,) * leading_axes + tuple(like.translate)
+    units = ("pixel",) * leading_axes + tuple(str(unit) for unit in like.units)
     meta = dict(like.metadata)
     meta.update(metadata or {})
+    about = dict((metadata or {}).get("napari_hdn") or {})  # never the input's own marks (a calibration stack)
+    meta = with_role(meta, about.pop("role", RESULT), **about)
+    kwargs.setdefault("units", units)
     if name in viewer.layers:
         layer = viewer.layers[name]
         if isinstance(layer, Image) and layer.ndim == np.ndim(data) and not layer.rgb:

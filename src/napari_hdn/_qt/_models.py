@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ..session import Session
 from ._errors import attempt
-from ._session import Session
 
 if TYPE_CHECKING:
     from ._task import TaskPanel
@@ -24,9 +24,5 @@ def load_model_into(session: Session, path: Any, task: TaskPanel) -> bool:
 
 
 def model_summary(model: Any) -> str:
-    """One line about an HDN model for the widgets' labels."""
-    text = (f"{model.n_layers} latent layers, {model.config.n_filters} filters, trained {model.step} steps, "
-            f"{getattr(model.noise_model, 'kind', '?')} noise model")
-    if model.trained_deactivated:
-        text += ", " + ", ".join(f"z{i}" for i in model.trained_deactivated) + " off since training"
-    return text
+    """One line about an HDN model for the widgets' labels (the core's :meth:`HDNModel.describe`)."""
+    return model.describe()

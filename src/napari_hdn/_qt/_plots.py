@@ -29,7 +29,9 @@ def _style(ax: Any) -> None:
 
 
 class PlotCanvas(FigureCanvasQTAgg):
-    """A figure with ``rows`` stacked axes, styled for napari."""
+    """A figure with ``rows`` stacked axes, styled for napari; ``empty_text`` is shown until there is data."""
+
+    empty_text = "No data yet."
 
     def __init__(self, rows: int = 2, height: float = 4.2):
         figure = Figure(figsize=(3.6, height), dpi=100, facecolor=_BACKGROUND)
@@ -40,14 +42,34 @@ class PlotCanvas(FigureCanvasQTAgg):
         self.setMinimumHeight(int(height * 72))
         self.clear()
 
-    def clear(self) -> None:
+    def clear(self, message: str | None = None) -> None:
+        """No data: the axes hidden (bare 0-1 axes would look like a result) and a line saying what comes
+        (``message``, else :attr:`empty_text`)."""
+        self._blank()
         for ax in self.axes:
-            ax.clear()
-            _style(ax)
+            ax.set_axis_off()
+        self._placeholder = self.axes[0].text(
+            0.5, 0.5, message or self.empty_text, transform=self.axes[0].transAxes, ha="center", va="center",
+            wrap=True, fontsize=8, color=_FOREGROUND,
+        )
         self.draw_idle()
 
+    @property
+    def empty(self) -> bool:
+        """Whether the plot shows its "no data yet" line rather than data."""
+        return self._placeholder is not None
+
+    def _blank(self) -> None:
+        self._placeholder = None
+        for ax in self.axes:
+            ax.clear()
+            ax.set_axis_on()
+            _style(ax)
+
     def _legend(self, ax: Any) -> None:
-        legend = ax.legend(fontsize=6, facecolor=_BACKGROUND, edgecolor=_FOREGROUND, labelcolor=_FOREGROUND)
+        """The legend beside the axes, on the right, where it covers no curve."""
+        legend = ax.legend(fontsize=6, facecolor=_BACKGROUND, edgecolor=_FOREGROUND, labelcolor=_FOREGROUND,
+                           loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
         legend.get_frame().set_alpha(0.8)
 
     def _finish(self) -> None:
@@ -58,9 +80,11 @@ class PlotCanvas(FigureCanvasQTAgg):
 class NoiseModelPlot(PlotCanvas):
     """p(x|s) at a few signal levels (model lines, data bars) and variance vs signal."""
 
+    empty_text = "No data yet: fit a noise model (or load one) to see it here."
+
     def show_diagnostics(self, d: Any) -> None:
         """Draw a :class:`napari_hdn.noise_models.NoiseModelDiagnostics`."""
-        self.clear()
+        self._blank()
         top, bottom = self.axes
         for i, (level, grid, model_p, data_p) in enumerate(
             zip(d.signal_levels, d.observation_grid, d.model_density, d.empirical_density)
@@ -83,7 +107,7 @@ class NoiseModelPlot(PlotCanvas):
     def show_model_only(self, signal: np.ndarray, variance: np.ndarray,
                         levels: np.ndarray, grid: np.ndarray, density: np.ndarray) -> None:
         """Draw a model without data to compare with (known parameters, a loaded file)."""
-        self.clear()
+        self._blank()
         top, bottom = self.axes
         for i, (level, x, p) in enumerate(zip(levels, grid, density)):
             top.plot(x, p, color=f"C{i % 10}", linewidth=1.2, label=f"s = {level:.4g}")
@@ -100,6 +124,8 @@ class NoiseModelPlot(PlotCanvas):
 
 class LossPlot(PlotCanvas):
     """Training losses per pixel (total, reconstruction, KL) and the KL of each latent layer."""
+
+    empty_text = "No data yet: the losses appear here once training runs."
 
     def __init__(self) -> None:
         super().__init__(rows=2, height=4.0)
@@ -129,6 +155,7 @@ class LossPlot(PlotCanvas):
 
     def _create_lines(self, n_layers: int) -> dict[str, Any]:
         """The curves, made once per training run; later redraws only update their data (cheap)."""
+        self._blank()
         top, bottom = self.axes
         lines = {
             "total": top.plot([], [], color="C0", linewidth=1, label="total")[0],

@@ -9,11 +9,17 @@ from typing import Any
 
 from napari.qt.threading import GeneratorWorker, create_worker
 from qtpy.QtCore import QCoreApplication, Qt, Signal
-from qtpy.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
+from qtpy.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ..progress import Progress, StopToken, format_seconds
 from ._errors import report_error
-
 
 # How long closing a widget or the viewer waits for a running job to stop (a training step, a tile).
 SHUTDOWN_WAIT_S = 60.0
@@ -48,18 +54,22 @@ class TaskPanel(QWidget):
     restorations): the button cancels, the job is abandoned and its result dropped.
 
     ``finished`` is emitted with "done", "cancelled" or "failed" after the job's
-    callbacks have run.
+    callbacks have run. ``hidden_until_used=True``: the panel (an empty bar and a
+    stop button) takes no room until its job first starts or it has something to say.
     """
 
     finished = Signal(str)
 
-    def __init__(self, doing: str, stop_text: str = "Cancel", graceful: bool = False, parent: QWidget | None = None):
+    def __init__(self, doing: str, stop_text: str = "Cancel", graceful: bool = False, parent: QWidget | None = None,
+                 hidden_until_used: bool = False):
         super().__init__(parent)
+        self.hidden_until_used = hidden_until_used
         self.doing = doing
         self.graceful = graceful
         self.token: StopToken | None = None
         self.worker: GeneratorWorker | None = None
         self.last_error: str = ""
+        self._started = 0.0
         self._cancelled = False
         self._on_result: Callable[[Any], None] | None = None
         self._on_event: Callable[[Any], None] | None = None
@@ -83,6 +93,8 @@ class TaskPanel(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(row)
         layout.addWidget(self.status)
+        if hidden_until_used:
+            self.setVisible(False)
 
     @property
     def running(self) -> bool:
@@ -100,6 +112,8 @@ class TaskPanel(QWidget):
         checks when the generator is made are reported at once. Returns False,
         with the reason shown, when the job could not start.
         """
+        if self.hidden_until_used:
+            self.setVisible(True)
         if self.running:
             self.set_status(f"{self.doing} is already running: wait for it or stop it first.")
             return False
@@ -112,6 +126,7 @@ class TaskPanel(QWidget):
             self.set_status(self.last_error)
             return False
         self.token = token
+        self._started = time.monotonic()
         self._cancelled = False
         self._on_result = on_result
         self._on_event = on_event
@@ -152,6 +167,8 @@ class TaskPanel(QWidget):
 
     def set_status(self, text: str) -> None:
         self.status.setText(text)
+        if text and self.hidden_until_used:
+            self.setVisible(True)
 
     # -- worker callbacks (main thread) --------------------------------------------------------------------
     def _event(self, event: Any) -> None:
@@ -167,10 +184,26 @@ class TaskPanel(QWidget):
         else:
             self.bar.setRange(0, 1000)
             self.bar.setValue(int(round(1000 * fraction)))
-            left = "" if event.eta_s is None else f" - {format_seconds(event.eta_s)} left"
-            self.bar.setFormat(f"{100 * fraction:.0f}%{left}")
+            self.bar.setFormat(f"{100 * fraction:.0f}% - {self._time_left(event, fraction)}")
         if event.message and not (self.token and self.token.stop_requested):
             self.set_status(event.message)
+
+    def _time_left(self, event: Progress, fraction: float) -> str:
+        """The job's estimate of the time left, else one from the time since the start and the fraction done."""
+        eta = event.eta_s
+        if eta is None and fraction > 0:
+            eta = (time.monotonic() - self._started) * (1.0 - fraction) / fraction
+        return "estimating time left" if eta is None else f"{format_seconds(eta)} left"
+
+    def clear_error(self) -> None:
+        """Forget the failure shown (when what it complained about has changed); a running job is left alone."""
+        if self.running or not self.last_error:
+            return
+        if self.status.text() == self.last_error:
+            self.set_status("")
+        self.last_error = ""
+        self.bar.setValue(0)
+        self.bar.setFormat("")
 
     def _returned(self, outcome: Outcome) -> None:
         if self._cancelled:

@@ -6,25 +6,40 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from qtpy.QtWidgets import QCheckBox, QGroupBox, QLabel, QVBoxLayout, QWidget
+from qtpy.QtWidgets import QGroupBox, QLabel, QVBoxLayout, QWidget
 
 from ._common import discard_widget
-
+from ._layout import WrappingCheckBox
 
 NOISE_MARK = "   ← looks like noise: try switching off"
 
 
+LAYER_TIP = (
+    "Detail layer z{layer} (latent layer {layer} of the hierarchical network): it describes the image at 1/{d} of "
+    "its resolution, i.e. structures of about {d} pixels and larger; z1 holds the finest details. Ticked: the "
+    "layer takes what it sees in the input. Unticked: it takes its average instead, so nothing of the input "
+    "passes through it (removes artefacts living at this scale, such as stripes of correlated camera noise)."
+)
+KL_TIP = (
+    "\n\nShare of the information: this layer's part of the information all layers take from the input, "
+    "measured as the mean KL divergence between what the layer sees in the input and its prior: {kl:.3g} nats "
+    "per pixel ({source}). A layer that takes almost nothing contributes little; noise makes a layer take much."
+)
+
+
 def latent_layer_label(layer: int, downscale: int) -> str:
-    """'z1 · 1/2 px': the latent layer and the size of its pixels relative to the image's."""
-    return f"z{layer} \u00b7 1/{downscale} px"
+    """'z1 · details of 2 px': the latent layer and the size of the structures it describes."""
+    return f"z{layer} \u00b7 details of {downscale} px"
 
 
 class LatentLayerPanel(QGroupBox):
     """One toggle per latent layer (on = the layer takes the posterior), with its scale and mean KL."""
 
     def __init__(self, parent: QWidget | None = None):
-        super().__init__("Latent layers", parent)
-        self.toggles: list[QCheckBox] = []
+        super().__init__("Detail layers (latent layers)", parent)
+        self.setToolTip("The network describes an image in layers of detail, from the finest (z1) to the coarsest. "
+                        "Untick a layer to see the image without what it adds.")
+        self.toggles: list[WrappingCheckBox] = []
         self._rows = QVBoxLayout()
         self.hint = QLabel("Load or train a model to see its latent layers.")
         self.hint.setWordWrap(True)
@@ -34,34 +49,36 @@ class LatentLayerPanel(QGroupBox):
 
     def set_model(self, model: Any, mean_kl: list[float] | None, kl_source: str) -> None:
         for toggle in self.toggles:
-            discard_widget(toggle)
+            discard_widget(toggle.row)
         self.toggles = []
         if model is None:
             self.hint.setText("Load or train a model to see its latent layers.")
             return
         always_off = set(model.trained_deactivated)
         for i in range(1, model.n_layers + 1):
-            toggle = QCheckBox()
+            toggle = WrappingCheckBox()
             toggle.setChecked(i not in always_off)
             toggle.setEnabled(i not in always_off)
             if i in always_off:
-                toggle.setToolTip(f"z{i} was switched off during training and stays off.")
-            else:
-                toggle.setToolTip(
-                    f"Untick to switch z{i} off: it then takes its prior's mean, so nothing of the input passes "
-                    "through it (removes artefacts living at this scale)."
-                )
+                toggle.setToolTip(f"z{i} was left out during training and stays off.")
             self.toggles.append(toggle)
-            self._rows.addWidget(toggle)
+            self._rows.addWidget(toggle.row)
         self.show_kl(model, mean_kl, kl_source)
         self.hint.setText("Untick a layer to preview the region in view without it.")
 
     def show_kl(self, model: Any, mean_kl: list[float] | None, kl_source: str) -> None:
+        """Each toggle's label: its scale and its share of the information (the mean KL; the value in the tooltip)."""
+        known = [v for v in (mean_kl or []) if np.isfinite(v)]
+        total = sum(known)
         for i, toggle in enumerate(self.toggles, start=1):
-            text = latent_layer_label(i, model.config.layer_downscale(i))
-            if mean_kl is not None and i <= len(mean_kl) and np.isfinite(mean_kl[i - 1]):
-                text += f"   KL {mean_kl[i - 1]:.3g} nats/px ({kl_source})"
+            downscale = model.config.layer_downscale(i)
+            text = latent_layer_label(i, downscale)
+            tip = LAYER_TIP.format(layer=i, d=downscale) if toggle.isEnabled() else toggle.toolTip().split("\n")[0]
+            if mean_kl is not None and i <= len(mean_kl) and np.isfinite(mean_kl[i - 1]) and total > 0:
+                text += f"   {100 * mean_kl[i - 1] / total:.0f} % of the information"
+                tip += KL_TIP.format(kl=mean_kl[i - 1], source=kl_source)
             toggle.setText(text)
+            toggle.setToolTip(tip)
 
     def mark_suggestion(self, suggestion: Any) -> None:
         """Mark the layers the suggestion calls noise; its reason per layer becomes the toggle's tooltip."""
@@ -83,13 +100,3 @@ class LatentLayerPanel(QGroupBox):
     def switched_off(self) -> tuple[int, ...]:
         """The layers (1-based) whose toggle is off, including those off since training."""
         return tuple(i for i, toggle in enumerate(self.toggles, start=1) if not toggle.isChecked())
-
-
-def _training_kl_per_pixel(model: Any) -> list[float] | None:
-    """Mean KL per layer from the last training record, per image pixel (the records hold nats per patch)."""
-    for record in reversed(model.history or []):
-        per_layer = record.get("kl_per_layer")
-        if per_layer and model.train_config is not None:
-            area = float(model.train_config.patch_size) ** 2
-            return [float(v) / area if v is not None else float("nan") for v in per_layer]
-    return None

@@ -15,6 +15,7 @@ WIDGETS = ("Noise model", "Train", "Restore")
 def open_viewer(sample: str | None = "nuclei", calibration: bool = True, show: bool = True) -> Any:
     """A napari viewer with the plugin's widgets docked (tabbed) and, optionally, sample data open."""
     import napari
+    from qtpy.QtCore import QTimer
 
     viewer = napari.Viewer(title="napari-hdn", show=show)
     if sample is not None:
@@ -22,8 +23,9 @@ def open_viewer(sample: str | None = "nuclei", calibration: bool = True, show: b
     if calibration:
         viewer.open_sample(PLUGIN, "calibration")
         viewer.layers["nuclei calibration"].visible = False
-    for i, name in enumerate(WIDGETS):
-        viewer.window.add_plugin_dock_widget(PLUGIN, name, tabify=i > 0)
+    docks = [viewer.window.add_plugin_dock_widget(PLUGIN, name, tabify=i > 0)[0] for i, name in enumerate(WIDGETS)]
+    # The first step (the noise model) in front, once the window has laid out its tabs (a raise before is lost).
+    QTimer.singleShot(0, docks[0].raise_)
     return viewer
 
 

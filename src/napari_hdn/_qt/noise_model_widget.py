@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -30,13 +31,27 @@ from qtpy.QtWidgets import (
 from superqt import QCollapsible
 
 from ..errors import InputError
-from ._common import HDNWidget, LayerChoice, TaskPanel, attempt, form_page, hbox, layer_array, report_error
+from ..layer_roles import CALIBRATION
+from . import noise_sources
+from ._common import (
+    HDNWidget,
+    LayerChoice,
+    TaskPanel,
+    attempt,
+    form_page,
+    hbox,
+    image_layers,
+    layer_array,
+    report_error,
+)
 from ._plots import NoiseModelPlot
+from .tooltips import explain_fit_options
 
 SOURCES = {
     "stack": "Calibration stack (repeated acquisitions)",
     "pair": "Noisy image + pseudo-clean image",
     "known": "Known parameters",
+    **noise_sources.SOURCES,  # no calibration data: estimated, or bootstrapped from a trained model
 }
 KINDS = {
     "gmm": "Gaussian mixture (GMM)",
@@ -45,6 +60,20 @@ KINDS = {
     "gaussian": "Gaussian (signal-independent)",
 }
 KNOWN = {"poisson_gaussian": "Poisson-Gaussian camera", "gaussian": "Gaussian, known sigma"}
+CHOOSE_STACK = "Choose the calibration stack"
+# Why "Fit" is disabled, per source, while a layer it needs is not chosen.
+FIT_NEEDS = {
+    "stack": "Choose the calibration stack first: repeated images of one unchanging field of view "
+             "(not a z-stack, not a time-lapse of a moving sample).",
+    "pair": "Choose the noisy image and a denoised version of it (the pseudo-clean image) first.",
+    **noise_sources.FIT_NEEDS,
+}
+STACK_WARNING = (
+    "\u26a0 This calibration stack is not quite static: its frames differ by {percent:.0f} % more than their noise "
+    "explains (drift, bleaching or movement?), so the noise model overestimates the noise by about that much. "
+    "Register the frames or crop the part that changes, if you can."
+)
+WARNING_STYLE = "color: #e8a33d;"  # amber, readable on napari's dark and light themes
 
 
 def _spin(minimum: float, maximum: float, value: float, decimals: int = 3, step: float = 1.0) -> QDoubleSpinBox:
@@ -61,6 +90,14 @@ def _int_spin(minimum: int, maximum: int, value: int) -> QSpinBox:
     box.setRange(minimum, maximum)
     box.setValue(value)
     return box
+
+
+def _wrapping_label(style: str = "") -> QLabel:
+    label = QLabel()
+    label.setWordWrap(True)
+    label.setStyleSheet(style)
+    label.setVisible(False)
+    return label
 
 
 class FittingStack(QStackedWidget):
@@ -85,6 +122,8 @@ class FittingStack(QStackedWidget):
 class NoiseModelWidget(HDNWidget):
     """Calibrate, inspect, save and load the pixel noise model p(x|s)."""
 
+    STALE_ERRORS_ON = ("noise_model",)
+
     def __init__(self, napari_viewer: Any, parent: QWidget | None = None):
         super().__init__(napari_viewer, parent)
         self._diagnostics: tuple[Any, Any] | None = None  # (noise model, its diagnostics against data)
@@ -93,9 +132,7 @@ class NoiseModelWidget(HDNWidget):
         self.source = QComboBox()
         for key, text in SOURCES.items():
             self.source.addItem(text, key)
-        self.stack_layer = LayerChoice(self.viewer)
-        self.noisy_layer = LayerChoice(self.viewer)
-        self.clean_layer = LayerChoice(self.viewer)
+        self._make_layer_choices()
         self.known_kind = QComboBox()
         for key, text in KNOWN.items():
             self.known_kind.addItem(text, key)
@@ -114,11 +151,15 @@ class NoiseModelWidget(HDNWidget):
         self._known_form = known_page.layout()
         self.source_pages = FittingStack()
         for page in (
-            form_page(("Stack layer", self.stack_layer)),
+            form_page(("Calibration stack", self.stack_layer)),
             form_page(("Noisy layer", self.noisy_layer), ("Pseudo-clean layer", self.clean_layer)),
             known_page,
+            form_page(("Noisy images", self.estimate_layer)),
+            form_page(("Noisy images", self.bootstrap_layer)),
         ):
             self.source_pages.addWidget(page)
+        for key, tip in noise_sources.TOOLTIPS.items():
+            self.source.setItemData(list(SOURCES).index(key), tip, Qt.ItemDataRole.ToolTipRole)
 
         # -- kind and advanced options ---------------------------------------------------------------------
         self.kind = QComboBox()
@@ -140,6 +181,7 @@ class NoiseModelWidget(HDNWidget):
         self.pg_offset_known = QCheckBox("known dark offset")
         self.pg_offset = _spin(-1e9, 1e9, 100.0, 3)
         self.pg_bins = _int_spin(2, 1000, 50)
+        explain_fit_options(self)
 
         common = form_page(
             ("Signal percentiles", hbox(self.clip_low, self.clip_high)),
@@ -169,6 +211,8 @@ class NoiseModelWidget(HDNWidget):
         # -- actions, result -------------------------------------------------------------------------------
         self.fit_button = QPushButton("Fit noise model")
         self.fit_button.clicked.connect(self.fit)
+        self.fit_hint = _wrapping_label()  # why Fit is disabled
+        self.data_warning = _wrapping_label(WARNING_STYLE)  # the core's warnings about the data (a moving stack...)
         self.task = TaskPanel("Noise-model fit", "Cancel")
         self.description = QLabel("No noise model yet.")
         self.description.setWordWrap(True)
@@ -178,22 +222,7 @@ class NoiseModelWidget(HDNWidget):
         self.load_button = QPushButton("Load...")
         self.load_button.clicked.connect(self._load_dialog)
 
-        layout = QVBoxLayout(self)
-        top = QFormLayout()
-        top.addRow("Source", self.source)
-        layout.addLayout(top)
-        layout.addWidget(self.source_pages)
-        kind_form = QFormLayout()
-        self.kind_label = QLabel("Kind")
-        kind_form.addRow(self.kind_label, self.kind)
-        layout.addLayout(kind_form)
-        layout.addWidget(self.advanced)
-        layout.addWidget(self.fit_button)
-        layout.addWidget(self.task)
-        layout.addWidget(self.description)
-        layout.addWidget(self.plot)
-        layout.addLayout(hbox(self.save_button, self.load_button))
-        layout.addStretch(1)  # spare height below the controls, not between them
+        self._lay_out()
 
         self.source.currentIndexChanged.connect(self._source_changed)
         self.kind.currentIndexChanged.connect(lambda i: self.kind_pages.setCurrentIndex(i))
@@ -206,6 +235,37 @@ class NoiseModelWidget(HDNWidget):
     def tasks(self) -> list[TaskPanel]:
         return [self.task]
 
+    def _lay_out(self) -> None:
+        """Source, its page, model type, advanced options, Fit, progress, result and files, top to bottom."""
+        layout = QVBoxLayout(self.body)
+        top = QFormLayout()
+        top.addRow("Source", self.source)
+        layout.addLayout(top)
+        layout.addWidget(self.source_pages)
+        kind_form = QFormLayout()
+        self.kind_label = QLabel("Model type")
+        kind_form.addRow(self.kind_label, self.kind)
+        layout.addLayout(kind_form)
+        layout.addWidget(self.advanced)
+        layout.addWidget(self.fit_button)
+        layout.addWidget(self.fit_hint)
+        layout.addWidget(self.task)
+        layout.addWidget(self.data_warning)
+        layout.addWidget(self.description)
+        layout.addWidget(self.plot)
+        layout.addLayout(hbox(self.save_button, self.load_button))
+        layout.addStretch(1)  # spare height below the controls, not between them
+
+    def _make_layer_choices(self) -> None:
+        """No silent default: a layer must be chosen, except the one the sample data marks as calibration stack."""
+        self.stack_layer = LayerChoice(self.viewer, CHOOSE_STACK, prefer=CALIBRATION)
+        self.noisy_layer = LayerChoice(self.viewer, "Choose the noisy image")
+        self.clean_layer = LayerChoice(self.viewer, "Choose the pseudo-clean image")
+        self.estimate_layer = LayerChoice(self.viewer, "Choose the noisy images")
+        self.bootstrap_layer = LayerChoice(self.viewer, "Choose the noisy images")
+        for choice in (self.stack_layer, self.noisy_layer, self.clean_layer, self.estimate_layer, self.bootstrap_layer):
+            choice.currentIndexChanged.connect(self._update_fit_button)  # Fit only with the layers it needs
+
     # -- choices ------------------------------------------------------------------------------------------
     def set_source(self, key: str) -> None:
         self.source.setCurrentIndex(list(SOURCES).index(key))
@@ -217,10 +277,24 @@ class NoiseModelWidget(HDNWidget):
         key = self.source.currentData()
         self.source_pages.setCurrentIndex(list(SOURCES).index(key))
         from_data = key != "known"
-        self.kind.setVisible(from_data)
-        self.kind_label.setVisible(from_data)
-        self.advanced.setVisible(from_data)
+        if key == "bootstrap" and self.kind.currentData() not in ("gmm", "histogram"):
+            self.set_kind("gmm")
+        self.kind.setVisible(from_data and key != "noisy")  # an estimate is always Poisson-Gaussian
+        self.kind_label.setVisible(from_data and key != "noisy")
+        self.advanced.setVisible(from_data and key != "noisy")
         self.fit_button.setText("Fit noise model" if from_data else "Use these parameters")
+        self._update_fit_button()
+
+    def _update_fit_button(self, *_: Any) -> None:
+        """Fit only once the layers it needs are chosen; the hint says what is missing."""
+        source = self.source.currentData()
+        needed = {"stack": (self.stack_layer,), "pair": (self.noisy_layer, self.clean_layer),
+                  "noisy": (self.estimate_layer,), "bootstrap": (self.bootstrap_layer,)}.get(source, ())
+        missing = any(choice.layer() is None for choice in needed) or (
+            source == "bootstrap" and self.session.model is None)
+        self.fit_button.setEnabled(not missing)
+        self.fit_hint.setText(FIT_NEEDS[source] if missing else "")
+        self.fit_hint.setVisible(missing)
 
     def _known_kind_changed(self, *_: Any) -> None:
         poisson = self.known_kind.currentData() == "poisson_gaussian"
@@ -264,7 +338,21 @@ class NoiseModelWidget(HDNWidget):
         except InputError as err:
             self.task.set_status(report_error(err, "Noise-model fit"))
             return False
+        self.data_warning.setVisible(False)
         return self.task.start(job, lambda result: self._fitted(result, source_text))
+
+    def _show_data_checks(self, model: Any) -> None:
+        """Show the core's static-stack check (``stack_check``) here, where the fit was asked for.
+
+        From the result's provenance rather than the warning itself: warnings raised in a worker
+        thread reach the widget only as long as no other job changes the warning filters meanwhile.
+        """
+        from ..noise_models.stack_check import WARN_EXCESS
+
+        excess = (getattr(model, "provenance", None) or {}).get("frame_change_excess")
+        if excess is not None and excess > WARN_EXCESS:
+            self.data_warning.setText(STACK_WARNING.format(percent=100 * excess))
+            self.data_warning.setVisible(True)
 
     def _use_known_parameters(self) -> None:
         from ..noise_models import GaussianNoiseModel, PoissonGaussianNoiseModel
@@ -278,11 +366,19 @@ class NoiseModelWidget(HDNWidget):
         self.task.set_status(f"Using {model.describe()}.")
 
     def _fit_job(self, source: str):
-        from ..noise_models import calibrate_events, fit_noise_model_events, noise_model_diagnostics
+        from ..noise_models import (
+            calibrate_events,
+            fit_noise_model_events,
+            noise_model_diagnostics,
+        )
 
         kind = self.kind.currentData()
         options = self.fit_options()
         clip = options["clip_percentiles"]
+        if source == "noisy":
+            return noise_sources.estimate_job(self.estimate_layer.layer())
+        if source == "bootstrap":
+            return noise_sources.bootstrap_job(self.session.model, self.bootstrap_layer.layer(), kind, options)
         if source == "stack":
             layer = self.stack_layer.layer()
             stack = layer_array(layer, "calibration stack layer")
@@ -312,14 +408,19 @@ class NoiseModelWidget(HDNWidget):
 
         return make_job, description
 
-    def _fitted(self, result: tuple[Any, Any], source_text: str) -> None:
+    def _fitted(self, result: tuple[Any, Any] | None, source_text: str) -> None:
+        if result is None:  # a bootstrap stopped before its restoration was complete
+            return
         model, diagnostics = result
-        self._diagnostics = (model, diagnostics)
+        self._show_data_checks(model)
+        self._diagnostics = None if diagnostics is None else (model, diagnostics)
         self.session.set_noise_model(model, source_text)
         self.task.set_status(f"Fitted ({source_text}).")
 
     # -- showing the current model ----------------------------------------------------------------------------
     def _session_changed(self, what: str) -> None:
+        if what == "model":  # bootstrapping needs a model
+            self._update_fit_button()
         if what != "noise_model":
             return
         model = self.session.noise_model
@@ -335,27 +436,21 @@ class NoiseModelWidget(HDNWidget):
 
     def _plot_model_only(self, model: Any) -> None:
         """Curves of a model without data: over its calibrated range, else over a layer's intensities."""
-        import torch
+        from ..noise_models.diagnostics import noise_model_curves
 
         low, high = model.signal_range
         if not (math.isfinite(low) and math.isfinite(high)):
             low, high = self._intensity_range()
             if low is None:
-                self.plot.clear()
+                self.plot.clear("No intensities to draw this model over: open an image layer to see its curves.")
                 return
-        signal = np.linspace(low, high, 64)
-        levels = np.linspace(low, high, 7)[1:-1]
-        with torch.no_grad():
-            mean, variance = (t.cpu().numpy().astype(np.float64) for t in model.moments(levels))
-            spread = 4.0 * np.sqrt(variance)
-            grid = np.linspace(mean - spread, mean + spread, 120, axis=1)
-            density = model.log_likelihood(grid, levels[:, None]).exp().cpu().numpy()
-            curve = model.moments(signal)[1].cpu().numpy()
-        self.plot.show_model_only(signal, curve, levels, grid, density)
+        c = noise_model_curves(model, (low, high))
+        self.plot.show_model_only(c.signal, c.variance, c.signal_levels, c.observation_grid, c.density)
 
     def _intensity_range(self) -> tuple[float | None, float | None]:
-        for choice in (self.stack_layer, self.noisy_layer):
-            layer = choice.layer()
+        """Intensities to draw a model over: of the chosen layers, else of any image (only for the plot)."""
+        chosen = [choice.layer() for choice in (self.stack_layer, self.noisy_layer)]
+        for layer in [*chosen, *image_layers(self.viewer)]:
             if layer is not None and not layer.rgb:
                 plane = np.asarray(layer_array(layer, "layer")[(0,) * (layer.ndim - 2)], dtype=np.float64)
                 low, high = np.percentile(plane, (1, 99))
@@ -393,3 +488,4 @@ class NoiseModelWidget(HDNWidget):
         path, _ = QFileDialog.getOpenFileName(self, "Load noise model", "", "Noise model (*.npz)")
         if path:
             self.load_noise_model(path)
+

@@ -34,7 +34,7 @@ class OnePassControls(QWidget):
         self.distill_button = QPushButton("Train the one-pass denoiser")
         self.distill_button.setToolTip("Trains a direct denoiser for the model with the latent layers switched "
                                        "off as in the panel below, on the input layer, in the background.")
-        self.task = TaskPanel("One-pass denoiser", "Stop")
+        self.task = TaskPanel("One-pass denoiser", "Stop", hidden_until_used=True)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.method)

@@ -1,9 +1,12 @@
 """The "Restore" dock widget: posterior samples, MMSE, variance, activations, and the latent-layer panel.
 
 Restoration runs the core's ``restore_events`` (and ``layer_activations_events``)
-in a thread worker and writes layers named after the input ("<name> HDN MMSE",
-...), updated in place on every run. The latent-layer panel switches layers off
-and previews the effect on the region in view, in the background.
+in a thread worker and writes layers named after the input and the layers switched
+off ("<name> HDN MMSE", "<name> HDN MMSE (z1 off)", ...; see ``result_names`` for
+when a result is updated in place). The latent-layer panel switches layers off and
+previews the effect on the region in view, in the background, optionally side by
+side with the MMSE of every layer on. "Save results..." writes chosen result
+layers to files (``napari_hdn.result_files``).
 """
 
 from __future__ import annotations
@@ -24,12 +27,9 @@ from qtpy.QtWidgets import (
 )
 from superqt.utils import qdebounced
 
-from .bioimageio_button import BioimageioExport
-from .latent_panel import NOISE_MARK, LatentLayerPanel, _training_kl_per_pixel  # noqa: F401 (NOISE_MARK: tests)
-from .one_pass import OnePassControls
-
-from ..errors import InputError
 from .._validation import is_dask
+from ..errors import InputError
+from ..layer_roles import PREVIEW, with_role
 from ._common import (
     HDNWidget,
     LayerChoice,
@@ -41,6 +41,13 @@ from ._common import (
     report_error,
     show_image,
 )
+from .bioimageio_button import BioimageioExport
+from .compare import SideBySide
+from .latent_panel import NOISE_MARK, LatentLayerPanel  # noqa: F401 (NOISE_MARK: tests)
+from .one_pass import OnePassControls
+from .result_names import all_on_result, free_names, output_name, variant_tag
+from .save_results import ask_and_save
+from .tooltips import explain_restoration_options
 
 # Largest preview region (pixels per side): the preview must come back within about 2 s.
 PREVIEW_SIZE = 256
@@ -49,15 +56,16 @@ DEFAULT_PREVIEW_SAMPLES = 4
 # Quiet time after the last toggle click before the preview starts (several quick clicks: one preview).
 PREVIEW_DEBOUNCE_MS = 300
 PLANES_KEY = "napari_hdn_planes"  # layer metadata: the label of each plane along the first axis
-
-
-def output_name(input_name: str, what: str) -> str:
-    """The name of a result layer, e.g. "nuclei HDN MMSE"."""
-    return f"{input_name} HDN {what}"
+SIDE_BY_SIDE_TIP = ("Shows the preview (the layers you switched off) next to the denoised image with every layer on, "
+                    "in napari's grid; the other layers are hidden meanwhile and come back when you untick this. "
+                    "Restore the whole image first to have the all-layers-on image; until then the preview is "
+                    "shown next to the input.")
 
 
 class RestoreWidget(HDNWidget):
     """Restore an image layer with the current HDN model and explore its latent layers."""
+
+    STALE_ERRORS_ON = ("model",)
 
     def __init__(self, napari_viewer: Any, parent: QWidget | None = None):
         super().__init__(napari_viewer, parent)
@@ -78,8 +86,8 @@ class RestoreWidget(HDNWidget):
         self.keep_samples.setValue(10)
         # More samples cannot be kept than are drawn (restore refuses it): the limit follows the count.
         self.n_samples.valueChanged.connect(self.keep_samples.setMaximum)
-        self.tta = QCheckBox("Test-time augmentation (8 flips/rotations)")
-        self.activations = QCheckBox("Activations and KL maps per latent layer")
+        self.tta = QCheckBox("Average over 8 flips and rotations (slower)")
+        self.activations = QCheckBox("Show what each detail layer contributes")
         self.activations.setChecked(True)
         self.restore_button = QPushButton("Restore")
         self.restore_button.clicked.connect(self.restore)
@@ -91,10 +99,20 @@ class RestoreWidget(HDNWidget):
         self.preview_samples = QSpinBox()
         self.preview_samples.setRange(1, 1000)
         self.preview_samples.setValue(DEFAULT_PREVIEW_SAMPLES)
-        self.preview_task = TaskPanel("Preview", "Cancel")
+        self.preview_task = TaskPanel("Preview", "Cancel", hidden_until_used=True)
         self.preview_task.finished.connect(self._preview_finished)
         self.apply_button = QPushButton("Apply to whole image")
+        self.apply_button.setToolTip("Restores the whole input with the layers switched off as above, into a new "
+                                     "layer named after them, e.g. '... HDN MMSE (z1 off)'; earlier results stay.")
         self.apply_button.clicked.connect(self.restore)
+        self.side_by_side = QCheckBox("Side by side with all layers on")
+        self.side_by_side.setToolTip(SIDE_BY_SIDE_TIP)
+        self.side_by_side.toggled.connect(self._compare_changed)
+        self.compare = SideBySide(self.viewer)
+        self.save_button = QPushButton("Save results...")
+        self.save_button.setToolTip("Writes the result layers you choose as TIFF (or OME-Zarr) files with the "
+                                    "input's pixel size; asks before replacing a file.")
+        self.save_button.clicked.connect(self.save_dialog)
         self.suggest_button = QPushButton("Which layers hold noise?")
         self.suggest_button.setToolTip("Looks at the region in view and marks the latent layers whose contribution "
                                        "looks like noise rather than image content (nothing is switched off).")
@@ -102,30 +120,32 @@ class RestoreWidget(HDNWidget):
         self.use_suggestion_button = QPushButton("Apply suggestion")
         self.use_suggestion_button.setEnabled(False)
         self.use_suggestion_button.clicked.connect(self.use_suggestion)
-        self.suggest_task = TaskPanel("Suggestion", "Cancel")
+        self.suggest_task = TaskPanel("Suggestion", "Cancel", hidden_until_used=True)
         self.suggestion = None
         panel = self.latent.layout()
         panel.addLayout(hbox(self.suggest_button, self.use_suggestion_button))
         panel.addWidget(self.suggest_task)
         row = QFormLayout()
-        row.addRow("Preview samples", self.preview_samples)
+        row.addRow("Samples per preview", self.preview_samples)
         panel.addLayout(row)
+        panel.addWidget(self.side_by_side)
         panel.addWidget(self.preview_task)
         panel.addWidget(self.apply_button)
 
-        layout = QVBoxLayout(self)
+        layout = QVBoxLayout(self.body)
         layout.addLayout(hbox(self.model_label, self.load_button))
         layout.addWidget(self.export)
         form = QFormLayout()
         form.addRow("Input layer", self.input_layer)
-        form.addRow("Samples", self.n_samples)
-        form.addRow("Samples to keep", self.keep_samples)
+        form.addRow("Samples to average", self.n_samples)
+        form.addRow("Samples to show", self.keep_samples)
         layout.addWidget(self.one_pass)
         layout.addLayout(form)
         layout.addWidget(self.tta)
         layout.addWidget(self.activations)
         layout.addWidget(self.restore_button)
         layout.addWidget(self.task)
+        layout.addWidget(self.save_button)
         layout.addWidget(self.latent)
         layout.addStretch(1)  # spare height below the controls, not between them
 
@@ -135,9 +155,14 @@ class RestoreWidget(HDNWidget):
         self._session_changed("model")
         self.viewer.dims.events.current_step.connect(self._show_plane_label)
         self.viewer.layers.selection.events.active.connect(self._show_plane_label)
+        explain_restoration_options(self)
 
     def tasks(self) -> list[TaskPanel]:
         return [self.task, self.preview_task, self.suggest_task, self.one_pass.task, self.export.task]
+
+    def shutdown(self) -> None:
+        self.compare.stop()  # a closed widget leaves no layers hidden by its comparison
+        super().shutdown()
 
     # -- model ------------------------------------------------------------------------------------------------
     def _session_changed(self, what: str) -> None:
@@ -148,7 +173,7 @@ class RestoreWidget(HDNWidget):
             self.model_label.setText("No model: train one in the Train widget or load a model folder.")
         else:
             self.model_label.setText(f"Model: {model_summary(model)}.\nFrom: {self.session.model_source}")
-        self.latent.set_model(model, _training_kl_per_pixel(model) if model is not None else None, "training")
+        self.latent.set_model(model, model.training_kl_per_pixel() if model is not None else None, "training")
         for toggle in self.latent.toggles:
             toggle.toggled.connect(lambda _checked: self.request_preview())
         self.suggestion = None
@@ -190,6 +215,7 @@ class RestoreWidget(HDNWidget):
             if self.activations.isChecked():
                 explaining = layer_activations_events(model, image, threads=threads, stop=token)
             self._job_input = (model, layer.name)
+            self._job_model = {"model": self.session.model_source, "model_step": int(model.step)}
             return _restore_and_explain(restoring, explaining)
 
         return self.task.start(make_job, self._restored)
@@ -206,6 +232,7 @@ class RestoreWidget(HDNWidget):
                 raise InputError(f"The model has no one-pass denoiser for {layers}: click 'Train the one-pass "
                                  "denoiser' (a few minutes), or choose Samples.")
             self._job_input = (model, layer.name, off)
+            self._job_model = {"model": self.session.model_source, "model_step": int(model.step)}
             return denoise_events(model, layer_array(layer, "input layer"), off, stop=token)
 
         return self.task.start(make_job, self._restored_one_pass)
@@ -215,10 +242,15 @@ class RestoreWidget(HDNWidget):
         if mmse is None or name not in self.viewer.layers:
             return
         like = self.viewer.layers[name]
-        about = {"napari_hdn": {"source_layer": name, "method": "direct denoiser (one pass)",
-                                "deactivated_layers": list(off)}}
+        switched_off = [i for i in off if i not in model.trained_deactivated]
+        identity = {"source_layer": name, "method": "direct denoiser (one pass)",
+                    "deactivated_layers": list(off), "switched_off": switched_off, **self._job_model}
+        (mmse_name,) = free_names(self.viewer, [output_name(name, "MMSE") + variant_tag(switched_off, True)],
+                                  identity)
         same_contrast = {} if like.rgb else {"contrast_limits": tuple(like.contrast_limits)}
-        show_image(self.viewer, output_name(name, "MMSE"), mmse, like, metadata=about, **same_contrast)
+        show_image(self.viewer, mmse_name, mmse, like, metadata={"napari_hdn": {**identity, "result": "MMSE"}},
+                   **same_contrast)
+        self.task.set_status(f"Restored '{name}' in one pass into '{mmse_name}'.")
 
     def distill(self) -> bool:
         """Train a one-pass denoiser for the layers switched off now, on the input layer."""
@@ -240,38 +272,46 @@ class RestoreWidget(HDNWidget):
             self.task.set_status(f"The input layer '{name}' was removed during the restoration; results dropped.")
             return
         like = self.viewer.layers[name]
-        about = {"napari_hdn": {"source_layer": name, "n_samples": restoration.n_samples,
-                                "deactivated_layers": list(restoration.deactivate)}}
+        switched_off = [i for i in restoration.deactivate if i not in model.trained_deactivated]
+        identity = {"source_layer": name, "method": "posterior samples", "deactivated_layers":
+                    list(restoration.deactivate), "switched_off": switched_off, **self._job_model}
+        about = {**identity, "n_samples": restoration.n_samples}
         if self.suggestion is not None and tuple(restoration.deactivate) == tuple(self.suggestion.layers):
-            about["napari_hdn"]["suggestion"] = self.suggestion.to_metadata()  # the choice came from it
+            about["suggestion"] = self.suggestion.to_metadata()  # the choice came from it
+        tag = variant_tag(switched_off)
+        mmse_name, variance_name, samples_name = free_names(
+            self.viewer, [output_name(name, what) + tag for what in ("MMSE", "variance", "samples")], identity)
         planes = {PLANES_KEY: [f"latent layer z{i}" for i in range(1, model.n_layers + 1)]}
         same_contrast = {} if like.rgb else {"contrast_limits": tuple(like.contrast_limits)}
-        show_image(self.viewer, output_name(name, "MMSE"), restoration.mmse, like, metadata=about, **same_contrast)
-        show_image(self.viewer, output_name(name, "variance"), restoration.variance, like, metadata=about,
-                   colormap="magma", visible=False)
-        samples_name = output_name(name, "samples")
+        show_image(self.viewer, mmse_name, restoration.mmse, like, metadata={"napari_hdn": {**about, "result": "MMSE"}},
+                   **same_contrast)
+        show_image(self.viewer, variance_name, restoration.variance, like,
+                   metadata={"napari_hdn": {**about, "result": "variance"}}, colormap="magma", visible=False)
         if restoration.samples.shape[0]:
             sample_labels = {PLANES_KEY: [f"sample {k + 1}" for k in range(restoration.samples.shape[0])]}
             show_image(self.viewer, samples_name, restoration.samples, like, leading_axes=1,
-                       metadata={**about, **sample_labels}, visible=False, **same_contrast)
+                       metadata={"napari_hdn": {**about, "result": "samples"}, **sample_labels}, visible=False,
+                       **same_contrast)
         elif samples_name in self.viewer.layers:
-            self.viewer.layers.remove(samples_name)  # none kept this time: drop the stale ones
+            self.viewer.layers.remove(samples_name)  # none kept this time: drop the stale ones of this restoration
         if activations is not None:
-            contributions, kl_maps = activations
-            for what, data, colormap in (("activations", contributions, "gray"), ("KL maps", kl_maps, "inferno")):
-                layer = show_image(self.viewer, output_name(name, what), data, like, leading_axes=1,
-                                   metadata={**about, **planes}, colormap=colormap, visible=False)
+            kl_maps = activations[1]
+            # They do not depend on the layers switched off: one pair per input and model.
+            shared = {k: identity[k] for k in ("source_layer", "model", "model_step")}
+            names = free_names(self.viewer, [output_name(name, "activations"), output_name(name, "KL maps")], shared)
+            for layer_name, what, data, colormap in zip(names, ("activations", "KL maps"), activations,
+                                                        ("gray", "inferno")):
+                layer = show_image(self.viewer, layer_name, data, like, leading_axes=1,
+                                   metadata={"napari_hdn": {**about, "result": what}, **planes}, colormap=colormap,
+                                   visible=False)
                 layer.events.visible.connect(self._show_plane_label)
             mean_kl = [float(np.mean(plane)) for plane in kl_maps]
             self._mean_kl = (model, mean_kl)
             if model is self.session.model:
                 self.latent.show_kl(model, mean_kl, f"'{name}'")
         self.viewer.layers.selection.active = like  # not the last result added (often a hidden one)
-        off = list(restoration.deactivate)
-        self.task.set_status(
-            f"Restored '{name}' with {restoration.n_samples} samples"
-            + (f", layers {', '.join(f'z{i}' for i in off)} off." if off else ".")
-        )
+        self.task.set_status(f"Restored '{name}' with {restoration.n_samples} samples into '{mmse_name}'"
+                             + (" (earlier results kept)." if switched_off else "."))
 
     # -- which layers hold noise (napari_hdn.suggest_deactivation) --------------------------------------------
     def suggest(self) -> bool:
@@ -360,22 +400,54 @@ class RestoreWidget(HDNWidget):
         scale = tuple(like.scale)[-2:]
         translate = tuple(t + o * s for t, o, s in zip(tuple(like.translate)[-2:], origin[-2:], scale))
         preview_name = output_name(name, "preview")
-        meta = {"napari_hdn": {"source_layer": name, "origin": list(origin), "deactivated_layers": list(off)}}
+        meta = with_role(like.metadata, PREVIEW, source_layer=name, origin=list(origin), deactivated_layers=list(off))
         if preview_name in self.viewer.layers and self.viewer.layers[preview_name].ndim == 2:
             layer = self.viewer.layers[preview_name]
             layer.data = restoration.mmse
             layer.translate = translate
             layer.scale = scale
-            layer.metadata = {**dict(like.metadata), **meta}
+            layer.metadata = meta
         else:
             if preview_name in self.viewer.layers:
                 self.viewer.layers.remove(preview_name)
             layer = self.viewer.add_image(restoration.mmse, name=preview_name, scale=scale, translate=translate,
-                                          metadata={**dict(like.metadata), **meta})
+                                          metadata=meta)
         layer.contrast_limits = tuple(like.contrast_limits) if not like.rgb else layer.contrast_limits
         off_text = ", ".join(f"z{i}" for i in off) or "none"
         self.preview_task.set_status(f"Preview of {restoration.mmse.shape[1]}x{restoration.mmse.shape[0]} px "
                                      f"at {origin[-2:]}, layers off: {off_text}.")
+        if self.side_by_side.isChecked():
+            self._show_side_by_side()
+
+    # -- comparing the preview with every layer on -----------------------------------------------------------
+    def _compare_changed(self, checked: bool) -> None:
+        if not checked:
+            self.compare.stop()
+            return
+        layer = self.input_layer.layer()
+        if layer is not None and output_name(layer.name, "preview") in self.viewer.layers:
+            self._show_side_by_side()
+        else:
+            self.request_preview()  # side by side once the preview is there
+
+    def _show_side_by_side(self) -> None:
+        """The preview beside the all-layers-on MMSE of its input (or the input itself before a restoration)."""
+        name = self._preview_input[0] if getattr(self, "_preview_input", None) else None
+        if name is None or name not in self.viewer.layers or output_name(name, "preview") not in self.viewer.layers:
+            return
+        reference = all_on_result(self.viewer, name)
+        self.compare.show(self.viewer.layers[output_name(name, "preview")], reference or self.viewer.layers[name])
+        self.preview_task.set_status(
+            self.preview_task.status.text() + " Side by side with "
+            + (f"'{reference.name}' (every layer on)." if reference is not None else
+               f"the input '{name}': restore the whole image with every layer on to compare with that.")
+        )
+
+    # -- saving results -----------------------------------------------------------------------------------------
+    def save_dialog(self) -> bool:
+        """Ask which results, the format and a folder; write them (asking before replacing files)."""
+        layer = self.input_layer.layer()
+        return ask_and_save(self, self.viewer, layer.name if layer is not None else None, self.task)
 
     # -- plane labels ---------------------------------------------------------------------------------------
     def _show_plane_label(self, *_: Any) -> None:
@@ -422,3 +494,4 @@ def _restore_and_explain(restoring, explaining):
 
             activations = tuple(dask.compute(*activations))
     return restoration, activations
+

@@ -29,33 +29,40 @@ from qtpy.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from superqt import QCollapsible
 from superqt.utils import qthrottled
 
 from ..errors import InputError
+from ..layer_roles import PREVIEW, is_training_candidate, with_role
+from ..training.convergence import converged_hint
 from ._common import (
     HDNWidget,
     LayerChecklist,
     TaskPanel,
     attempt,
     discard_widget,
+    form_page,
     hbox,
     layer_array,
     load_model_into,
     model_summary,
 )
 from ._plots import LossPlot
+from .start_from import StartFromModel
+from .tooltips import explain_training_options
 
 NOISE_SOURCES = {
     "session": "From the Noise model widget",
     "file": "From a file (.npz)",
     "gaussian": "Gaussian noise, known sigma",
+    # No calibration data: estimated from the training images, then bootstrapped from the model half-way.
+    "auto": "Estimate it from the training images",
 }
 BUDGETS = ("minutes", "epochs", "steps")
 EXISTING = {"refuse": "stop with a message", "resume": "continue its training", "replace": "replace it"}
 PREVIEW_CROP = 128  # pixels per side of the live preview
 PREVIEW_SAMPLES = 8
 PREVIEW_MIN_INTERVAL_S = 3.0
-
 
 def default_output_folder(layer_name: str) -> Path:
     """Where a training run keeps its checkpoints when the user did not choose a folder."""
@@ -85,6 +92,8 @@ def device_choices() -> list[tuple[str, str]]:
 class TrainWidget(HDNWidget):
     """Train an HDN model on one or more image layers."""
 
+    STALE_ERRORS_ON = ("noise_model", "model")
+
     def __init__(self, napari_viewer: Any, parent: QWidget | None = None):
         super().__init__(napari_viewer, parent)
         from ..training import PRESETS
@@ -96,10 +105,17 @@ class TrainWidget(HDNWidget):
         self._pending_model: Any = None  # the latest snapshot (HDNModel) not yet previewed
         self._preview_target: tuple[str, tuple[int, ...]] | None = None
 
-        self.layers = LayerChecklist(self.viewer)
+        # Noisy data only: not the ground truth, not the plugin's own results and previews.
+        self.layers = LayerChecklist(self.viewer, accept=lambda layer: is_training_candidate(layer.metadata))
+        self.start_from = StartFromModel()
         self.noise_source = QComboBox()
         for key, text in NOISE_SOURCES.items():
             self.noise_source.addItem(text, key)
+        self.noise_source.setItemData(
+            list(NOISE_SOURCES).index("auto"),
+            "For data without a calibration stack: a Poisson-Gaussian camera model is estimated from the training "
+            "images, and half-way through training replaced by a better one fitted to the model's own restorations.",
+            Qt.ItemDataRole.ToolTipRole)
         self.noise_label = QLabel()
         self.noise_label.setWordWrap(True)
         self.noise_file = QLineEdit()
@@ -140,6 +156,7 @@ class TrainWidget(HDNWidget):
             self.existing.addItem(text, key)
         self.live_preview = QCheckBox("Live preview of a crop every few seconds")
         self.live_preview.setChecked(True)
+        explain_training_options(self)
 
         self.start_button = QPushButton("Start training")
         self.start_button.clicked.connect(self.start)
@@ -149,6 +166,9 @@ class TrainWidget(HDNWidget):
         self.preview_task.finished.connect(self._preview_finished)
         self.preview_task.setVisible(False)
         self.loss_plot = LossPlot()
+        self.converged_label = QLabel()
+        self.converged_label.setWordWrap(True)
+        self.converged_label.setVisible(False)
         self._redraw_losses = qthrottled(self.loss_plot.redraw, timeout=1000, parent=self)
         self.model_label = QLabel()
         self.model_label.setWordWrap(True)
@@ -157,32 +177,7 @@ class TrainWidget(HDNWidget):
         self.load_button = QPushButton("Load model...")
         self.load_button.clicked.connect(self._load_dialog)
 
-        layout = QVBoxLayout(self)
-        layout.addWidget(QLabel("Training layers (noisy images or stacks):"))
-        layout.addWidget(self.layers)
-        form = QFormLayout()
-        form.addRow("Noise model", self.noise_source)
-        form.addRow(self.noise_label)  # a row of its own, so that a long source wraps
-        form.addRow("Noise model file", hbox(self.noise_file, self.noise_browse))
-        form.addRow("Noise sigma", self.gaussian_sigma)
-        self._noise_form = form
-        form.addRow("Preset", self.preset)
-        form.addRow("Patch size", self.patch_size)
-        form.addRow("Budget", hbox(self.budget, self.budget_kind))
-        form.addRow("Validation fraction", self.val_fraction)
-        form.addRow("Layers off in training", self.layers_off_row)
-        form.addRow("Device", self.device)
-        form.addRow("Output folder", hbox(self.output, self.output_browse))
-        form.addRow("If it holds a model", self.existing)
-        layout.addLayout(form)
-        layout.addWidget(self.live_preview)
-        layout.addWidget(self.start_button)
-        layout.addWidget(self.task)
-        layout.addWidget(self.preview_task)
-        layout.addWidget(self.loss_plot)
-        layout.addWidget(self.model_label)
-        layout.addLayout(hbox(self.save_button, self.load_button))
-        layout.addStretch(1)  # spare height below the controls, not between them
+        self._lay_out()
 
         self.noise_source.currentIndexChanged.connect(self._noise_source_changed)
         self.preset.currentIndexChanged.connect(self._preset_changed)
@@ -191,6 +186,44 @@ class TrainWidget(HDNWidget):
         self.session.subscribe(self._session_changed)
         self._session_changed("noise_model")
         self._session_changed("model")
+
+    def _lay_out(self) -> None:
+        """Layers, noise model, size and length, folded advanced settings, Start, progress, losses, files."""
+        layout = QVBoxLayout(self.body)
+        layout.addWidget(QLabel("Noisy images to learn from (tick one or more):"))
+        layout.addWidget(self.layers)
+        form = QFormLayout()
+        form.addRow("Noise model", self.noise_source)
+        form.addRow(self.noise_label)  # a row of its own, so that a long source wraps
+        form.addRow("Noise model file", hbox(self.noise_file, self.noise_browse))
+        form.addRow("Noise sigma", self.gaussian_sigma)
+        self._noise_form = form
+        form.addRow("Network size", self.preset)
+        form.addRow("Train for", hbox(self.budget, self.budget_kind))
+        layout.addLayout(form)
+        # Settings most runs leave as they are: folded away, so that the form fits a laptop screen.
+        advanced = form_page(
+            ("Tile size (px)", self.patch_size),
+            ("Set aside for checking", self.val_fraction),
+            ("Detail layers to leave out", self.layers_off_row),
+            ("Run on", self.device),
+            ("Save model in", hbox(self.output, self.output_browse)),
+            ("If that folder has a model", self.existing),
+        )
+        advanced.layout().setContentsMargins(0, 0, 0, 0)
+        self.advanced = QCollapsible("Advanced settings")
+        self.advanced.addWidget(advanced)
+        layout.addWidget(self.advanced)
+        layout.addWidget(self.start_from)
+        layout.addWidget(self.live_preview)
+        layout.addWidget(self.start_button)
+        layout.addWidget(self.task)
+        layout.addWidget(self.converged_label)
+        layout.addWidget(self.preview_task)
+        layout.addWidget(self.loss_plot)
+        layout.addWidget(self.model_label)
+        layout.addLayout(hbox(self.save_button, self.load_button))
+        layout.addStretch(1)  # spare height below the controls, not between them
 
     def tasks(self) -> list[TaskPanel]:
         return [self.task, self.preview_task]
@@ -233,7 +266,8 @@ class TrainWidget(HDNWidget):
         self.layers_off = []
         for i in range(1, self._n_latent_layers() + 1):
             box = QCheckBox(f"z{i}")
-            box.setToolTip(f"Switch latent layer z{i} off during training (e.g. z1, z2 for row/column artefacts).")
+            box.setToolTip(f"Leave out detail layer z{i} (latent layer {i} of the network: 1 is the finest) during "
+                           "training. Only for noise with structure, e.g. z1, z2 for stripes along rows or columns.")
             self.layers_off.append(box)
             self.layers_off_row.addWidget(box)
 
@@ -303,6 +337,8 @@ class TrainWidget(HDNWidget):
             if not self.noise_file.text().strip():
                 raise InputError("No noise-model file chosen: choose a .npz file (...) or another noise-model source.")
             arguments["noise_model"] = self.noise_file.text().strip()
+        elif source == "auto":
+            arguments["noise_model"] = "auto"
         else:
             arguments["gaussian_sigma"] = self.gaussian_sigma.value()
         out = self.output.text().strip()
@@ -319,16 +355,20 @@ class TrainWidget(HDNWidget):
         return arguments
 
     def start(self) -> bool:
-        """Start training in the background; False (with a message) if the choices are not usable."""
-        from ..training import training_events
+        """Start training (or, with "Start from a trained model", an adaptation) in the background; False
+        (with a message) if the choices are not usable."""
+        from ..training import adapt_events, training_events
 
         def make_job(token):
             arguments = self.training_arguments()
             self._run = {"out": arguments["out"], "layer": self.layers.checked_names()[0]}
             self._preview_target = self._preview_crop(self.layers.layers()[0])
+            if self.start_from.active():
+                return adapt_events(stop=token, **self.start_from.adapt_arguments(arguments))
             return training_events(stop=token, **arguments)
 
         self.loss_plot.reset()
+        self._show_convergence("")
         self._pending_model = None
         self._last_preview = 0.0
         started = self.task.start(make_job, self._trained, self._training_event)
@@ -348,9 +388,14 @@ class TrainWidget(HDNWidget):
         elif kind == "validation" and event.val_loss is not None:
             self.loss_plot.add_validation(event.step, event.val_loss)
             self._redraw_losses()
+            self._show_convergence(converged_hint(self.loss_plot.val))
         elif kind == "snapshot" and event.model is not None and self.live_preview.isChecked():
             self._pending_model = event.model
             self._maybe_preview()
+
+    def _show_convergence(self, hint: str) -> None:
+        self.converged_label.setText(hint)
+        self.converged_label.setVisible(bool(hint))
 
     def _trained(self, model: Any) -> None:
         out = self._run["out"]
@@ -365,6 +410,7 @@ class TrainWidget(HDNWidget):
 
     def _training_finished(self, outcome: str) -> None:
         self.start_button.setEnabled(True)
+        self._show_convergence("")  # training has ended: nothing left to stop
 
     # -- live preview -----------------------------------------------------------------------------------------
     def _preview_crop(self, layer: Any) -> tuple[str, tuple[int, ...]]:
@@ -406,7 +452,8 @@ class TrainWidget(HDNWidget):
             layer.translate = translate
         else:
             self.viewer.add_image(mmse, name=preview_name, scale=scale, translate=translate,
-                                  contrast_limits=tuple(like.contrast_limits), metadata=dict(like.metadata))
+                                  contrast_limits=tuple(like.contrast_limits),
+                                  metadata=with_role(like.metadata, PREVIEW, source_layer=name))
 
     def _preview_finished(self, outcome: str) -> None:
         self._maybe_preview()
@@ -442,3 +489,4 @@ def _preview_job(model: Any, crop: np.ndarray, token: Any):
     # One thread: the preview runs beside training, which uses every core.
     result = yield from restore_events(model, crop, PREVIEW_SAMPLES, 0, threads=1, stop=token)
     return result.mmse
+

@@ -13,9 +13,9 @@ writes them) and records MODEL as its parent. Give the new data's own noise mode
 settings differ from MODEL's; without one, MODEL's noise model is kept.
 
 examples:
-  hdn adapt model/ new.tif --noise-model new_nm.npz --out adapted/                 # 3 minutes, all weights
-  hdn adapt model/ new.tif --noise-model auto --out adapted/ --minutes 5            # noise model estimated
-  hdn adapt model/ new.tif --out adapted/ --mode gains                              # only per-channel gains
+  hdn adapt model/ new.tif --noise-model new_nm.npz --out adapted/        # 3 minutes, per-channel gains
+  hdn adapt model/ new.tif --noise-model auto --out adapted/ --minutes 5   # noise model estimated
+  hdn adapt model/ new.tif --out adapted/ --mode all                       # every weight
 """
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Generator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -14,6 +14,10 @@ from ..errors import InputError
 from ..progress import Progress, StopToken, drive
 from .store import layer_key
 
+if TYPE_CHECKING:
+    from ..model.bundle import HDNModel
+    from .._types import ModelLike
+
 
 class DirectJob:
     """A tile job (see ``inference.driver.TileJob``): the direct denoiser's estimate, in raw units."""
@@ -21,7 +25,7 @@ class DirectJob:
     n_averaged = 1
     n_deviations = 0
 
-    def __init__(self, model: Any, denoiser: torch.nn.Module, bf16: bool):
+    def __init__(self, model: HDNModel, denoiser: torch.nn.Module, bf16: bool):
         self.model, self.denoiser, self.bf16 = model, denoiser.to(model.device).eval(), bf16
 
     def estimate(self, tile: np.ndarray) -> np.ndarray:
@@ -37,7 +41,7 @@ class DirectJob:
         return result, None
 
 
-def direct_denoiser(model: Any, deactivate: Collection[int] = ()) -> torch.nn.Module:
+def direct_denoiser(model: HDNModel, deactivate: Collection[int] = ()) -> torch.nn.Module:
     """The model's direct denoiser for ``deactivate``, or a clear error saying how to train one."""
     key = layer_key(model, deactivate)
     nets = getattr(model, "direct_denoisers", None) or {}
@@ -52,7 +56,7 @@ def direct_denoiser(model: Any, deactivate: Collection[int] = ()) -> torch.nn.Mo
     return nets[key]
 
 
-def denoise_events(model: Any, image: Any, deactivate: Collection[int] = (), tile: int | None = None,
+def denoise_events(model: ModelLike, image: Any, deactivate: Collection[int] = (), tile: int | None = None,
                    overlap: int | None = None, precision: str = "auto", device: Any = None,
                    stop: StopToken | None = None) -> Generator[Progress, None, Any]:
     """Events of :func:`denoise`; checks its arguments when called. Returns the estimate."""
@@ -93,7 +97,7 @@ def _numpy(events) -> Generator[Progress, None, Any]:
     return averaged[0]
 
 
-def denoise(model: Any, image: Any, deactivate: Collection[int] = (), tile: int | None = None, **options: Any) -> Any:
+def denoise(model: ModelLike, image: Any, deactivate: Collection[int] = (), tile: int | None = None, **options: Any) -> Any:
     """One-pass MMSE estimate of ``image`` (numpy -> numpy, dask -> lazy dask) in the input's units.
 
     Needs a direct denoiser for the layer set (:func:`napari_hdn.train_direct_denoiser`).

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Generator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -20,6 +20,10 @@ from ..errors import InputError
 from ..progress import Progress, StopToken, Timer
 from .network import DirectUNet
 from .store import layer_key
+
+if TYPE_CHECKING:
+    from ..model.bundle import HDNModel
+    from .._types import ModelLike
 
 LOSSES = ("l2", "l1")
 
@@ -41,7 +45,7 @@ def direct_step(denoiser: DirectUNet, optimizer: torch.optim.Optimizer, noisy: t
     return float(value.detach())
 
 
-def posterior_targets(model: Any, noisy: torch.Tensor, deactivate: Collection[int], n_average: int) -> torch.Tensor:
+def posterior_targets(model: HDNModel, noisy: torch.Tensor, deactivate: Collection[int], n_average: int) -> torch.Tensor:
     """Mean of ``n_average`` decoded posterior samples of ``noisy`` (normalised), detached."""
     with torch.no_grad():  # not inference_mode: the targets enter the denoiser's autograd graph
         padded, (h, w) = model.network.pad(noisy)
@@ -69,7 +73,7 @@ def _check(minutes, steps, batch_size, patch_size, n_average, loss):
             raise InputError(f"{name} must be a positive whole number, not {value!r}.")
 
 
-def distill_events(model: Any, images: Any, deactivate: Collection[int] = (), *, minutes: float | None = None,
+def distill_events(model: ModelLike, images: Any, deactivate: Collection[int] = (), *, minutes: float | None = None,
                    steps: int | None = None, batch_size: int = 8, patch_size: int = 64, n_average: int = 1,
                    loss: str = "l2", depth: int = 2, width: int = 32, lr: float = 1e-3, seed: int = 0,
                    precision: str = "auto", stop: StopToken | None = None,
@@ -131,7 +135,7 @@ def _distill(model, planes, off, minutes, steps, batch_size, patch_size, n_avera
     return denoiser
 
 
-def train_direct_denoiser(model: Any, images: Any, deactivate: Collection[int] = (), minutes: float | None = None,
+def train_direct_denoiser(model: ModelLike, images: Any, deactivate: Collection[int] = (), minutes: float | None = None,
                           **options: Any) -> Any:
     """Train and attach a direct denoiser (see :func:`distill_events`); returns the model."""
     from ..progress import drive

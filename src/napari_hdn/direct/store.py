@@ -9,24 +9,26 @@ from __future__ import annotations
 import json
 from collections.abc import Collection
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-import torch
 
 from .._io import atomic_path
 from ..errors import FileFormatError
 from .network import DirectUNet
 
+if TYPE_CHECKING:
+    from ..model.bundle import HDNModel
+
 DIRECT_WEIGHTS = "direct.safetensors"
 
 
-def layer_key(model: Any, deactivate: Collection[int] = ()) -> str:
+def layer_key(model: HDNModel, deactivate: Collection[int] = ()) -> str:
     """The bundle key of a deactivated layer set: "all-on" or e.g. "off-1-2" (1-based)."""
     off = model.deactivated_layers(deactivate)
     return "off-" + "-".join(map(str, off)) if off else "all-on"
 
 
-def direct_files(model: Any) -> dict[str, bytes]:
+def direct_files(model: HDNModel) -> dict[str, bytes]:
     """The bundle files holding ``model.direct_denoisers`` (empty when it has none)."""
     from safetensors.torch import save
 
@@ -64,7 +66,7 @@ def load_direct(folder: str | Path) -> dict[str, DirectUNet]:
     return nets
 
 
-def save_direct_into(folder: str | Path, model: Any) -> None:
+def save_direct_into(folder: str | Path, model: HDNModel) -> None:
     """Write the model's direct denoisers into an existing bundle folder atomically; nothing else changes."""
     for name, data in direct_files(model).items():
         with atomic_path(Path(folder) / name) as tmp:

@@ -20,7 +20,8 @@ import numpy as np
 
 from ..errors import InputError
 from ..progress import Progress, StopToken, Timer
-from .engine import N_STATISTICS, SamplingSettings, TileEngine, configure_threads, tile_seed
+from ..threads import configure_threads
+from .engine import N_STATISTICS, SamplingSettings, TileEngine, tile_seed
 from .tiling import TileBlender, TileGrid
 
 TileResult = tuple[np.ndarray, "np.ndarray | None"]

@@ -8,19 +8,18 @@ and returns numpy arrays in the same units; tiling, stacks and dask live in
 
 from __future__ import annotations
 
-import contextlib
-import inspect
-import threading
-from collections.abc import Collection, Generator, Iterator, Sequence
+from collections.abc import Collection, Generator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from .._device import bfloat16_autocast, usable_cores
-from ..errors import InputError
+from .._device import bfloat16_autocast
 from ..progress import StopToken
+
+if TYPE_CHECKING:
+    from ..model.bundle import HDNModel
 
 # Top-down activation memory per sample, in bytes per pixel of the tile per filter
 # of the network: several full-resolution feature maps are alive at once in the
@@ -35,16 +34,6 @@ MAX_BATCH = 64
 # The 8 dihedral transforms of test-time augmentation: (quarter turns, mirror after turning).
 TTA_TRANSFORMS: tuple[tuple[int, bool], ...] = tuple((k, flip) for flip in (False, True) for k in range(4))
 
-# Sampling code that draws from torch's process-wide generator is serialised so that
-# parallel tiles (e.g. dask threads) cannot interleave their draws.
-_GLOBAL_RNG_LOCK = threading.Lock()
-
-
-def configure_threads(threads: int | None) -> None:
-    """Set torch's intra-op threads for the calling thread (napari reuses pool threads)."""
-    if threads is not None and threads < 1:
-        raise InputError(f"threads must be at least 1, not {threads}.")
-    torch.set_num_threads(threads or usable_cores())
 
 
 def tile_seed(seed: int, *position: int) -> int:
@@ -60,50 +49,15 @@ def tile_seed(seed: int, *position: int) -> int:
 
 
 class RandomStream:
-    """A private random stream for one tile, also for networks that draw from torch's global generator.
+    """A private random stream for one tile: a ``torch.Generator`` seeded by the tile's place, passed to the
+    network's top-down pass. It never touches torch's global generator, so tiles computed in any order or in
+    parallel (dask threads) draw exactly the same numbers, and a caller's own random stream is left alone."""
 
-    If the network's ``top_down`` accepts ``generator=``, a ``torch.Generator``
-    is passed. Otherwise the global generator is swapped to this stream's state
-    for the duration of each batch (under a lock) and swapped back afterwards.
-    """
-
-    def __init__(self, seed: int, device: torch.device, pass_generator: bool):
+    def __init__(self, seed: int, device: torch.device):
         self.device = device
-        self.generator: torch.Generator | None = None
-        self._seed = seed
-        self._state: tuple[torch.Tensor, torch.Tensor | None] | None = None
-        if pass_generator:
-            self.generator = torch.Generator(device=device)
-            self.generator.manual_seed(seed)
+        self.generator = torch.Generator(device=device)
+        self.generator.manual_seed(seed)
 
-    @contextlib.contextmanager
-    def active(self) -> Iterator[None]:
-        if self.generator is not None:
-            yield
-            return
-        # The accelerator (CUDA, MPS) draws from its own generator, the CPU from torch's default one.
-        accelerator = None if self.device.type == "cpu" else torch.get_device_module(self.device.type)
-        with _GLOBAL_RNG_LOCK:
-            saved = (torch.get_rng_state(), accelerator.get_rng_state(self.device) if accelerator else None)
-            try:
-                if self._state is None:
-                    torch.default_generator.manual_seed(self._seed)
-                    if self.device.type == "cuda":
-                        with torch.cuda.device(self.device):  # seeds the current CUDA device only
-                            torch.cuda.manual_seed(self._seed)
-                    elif accelerator is not None:
-                        accelerator.manual_seed(self._seed)
-                else:
-                    self._set(accelerator, self._state)
-                yield
-                self._state = (torch.get_rng_state(), accelerator.get_rng_state(self.device) if accelerator else None)
-            finally:
-                self._set(accelerator, saved)
-
-    def _set(self, accelerator: Any, state: tuple[torch.Tensor, torch.Tensor | None]) -> None:
-        torch.set_rng_state(state[0])
-        if accelerator is not None:
-            accelerator.set_rng_state(state[1], self.device)
 
 
 def transform(x: torch.Tensor, quarter_turns: int, mirror: bool) -> torch.Tensor:
@@ -178,7 +132,7 @@ class TileEngine:
     place (same values).
     """
 
-    def __init__(self, model: Any, device: torch.device, bf16: bool = False):
+    def __init__(self, model: HDNModel, device: torch.device, bf16: bool = False):
         self.model = model
         self.network = model.network
         self.device = device
@@ -187,7 +141,6 @@ class TileEngine:
         self.stride = int(self.network.stride)
         config = getattr(self.network, "config", None)
         self.n_filters = int(getattr(config, "n_filters", 64))
-        self._pass_generator = "generator" in inspect.signature(self.network.top_down).parameters
         channels_last = bf16 or device.type == "cpu"  # also faster in float32 on CPUs (oneDNN)
         self._memory_format = torch.channels_last if channels_last else torch.contiguous_format
         if channels_last:
@@ -207,10 +160,9 @@ class TileEngine:
 
     def _top_down(self, bu: list[torch.Tensor], batch: int, stream: RandomStream | None, **kwargs):
         """Top-down pass of ``batch`` images sharing the (batch 1) bottom-up features ``bu``."""
-        if stream is not None and stream.generator is not None:
+        if stream is not None:
             kwargs["generator"] = stream.generator
-        random = stream.active() if stream is not None else contextlib.nullcontext()
-        with bfloat16_autocast(self.device, self.bf16), random:
+        with bfloat16_autocast(self.device, self.bf16):
             return self.network.top_down(bu, n_samples=batch, **kwargs)
 
     # -- sampling --------------------------------------------------------------------
@@ -225,7 +177,7 @@ class TileEngine:
         """
         n = settings.n_draws
         transforms = settings.transforms
-        stream = None if settings.posterior_mean else RandomStream(seed, self.device, self._pass_generator)
+        stream = None if settings.posterior_mean else RandomStream(seed, self.device)
         with torch.inference_mode():
             x, (h, w) = self._prepare(tile)
             samples = torch.empty((n, h, w), device=self.device)

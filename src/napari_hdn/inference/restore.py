@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Collection, Generator
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -15,6 +15,7 @@ from ..errors import InputError
 from ..intensity_range import check_finite_result, check_restoration_range, check_some_layer_active
 from ..progress import StopToken, drive
 from .driver import JobSpec, PlaneProgress, SamplingJob, ActivationsJob, Tiling, dask_map, numpy_events
+from ..threads import configure_threads
 from .engine import (
     MEAN,
     MEDIAN,
@@ -23,8 +24,11 @@ from .engine import (
     VARIANCE,
     SamplingSettings,
     TileEngine,
-    configure_threads,
 )
+
+if TYPE_CHECKING:
+    from ..model.bundle import HDNModel
+    from .._types import ModelLike
 
 # Planes up to this size (per axis) are restored in one piece; larger ones in tiles of this size.
 DEFAULT_TILE = 512
@@ -77,7 +81,7 @@ def _whole_number(value: Any, name: str, minimum: int) -> int:
     return int(value)
 
 
-def _resolve_model(model: Any, device: Any) -> Any:
+def _resolve_model(model: ModelLike, device: Any) -> Any:
     """An HDN model on the wanted device, loading it when given a path."""
     if isinstance(model, (str, os.PathLike)):
         from ..model.bundle import load_model
@@ -134,7 +138,7 @@ def _check_tiling(tile: Any, overlap: Any, stride: int) -> Tiling:
     return Tiling(tile, overlap, stride)
 
 
-def _engine(model: Any, threads: int | None, precision: str) -> TileEngine:
+def _engine(model: HDNModel, threads: int | None, precision: str) -> TileEngine:
     if threads is not None:
         _whole_number(threads, "threads", 1)
     if precision not in PRECISIONS:
@@ -370,7 +374,7 @@ def _lazy_activations(spec, n, image, tiling):
     return stacked[:n], stacked[n:]
 
 
-def layer_activations(model: Any, image: Any, **options: Any) -> tuple[Any, Any]:
+def layer_activations(model: ModelLike, image: Any, **options: Any) -> tuple[Any, Any]:
     """What each latent layer holds, as two stacks with one plane per layer (z1 first).
 
     ``contributions[i - 1]``: the image decoded when layer i alone takes its

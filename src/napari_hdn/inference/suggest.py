@@ -24,14 +24,20 @@ from __future__ import annotations
 import math
 from collections.abc import Generator
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from ..errors import InputError
 from ..progress import Progress, StopToken
-from .engine import TileEngine, configure_threads
+from ..threads import configure_threads
+from .engine import TileEngine
+
+if TYPE_CHECKING:
+    from ..noise_models.base import NoiseModel
+    from ..model.bundle import HDNModel
+    from .._types import ModelLike
 
 # Side of the central crop examined (pixels): large enough for stable statistics, small enough for the widget.
 DEFAULT_CROP = 256
@@ -124,7 +130,7 @@ def central_crop(shape: tuple[int, ...], size: int, stride: int) -> tuple[int, i
     return (height - h) // 2, (width - w) // 2, h, w
 
 
-def _fit_ratio(noise_model: Any, x: torch.Tensor, restored: torch.Tensor) -> float:
+def _fit_ratio(noise_model: NoiseModel, x: torch.Tensor, restored: torch.Tensor) -> float:
     """mean((x - E[x|r])^2) / mean(Var(x|r)): 1 when the residual is as large as the noise model expects."""
     mean, variance = noise_model.moments(restored)
     inner = (slice(BORDER, -BORDER or None),) * 2 if min(x.shape) > 4 * BORDER else (slice(None),) * 2
@@ -213,7 +219,7 @@ def suggest_deactivation_events(
     return _suggestion(engine, model, region, (y0, x0, h, w), tolerance, threads, stop)
 
 
-def _restorations(engine: TileEngine, model: Any, region: np.ndarray, stop: StopToken | None):
+def _restorations(engine: TileEngine, model: HDNModel, region: np.ndarray, stop: StopToken | None):
     """Posterior-mean restorations of ``region`` with prefixes 1..k off, k = 0..n-1 (trained-off layers stay off)."""
     always_off = set(model.deactivated_layers(()))
     n = engine.n_layers
@@ -291,7 +297,7 @@ def judge(
     return DeactivationSuggestion(tuple(chosen), tuple(verdicts), tuple(always_off), where, tolerance)
 
 
-def suggest_deactivation(model: Any, image: Any, **options: Any) -> DeactivationSuggestion:
+def suggest_deactivation(model: ModelLike, image: Any, **options: Any) -> DeactivationSuggestion:
     """Which latent layers of ``model`` hold noise rather than image content, judged on ``image``.
 
     Restores a central crop (``crop`` pixels per side, default 256; the middle plane

@@ -21,7 +21,7 @@ import os
 import shutil
 from collections.abc import Collection, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -32,6 +32,9 @@ from .._version import __version__
 from ..errors import FileFormatError, InputError
 from ..config import ModelConfig, TrainConfig
 from .lvae import LadderVAE
+
+if TYPE_CHECKING:
+    from ..noise_models.base import NoiseModel
 
 FORMAT = "napari-hdn-model"
 FORMAT_VERSION = 1
@@ -148,6 +151,26 @@ class HDNModel:
             f"step {self.step}, trained with layers {list(self.trained_deactivated)} off)"
         )
 
+    def describe(self) -> str:
+        """One line about the model in plain words (the widgets' labels, ``hdn`` messages)."""
+        text = (f"{self.n_layers} latent layers, {self.config.n_filters} filters, trained {self.step} steps, "
+                f"{getattr(self.noise_model, 'kind', '?')} noise model")
+        if self.trained_deactivated:
+            text += ", " + ", ".join(f"z{i}" for i in self.trained_deactivated) + " off since training"
+        if self.parent:
+            text += f", adapted from {self.parent.get('path') or 'a model in memory'}"
+        return text
+
+    def training_kl_per_pixel(self) -> list[float] | None:
+        """Mean KL of each latent layer (z1 first) in the last training record, in nats per image pixel
+        (the records hold nats per patch); None for a model without a training record."""
+        for record in reversed(self.history or []):
+            per_layer = record.get("kl_per_layer")
+            if per_layer and self.train_config is not None:
+                area = float(self.train_config.patch_size) ** 2
+                return [float(v) / area if v is not None else float("nan") for v in per_layer]
+        return None
+
     # -- saving -----------------------------------------------------------------------------------------
     def metadata(self) -> dict[str, Any]:
         """The JSON part of the bundle (without the weights' checksum)."""
@@ -259,7 +282,7 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def _split_noise_arrays(noise_model: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+def _split_noise_arrays(noise_model: NoiseModel) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """The noise model's ``to_arrays()``: scalars (JSON, with their dtype) and arrays (safetensors)."""
     scalars: dict[str, Any] = {}
     arrays: dict[str, np.ndarray] = {}

@@ -13,7 +13,13 @@
 from .base import FORMAT_VERSION, NoiseModel
 from .bootstrap import bootstrap_events, bootstrap_noise_model, bootstrap_with_signal_events
 from .calibration import calibrate, calibrate_events, fit_noise_model, fit_noise_model_events
-from .diagnostics import NoiseModelDiagnostics, noise_model_diagnostics, save_diagnostics_plot
+from .diagnostics import (
+    NoiseModelCurves,
+    NoiseModelDiagnostics,
+    noise_model_curves,
+    noise_model_diagnostics,
+    save_diagnostics_plot,
+)
 from .estimate import CorrelatedNoiseWarning, EstimateOptions, NoiseEstimate, estimate_events, estimate_noise_model
 from .estimate_plot import save_estimate_plot
 from .files import load_noise_model, noise_model_from_arrays
@@ -65,7 +71,9 @@ __all__ = [
     "image_pairs",
     "load_noise_model",
     "make_options",
+    "noise_model_curves",
     "noise_model_diagnostics",
+    "NoiseModelCurves",
     "noise_model_from_arrays",
     "save_diagnostics_plot",
     "save_estimate_plot",

@@ -115,6 +115,35 @@ def noise_model_diagnostics(
     )
 
 
+@dataclass(frozen=True)
+class NoiseModelCurves:
+    """A noise model's own curves, without data: its variance against the signal and p(x|s) at a few levels."""
+
+    signal: np.ndarray  # (M,) signal values
+    variance: np.ndarray  # (M,) the model's variance of x at each
+    signal_levels: np.ndarray  # (L,) a few signal levels inside the range
+    observation_grid: np.ndarray  # (L, G) observations around each level's mean (+- 4 sigma)
+    density: np.ndarray  # (L, G) the model's p(x|s) there
+
+
+def noise_model_curves(model: NoiseModel, signal_range: tuple[float, float] | None = None,
+                       points: int = 64, levels: int = 5, grid: int = 120) -> NoiseModelCurves:
+    """The curves of ``model`` over ``signal_range`` (default: the range it was calibrated on)."""
+    low, high = model.signal_range if signal_range is None else signal_range
+    if not (np.isfinite(low) and np.isfinite(high) and low < high):
+        raise InputError(f"The noise model's curves need a finite signal range (low < high), not {low}..{high}: "
+                         "give signal_range=(low, high), e.g. the data's 1st and 99th percentiles.")
+    signal = np.linspace(low, high, points)
+    level_values = np.linspace(low, high, levels + 2)[1:-1]
+    with torch.no_grad():
+        mean, variance = (t.cpu().numpy().astype(np.float64) for t in model.moments(level_values))
+        spread = 4.0 * np.sqrt(variance)
+        observation = np.linspace(mean - spread, mean + spread, grid, axis=1)
+        density = model.log_likelihood(observation, level_values[:, None]).exp().cpu().numpy()
+        curve = model.moments(signal)[1].cpu().numpy()
+    return NoiseModelCurves(signal, curve, level_values, observation, density)
+
+
 def save_diagnostics_plot(
     diagnostics: NoiseModelDiagnostics, path: str | os.PathLike, overwrite: bool = True
 ) -> None:

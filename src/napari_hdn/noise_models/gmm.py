@@ -31,6 +31,7 @@ import torch
 from .._device import resolve_device
 from ..errors import InputError
 from ..progress import Progress, StopToken, Timer
+from ..threads import TorchThreads
 from .base import NoiseModel, gaussian_log_density
 from .options import GMMOptions
 from .pairs import BinnedResiduals, CalibrationPairs, binned_residuals
@@ -261,31 +262,6 @@ def initial_weight(
     return weight.astype(np.float32)
 
 
-class _TorchThreads:
-    """torch's thread count for the stretches of a fit between two yields.
-
-    The count is a per-thread setting and a generator may be resumed in another
-    thread than the one that started it, so every stretch sets the count in the
-    thread running it (``enter``) and gives that thread its own count back before
-    yielding (``leave``): no thread is left with the fit's count, and
-    ``calibrate`` in a notebook does not leave the session on one thread.
-    """
-
-    def __init__(self, threads: int | None):
-        self.threads = threads
-        self.saved: int | None = None
-
-    def enter(self) -> None:
-        if self.threads is not None and self.saved is None:
-            self.saved = torch.get_num_threads()
-            torch.set_num_threads(self.threads)
-
-    def leave(self) -> None:
-        if self.saved is not None:
-            torch.set_num_threads(self.saved)
-            self.saved = None
-
-
 def default_min_sigma(binned: BinnedResiduals, integer_valued: bool) -> float:
     """1 % of the data's smallest binned variance; at least 1/12 (the variance of rounding to whole
     numbers) for integer data, so that no component can collapse onto the integer grid."""
@@ -296,6 +272,17 @@ def default_min_sigma(binned: BinnedResiduals, integer_valued: bool) -> float:
 
 
 def fit_gmm_events(
+    pairs: CalibrationPairs, options: GMMOptions, stop: StopToken | None = None
+) -> Generator[FitProgress, None, GaussianMixtureNoiseModel]:
+    """The GMM fit of :func:`_fit_gmm`; its arguments are checked when called."""
+    if not isinstance(pairs, CalibrationPairs):
+        raise InputError(f"pairs must be CalibrationPairs (signal, observation), not {type(pairs).__name__}.")
+    if not isinstance(options, GMMOptions):
+        raise InputError(f"options must be GMMOptions, not {type(options).__name__}.")
+    return _fit_gmm(pairs, options, stop)
+
+
+def _fit_gmm(
     pairs: CalibrationPairs, options: GMMOptions, stop: StopToken | None = None
 ) -> Generator[FitProgress, None, GaussianMixtureNoiseModel]:
     """Maximum-likelihood fit with Adam on random batches of (signal, observation) pairs.
@@ -327,7 +314,7 @@ def fit_gmm_events(
     adam = _Adam(params, options.learning_rate)
     running_loss = None
     report_every = max(1, steps // 100)
-    threads = _TorchThreads(options.threads)
+    threads = TorchThreads(options.threads)
     threads.enter()
     try:
         for step in range(1, steps + 1):

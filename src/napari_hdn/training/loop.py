@@ -1,5 +1,10 @@
-"""The training loop itself: :func:`_training_run` drives the steps, validation rounds and checkpoints
-from settings that :func:`napari_hdn.training.start.training_events` has checked."""
+"""The training loop itself: :class:`_TrainingRun` drives the steps, validation rounds and checkpoints
+from settings that :func:`napari_hdn.training.start.training_events` has checked.
+
+One object holds the state of a run (network, optimiser, data, clock, counters); each stage is a method
+that fits on a screen: set-up, one optimisation step, the end of an epoch (validation, schedule,
+checkpoints), the noise model's bootstrap, the end of training.
+"""
 
 from __future__ import annotations
 
@@ -17,12 +22,13 @@ from .._device import bfloat16_autocast, use_bfloat16
 from ..config import ModelConfig, TrainConfig
 from ..errors import TrainingError
 from ..intensity_range import check_training_range
-from ..noise_models.auto import bootstrap_for_training, estimate_for_training
 from ..model.bundle import BEST, LAST, HDNModel, load_model
 from ..model.lvae import LadderVAE
 from ..model.objective import hdn_loss
+from ..noise_models.auto import bootstrap_for_training, estimate_for_training
 from ..progress import StopToken
 from .checkpoints import _restore_training_state, _training_state
+from .clock import TrainingClock
 from .data import PatchSampler, as_planes, prepare_data
 from .events import TrainingEvent
 from .optim import _fixed_rng, _lr_at, _make_optimizer
@@ -50,317 +56,318 @@ def _training_run(
 ) -> Generator[TrainingEvent, None, HDNModel]:
     """The training of :func:`training_events`, from checked settings (``checkpoint``: the one resumed, or None;
     ``warm_start``: the trained weights an adaptation starts from, see :func:`napari_hdn.adapt`)."""
-    resume = checkpoint is not None
-    cfg = train_config
-    torch.manual_seed(cfg.seed)
-    network = LadderVAE(model_config)
-    if warm_start is not None:
-        network.load_state_dict(warm_start.state)
-    parent = checkpoint.parent if resume else (warm_start.parent if warm_start is not None else None)
-    trainable = trainable_parameters(network, parent["mode"] if parent else "all")
-    threads = ThreadTuner(cfg.threads)
-    timer_start = time.perf_counter()
+    run = _TrainingRun(images, model_config, train_config, noise, trained_off, checkpoint, torch_device, out_path,
+                       overwrite, stop, snapshot_every_s, warm_start)
+    return (yield from run.run())
 
-    def event(kind: str, message: str, **values: Any) -> TrainingEvent:
+
+class _TrainingRun:
+    """The state of one training run and its stages."""
+
+    def __init__(self, images, model_config, train_config, noise, trained_off, checkpoint, torch_device,
+                 out_path, overwrite, stop, snapshot_every_s, warm_start):
+        self.images, self.model_config, self.cfg = images, model_config, train_config
+        self.noise, self.trained_off, self.checkpoint = noise, trained_off, checkpoint
+        self.device, self.out_path, self.overwrite = torch_device, out_path, overwrite
+        self.stop, self.snapshot_every_s, self.warm_start = stop, snapshot_every_s, warm_start
+        self.resume = checkpoint is not None
+        self.timer_start = time.perf_counter()
+        self.speed: float | None = None  # patches per second, smoothed
+        self.window = _Running()  # loss means since the last validation round
+        self.best_state: dict[str, torch.Tensor] | None = None
+
+    def event(self, kind: str, message: str, **values: Any) -> TrainingEvent:
         fields: dict[str, Any] = {"done": 0, "total": None}
         fields.update(values)
-        return TrainingEvent(stage="training", message=message, elapsed_s=time.perf_counter() - timer_start,
+        return TrainingEvent(stage="training", message=message, elapsed_s=time.perf_counter() - self.timer_start,
                              kind=kind, **fields)
 
-    yield event("setup", "preparing the training data")
-    data = prepare_data(images, cfg)
-    if resume:
-        data.data_mean, data.data_std = checkpoint.data_mean, checkpoint.data_std
-    for note in data.notes:
-        yield event("setup", note)
-    if noise is None:  # noise_model="auto"
-        yield event("setup", "estimating a Poisson-Gaussian noise model from the noisy images")
-        noise, estimate = estimate_for_training(as_planes(images))
-        yield event("setup", "estimated noise model: gain {gain:.4g}, offset {offset:.4g}, read sigma "
-                    "{read_sigma:.4g}".format(**estimate))
-    data_range = check_training_range(data.train, noise)  # warns when far outside the noise model's range
-    if resume:
-        data_range = checkpoint.data_range or data_range
+    def progress(self) -> dict[str, Any]:
+        return self.clock.progress(self.model.step, self.speed and self.cfg.batch_size / self.speed)
 
-    # With overwrite, the earlier model stays until this training has written its first checkpoint:
-    # a failure before that (NaN, crash, kill) must not leave the user with no model at all.
-    stale_checkpoints = (
-        {name for name in (BEST, LAST) if (out_path / name).is_dir()}
-        if out_path is not None and overwrite and not resume
-        else set()
-    )
-    model = HDNModel(network, noise, data.data_mean, data.data_std, train_config=cfg,
-                     trained_deactivated=trained_off, data_range=data_range, parent=parent)
-    if resume:
-        network.load_state_dict(checkpoint.network.state_dict())
-        model.history = list(checkpoint.history)
-        model.step, model.epoch = checkpoint.step, checkpoint.epoch
-    model.to(torch_device)
-    bf16 = use_bfloat16(cfg.precision, torch_device)
-    # Channels-last tensors let oneDNN / cuDNN use their fast bf16 convolution kernels.
-    memory_format = torch.channels_last if bf16 else torch.contiguous_format
-    network.to(memory_format=memory_format)
-    network.train()
-    optimizer = _make_optimizer(cfg, trainable)
-    scheduler = None
-    if cfg.lr_schedule == "plateau":
-        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            optimizer, mode="min", factor=cfg.lr_factor, patience=cfg.lr_patience, min_lr=cfg.min_lr
+    def run(self) -> Generator[TrainingEvent, None, HDNModel]:
+        yield from self._prepare_data()
+        self._build()
+        yield self.event("setup", f"training on {self.device.type} ({'bfloat16' if self.bf16 else 'float32'}) "
+                         f"with {'/'.join(map(str, self.threads.candidates))} thread(s); "
+                         f"{self.network.n_parameters():,} parameters", step=self.model.step, epoch=self.model.epoch)
+        reason = yield from self._steps()
+        yield from self._finish(reason)
+        return self.model
+
+    # -- set-up -------------------------------------------------------------------------------------------------
+    def _prepare_data(self) -> Generator[TrainingEvent, None, None]:
+        cfg, checkpoint = self.cfg, self.checkpoint
+        torch.manual_seed(cfg.seed)
+        self.network = LadderVAE(self.model_config)
+        if self.warm_start is not None:
+            self.network.load_state_dict(self.warm_start.state)
+        self.parent = checkpoint.parent if self.resume else (self.warm_start.parent if self.warm_start else None)
+        self.trainable = trainable_parameters(self.network, self.parent["mode"] if self.parent else "all")
+        self.threads = ThreadTuner(cfg.threads)
+        yield self.event("setup", "preparing the training data")
+        self.data = prepare_data(self.images, cfg)
+        if self.resume:
+            self.data.data_mean, self.data.data_std = checkpoint.data_mean, checkpoint.data_std
+        for note in self.data.notes:
+            yield self.event("setup", note)
+        if self.noise is None:  # noise_model="auto"
+            yield self.event("setup", "estimating a Poisson-Gaussian noise model from the noisy images")
+            self.noise, estimate = estimate_for_training(as_planes(self.images))
+            yield self.event("setup", "estimated noise model: gain {gain:.4g}, offset {offset:.4g}, read sigma "
+                             "{read_sigma:.4g}".format(**estimate))
+        self.data_range = check_training_range(self.data.train, self.noise)  # warns far outside the noise model's
+        if self.resume:
+            self.data_range = checkpoint.data_range or self.data_range
+
+    def _build(self) -> None:
+        """The model, optimiser, schedule, direct denoiser, sampler and clock (restored when resuming)."""
+        cfg, checkpoint, network, data = self.cfg, self.checkpoint, self.network, self.data
+        out_path = self.out_path
+        # With overwrite, the earlier model stays until this training has written its first checkpoint:
+        # a failure before that (NaN, crash, kill) must not leave the user with no model at all.
+        self.stale_checkpoints = (
+            {name for name in (BEST, LAST) if (out_path / name).is_dir()}
+            if out_path is not None and self.overwrite and not self.resume
+            else set()
         )
-    direct = None
-    if cfg.direct_denoiser:
-        from ..direct.concurrent import ConcurrentDirect
+        model = self.model = HDNModel(network, self.noise, data.data_mean, data.data_std, train_config=cfg,
+                                      trained_deactivated=self.trained_off, data_range=self.data_range,
+                                      parent=self.parent)
+        if self.resume:
+            network.load_state_dict(checkpoint.network.state_dict())
+            model.history = list(checkpoint.history)
+            model.step, model.epoch = checkpoint.step, checkpoint.epoch
+        model.to(self.device)
+        self.bf16 = use_bfloat16(cfg.precision, self.device)
+        # Channels-last tensors let oneDNN / cuDNN use their fast bf16 convolution kernels.
+        self.memory_format = torch.channels_last if self.bf16 else torch.contiguous_format
+        network.to(memory_format=self.memory_format)
+        network.train()
+        self.optimizer = _make_optimizer(cfg, self.trainable)
+        self.scheduler = None
+        if cfg.lr_schedule == "plateau":
+            self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+                self.optimizer, mode="min", factor=cfg.lr_factor, patience=cfg.lr_patience, min_lr=cfg.min_lr
+            )
+        self.direct = None
+        if cfg.direct_denoiser:
+            from ..direct.concurrent import ConcurrentDirect
 
-        if resume:
-            model.direct_denoisers = dict(getattr(checkpoint, "direct_denoisers", {}))
-        direct = ConcurrentDirect(model, trained_off, depth=cfg.direct_depth, width=cfg.direct_width,
-                                  lr=cfg.direct_lr, loss=cfg.direct_loss, bf16=bf16, seed=cfg.seed)
-    rng = np.random.default_rng([cfg.seed, 2])
-    loop = {"best_val_loss": None, "rounds_without_improvement": 0, "elapsed_s": 0.0, "steps_this_epoch": 0}
-    if resume:
-        loop.update(_restore_training_state(out_path / LAST, optimizer, scheduler, rng))
+            if self.resume:
+                model.direct_denoisers = dict(getattr(checkpoint, "direct_denoisers", {}))
+            self.direct = ConcurrentDirect(model, self.trained_off, depth=cfg.direct_depth, width=cfg.direct_width,
+                                           lr=cfg.direct_lr, loss=cfg.direct_loss, bf16=self.bf16, seed=cfg.seed)
+        self.rng = np.random.default_rng([cfg.seed, 2])
+        self.loop = {"best_val_loss": None, "rounds_without_improvement": 0, "elapsed_s": 0.0,
+                     "steps_this_epoch": 0}
+        if self.resume:
+            self.loop.update(_restore_training_state(out_path / LAST, self.optimizer, self.scheduler, self.rng))
+        self.sampler = PatchSampler(data.train, cfg.patch_size, self.rng)
+        self.mean_t = torch.tensor(data.data_mean, device=self.device)
+        self.std_t = torch.tensor(data.data_std, device=self.device)
+        self.has_val = len(data.val_patches) > 0
+        # On resume the minutes budget is this session's; the earlier sessions' time counts for the schedule.
+        self.clock = TrainingClock(None if cfg.minutes is None else cfg.minutes * 60.0, cfg.max_steps,
+                                   self.loop["elapsed_s"], cfg.steps_per_epoch)
+        self.start_step = model.step
 
-    sampler = PatchSampler(data.train, cfg.patch_size, rng)
-    mean_t = torch.tensor(data.data_mean, device=torch_device)
-    std_t = torch.tensor(data.data_std, device=torch_device)
-    has_val = len(data.val_patches) > 0
-    best_state: dict[str, torch.Tensor] | None = None
-    best_epoch_record: dict[str, Any] | None = None
-
-    def losses(x_raw: torch.Tensor, direct_targets: list | None = None):
-        x = ((x_raw - mean_t) / std_t).contiguous(memory_format=memory_format)
-        with bfloat16_autocast(torch_device, bf16):
-            result = network(x, deactivate=trained_off)
+    # -- losses, validation, checkpoints ------------------------------------------------------------------------
+    def losses(self, x_raw: torch.Tensor, direct_targets: list | None = None):
+        x = ((x_raw - self.mean_t) / self.std_t).contiguous(memory_format=self.memory_format)
+        with bfloat16_autocast(self.device, self.bf16):
+            result = self.network(x, deactivate=self.trained_off)
         if direct_targets is not None:  # the decoded posterior sample, the direct denoiser's target
             direct_targets.append((x, result.out.detach()))
-        return hdn_loss(result, x_raw, noise, data.data_mean, data.data_std, model_config.free_bits, trained_off)
+        return hdn_loss(result, x_raw, self.noise, self.data.data_mean, self.data.data_std,
+                        self.model_config.free_bits, self.trained_off)
 
-    def validate() -> float | None:
+    def validate(self) -> float | None:
+        """The mean validation loss (fixed random draws), or None when stopped during it."""
+        network, cfg, patches = self.network, self.cfg, self.data.val_patches
         network.eval()
         total, n = 0.0, 0
-        with torch.no_grad(), _fixed_rng(cfg.seed + 7919, torch_device):
-            for start in range(0, len(data.val_patches), cfg.val_batch_size):
-                if stop:
+        with torch.no_grad(), _fixed_rng(cfg.seed + 7919, self.device):
+            for start in range(0, len(patches), cfg.val_batch_size):
+                if self.stop:
                     network.train()
                     return None
-                x = torch.from_numpy(data.val_patches[start : start + cfg.val_batch_size]).to(torch_device)
-                total += float(losses(x).total) * len(x)
+                x = torch.from_numpy(patches[start : start + cfg.val_batch_size]).to(self.device)
+                total += float(self.losses(x).total) * len(x)
                 n += len(x)
         network.train()
         return total / n
 
-    def save_checkpoint(name: str) -> Path | None:
-        if out_path is None:
+    def save_checkpoint(self, name: str) -> Path | None:
+        if self.out_path is None:
             return None
         extra = {}
         if name == LAST:
-            loop["elapsed_s"] = total_elapsed()
-            extra = _training_state(optimizer, scheduler, rng, loop)
-        model.save(out_path / name, overwrite=True, extra_files=extra)  # replaces the folder atomically
-        stale_checkpoints.discard(name)
-        for old in stale_checkpoints:  # the earlier model's other checkpoint no longer belongs here
-            shutil.rmtree(out_path / old, ignore_errors=True)
-        stale_checkpoints.clear()
-        return out_path / name
+            self.loop["elapsed_s"] = self.clock.total_elapsed()
+            extra = _training_state(self.optimizer, self.scheduler, self.rng, self.loop)
+        self.model.save(self.out_path / name, overwrite=True, extra_files=extra)  # replaces the folder atomically
+        self.stale_checkpoints.discard(name)
+        for old in self.stale_checkpoints:  # the earlier model's other checkpoint no longer belongs here
+            shutil.rmtree(self.out_path / old, ignore_errors=True)
+        self.stale_checkpoints.clear()
+        return self.out_path / name
 
-    budget_s = None if cfg.minutes is None else cfg.minutes * 60.0  # on resume: minutes of this session
-    earlier_s = loop["elapsed_s"]  # training time of earlier sessions
-
-    def total_elapsed() -> float:
-        return earlier_s + time.perf_counter() - session_start
-    max_steps = cfg.max_steps
-    start_step = model.step
-    session_start = time.perf_counter()
-    val_cost_s = 0.0
-    speed: float | None = None  # patches per second, smoothed
-    window = _Running()
-    reason = "budget reached"
-
-    def fraction_done() -> float:
-        fractions = []
-        if max_steps:
-            fractions.append(model.step / max_steps)
-        if budget_s:
-            fractions.append((time.perf_counter() - session_start) / budget_s)
-        return max(fractions) if fractions else 0.0
-
-    def schedule_fraction() -> float:
-        """Where the cosine schedule is. A minutes budget counts this session's time, but the schedule
-        spans the time of every session: a resumed training continues from the fraction its earlier time
-        makes of the new total (an interrupted one exactly where it stopped) instead of restarting at 0."""
-        if budget_s and not max_steps:
-            return (earlier_s + time.perf_counter() - session_start) / (earlier_s + budget_s)
-        return fraction_done()
-
-    def time_left(step_s: float | None) -> float | None:
-        left = []
-        if budget_s:
-            left.append(max(budget_s - (time.perf_counter() - session_start), 0.0))
-        if max_steps and step_s:
-            remaining = max_steps - model.step
-            left.append(remaining * step_s + val_cost_s * math.ceil(remaining / cfg.steps_per_epoch))
-        return min(left) if left else None
-
-    def progress_values(step_s: float | None) -> dict[str, Any]:
-        if budget_s and not max_steps:
-            return {"done": round(time.perf_counter() - session_start, 1), "total": round(budget_s, 1),
-                    "eta_s": time_left(step_s)}
-        if max_steps and not budget_s:
-            return {"done": model.step, "total": max_steps, "eta_s": time_left(step_s)}
-        return {"done": round(1000 * fraction_done()), "total": 1000, "eta_s": time_left(step_s)}
-
-    def end_of_epoch() -> Generator[TrainingEvent, None, bool]:
+    def _end_of_epoch(self) -> Generator[TrainingEvent, None, bool]:
         """Validation, schedule, checkpoints; returns True when training should stop early."""
-        nonlocal val_cost_s, best_state, best_epoch_record
+        model, loop, cfg = self.model, self.loop, self.cfg
         t0 = time.perf_counter()
-        val = validate() if has_val else None
-        if has_val and val is None:  # stopped during validation
+        val = self.validate() if self.has_val else None
+        if self.has_val and val is None:  # stopped during validation
             return True
         if val is not None and not math.isfinite(val):
-            raise TrainingError(_nan_message("validation loss", model.step, out_path))
-        record = window.summary()
-        record.update(step=model.step, epoch=model.epoch, val_loss=val, lr=optimizer.param_groups[0]["lr"],
-                      elapsed_s=round(total_elapsed(), 2))
+            raise TrainingError(_nan_message("validation loss", model.step, self.out_path))
+        lr = self.optimizer.param_groups[0]["lr"]
+        record = self.window.summary()
+        record.update(step=model.step, epoch=model.epoch, val_loss=val, lr=lr,
+                      elapsed_s=round(self.clock.total_elapsed(), 2))
         model.history.append(record)
-        window.reset()
+        self.window.reset()
         improved = val is not None and (loop["best_val_loss"] is None or val < loop["best_val_loss"])
         if improved:
             loop["best_val_loss"], loop["rounds_without_improvement"] = val, 0
         elif val is not None:
             loop["rounds_without_improvement"] += 1
-        if scheduler is not None and val is not None:
-            scheduler.step(val)
-        values = progress_values(speed and cfg.batch_size / speed)
-        yield event("validation", f"epoch {model.epoch}: validation loss {_fmt(val)} (best {_fmt(loop['best_val_loss'])})",
-                    step=model.step, epoch=model.epoch, val_loss=val, best_val_loss=loop["best_val_loss"],
-                    lr=optimizer.param_groups[0]["lr"], **values)
-        if improved or not has_val:
-            best_state = {k: v.detach().to("cpu").clone() for k, v in network.state_dict().items()}
-            best_epoch_record = record
-            path = save_checkpoint(BEST)
+        if self.scheduler is not None and val is not None:
+            self.scheduler.step(val)
+        values = self.progress()
+        yield self.event("validation", f"epoch {model.epoch}: validation loss {_fmt(val)} "
+                         f"(best {_fmt(loop['best_val_loss'])})", step=model.step, epoch=model.epoch, val_loss=val,
+                         best_val_loss=loop["best_val_loss"], lr=lr, **values)
+        if improved or not self.has_val:
+            self.best_state = {k: v.detach().to("cpu").clone() for k, v in self.network.state_dict().items()}
+            path = self.save_checkpoint(BEST)
             if path is not None:
-                yield event("checkpoint", f"saved the best model so far in {path}", step=model.step,
-                            epoch=model.epoch, checkpoint=str(path), **values)
-        path = save_checkpoint(LAST)
+                yield self.event("checkpoint", f"saved the best model so far in {path}", step=model.step,
+                                 epoch=model.epoch, checkpoint=str(path), **values)
+        path = self.save_checkpoint(LAST)
         if path is not None:
-            yield event("checkpoint", f"saved checkpoint {path}", step=model.step, epoch=model.epoch,
-                        checkpoint=str(path), **values)
-        val_cost_s = time.perf_counter() - t0
+            yield self.event("checkpoint", f"saved checkpoint {path}", step=model.step, epoch=model.epoch,
+                             checkpoint=str(path), **values)
+        self.clock.val_cost_s = time.perf_counter() - t0
         patience = cfg.early_stopping_patience
-        return bool(has_val and patience is not None and loop["rounds_without_improvement"] >= patience)
+        return bool(self.has_val and patience is not None and loop["rounds_without_improvement"] >= patience)
 
-    yield event("setup", f"training on {torch_device.type} ({'bfloat16' if bf16 else 'float32'}) "
-                f"with {'/'.join(map(str, threads.candidates))} thread(s); "
-                f"{network.n_parameters():,} parameters", step=model.step, epoch=model.epoch)
-    steps_this_epoch = loop["steps_this_epoch"]
-    last_snapshot = time.perf_counter()
-    while True:
-        if stop:
-            reason = "stopped"
-            break
-        if max_steps is not None and model.step >= max_steps:
-            break
-        if budget_s is not None:
-            step_s = cfg.batch_size / speed if speed else 0.0
-            if time.perf_counter() - session_start + step_s + val_cost_s > budget_s and model.step > start_step:
-                break
-        threads.before_step()
+    # -- the steps ----------------------------------------------------------------------------------------------
+    def _steps(self) -> Generator[TrainingEvent, None, str]:
+        """Optimisation steps until the budget, a stop or early stopping; returns why training ended."""
+        cfg, model, clock = self.cfg, self.model, self.clock
+        last_snapshot = time.perf_counter()
+        while True:
+            if self.stop:
+                return "stopped"
+            if clock.max_steps is not None and model.step >= clock.max_steps:
+                return "budget reached"
+            step_s = cfg.batch_size / self.speed if self.speed else 0.0
+            if clock.out_of_time(step_s) and model.step > self.start_step:
+                return "budget reached"
+            yield self._step()
+            if cfg.bootstrap_at is not None and not self.loop.get("bootstrapped") and (
+                    clock.schedule_fraction(model.step) >= cfg.bootstrap_at):
+                yield from self._bootstrap()
+            if self.snapshot_every_s is not None and time.perf_counter() - last_snapshot >= self.snapshot_every_s:
+                yield self.event("snapshot", f"model at step {model.step}", step=model.step, epoch=model.epoch,
+                                 model=model.copy(), **self.progress())
+                last_snapshot = time.perf_counter()
+            if self.loop["steps_this_epoch"] >= cfg.steps_per_epoch:
+                model.epoch += 1
+                self.loop["steps_this_epoch"] = 0
+                if (yield from self._end_of_epoch()):
+                    return ("stopped" if self.stop else
+                            f"early stopping: no better validation loss for {cfg.early_stopping_patience} rounds")
+
+    def _step(self) -> TrainingEvent:
+        """One optimisation step (and one of the concurrent direct denoiser); returns its event."""
+        cfg, model = self.cfg, self.model
+        self.threads.before_step()
         t_step = time.perf_counter()
         if cfg.lr_schedule == "cosine":
-            for group in optimizer.param_groups:
-                group["lr"] = _lr_at(cfg, schedule_fraction())
-        x_raw = torch.from_numpy(sampler.sample(cfg.batch_size)).to(torch_device)
-        optimizer.zero_grad(set_to_none=True)
-        chunks = torch.split(x_raw, cfg.virtual_batch or cfg.batch_size)
+            for group in self.optimizer.param_groups:
+                group["lr"] = _lr_at(cfg, self.clock.schedule_fraction(model.step))
+        x_raw = torch.from_numpy(self.sampler.sample(cfg.batch_size)).to(self.device)
+        self.optimizer.zero_grad(set_to_none=True)
         step_terms = _Running()
-        direct_targets: list | None = [] if direct is not None else None
-        for chunk in chunks:
-            terms = losses(chunk, direct_targets)
+        direct_targets: list | None = [] if self.direct is not None else None
+        for chunk in torch.split(x_raw, cfg.virtual_batch or cfg.batch_size):
+            terms = self.losses(chunk, direct_targets)
             if not torch.isfinite(terms.total):
-                raise TrainingError(_nan_message("training loss", model.step + 1, out_path))
+                raise TrainingError(_nan_message("training loss", model.step + 1, self.out_path))
             (terms.total * (len(chunk) / len(x_raw))).backward()
             step_terms.add(terms, weight=len(chunk))
-        grad_norm = torch.nn.utils.clip_grad_norm_(trainable, cfg.max_grad_norm or math.inf)
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.trainable, cfg.max_grad_norm or math.inf)
         if torch.isfinite(grad_norm):
-            optimizer.step()
-        if direct is not None:
+            self.optimizer.step()
+        if self.direct is not None:
             for x_norm, target in direct_targets:
-                direct.step(x_norm, target)
+                self.direct.step(x_norm, target)
         model.step += 1
-        steps_this_epoch += 1
-        loop["steps_this_epoch"] = steps_this_epoch
+        self.loop["steps_this_epoch"] += 1
         summary = step_terms.summary()
-        window.merge(step_terms)
+        self.window.merge(step_terms)
         step_s = time.perf_counter() - t_step
-        threads.after_step(step_s)
+        self.threads.after_step(step_s)
         now_speed = cfg.batch_size / max(step_s, 1e-9)
-        speed = now_speed if speed is None else 0.9 * speed + 0.1 * now_speed
-        yield event(
-            "step",
-            f"step {model.step} loss {summary['loss']:.4f}",
-            step=model.step,
-            epoch=model.epoch + 1,
-            loss=summary["loss"],
-            reconstruction_loss=summary["reconstruction_loss"],
-            kl_loss=summary["kl_loss"],
+        self.speed = now_speed if self.speed is None else 0.9 * self.speed + 0.1 * now_speed
+        return self.event(
+            "step", f"step {model.step} loss {summary['loss']:.4f}", step=model.step, epoch=model.epoch + 1,
+            loss=summary["loss"], reconstruction_loss=summary["reconstruction_loss"], kl_loss=summary["kl_loss"],
             kl_per_layer=tuple(summary["kl_per_layer"]),
-            direct_loss=None if direct is None else direct.last_loss,
-            lr=optimizer.param_groups[0]["lr"],
-            patches_per_s=speed,
-            best_val_loss=loop["best_val_loss"],
-            **progress_values(cfg.batch_size / speed),
+            direct_loss=None if self.direct is None else self.direct.last_loss,
+            lr=self.optimizer.param_groups[0]["lr"], patches_per_s=self.speed,
+            best_val_loss=self.loop["best_val_loss"], **self.progress(),
         )
-        if cfg.bootstrap_at is not None and not loop.get("bootstrapped") and schedule_fraction() >= cfg.bootstrap_at:
-            yield event("bootstrap", "bootstrapping a GMM noise model from the model's own restorations",
-                        step=model.step, epoch=model.epoch, **progress_values(cfg.batch_size / speed))
-            network.eval()
-            noise = bootstrap_for_training(model, as_planes(images), cfg.bootstrap_planes, cfg.bootstrap_samples,
-                                           cfg.seed).to(torch_device)
-            network.train()
-            model.noise_model = noise
-            # Losses under the new noise model are not comparable with the earlier ones.
-            loop.update(bootstrapped=True, best_val_loss=None, rounds_without_improvement=0)
-            yield event("bootstrap", "training continues with the bootstrapped GMM noise model",
-                        step=model.step, epoch=model.epoch, **progress_values(cfg.batch_size / speed))
-        if snapshot_every_s is not None and time.perf_counter() - last_snapshot >= snapshot_every_s:
-            yield event("snapshot", f"model at step {model.step}", step=model.step, epoch=model.epoch,
-                        model=model.copy(), **progress_values(cfg.batch_size / speed))
-            last_snapshot = time.perf_counter()
-        if steps_this_epoch >= cfg.steps_per_epoch:
-            model.epoch += 1
-            steps_this_epoch = loop["steps_this_epoch"] = 0
-            if (yield from end_of_epoch()):
-                reason = ("stopped" if stop else
-                          f"early stopping: no better validation loss for {cfg.early_stopping_patience} rounds")
-                break
-    if reason != "stopped" and steps_this_epoch > 0:
-        model.epoch += 1  # a partial last epoch still ends with validation and checkpoints
-        loop["steps_this_epoch"] = 0
-        yield from end_of_epoch()
-    elif reason == "stopped" and model.step > start_step:
-        if window.count:
-            record = window.summary()
-            record.update(step=model.step, epoch=model.epoch, val_loss=None, lr=optimizer.param_groups[0]["lr"],
-                          elapsed_s=round(total_elapsed(), 2), stopped=True)
-            model.history.append(record)
-        path = save_checkpoint(LAST)
-        if path is not None and not (out_path / BEST).exists():
-            model.save(out_path / BEST, overwrite=True)
 
-    if best_state is not None:
-        network.load_state_dict(best_state)
-    elif resume:
-        best_path = out_path / BEST
-        if best_path.is_dir():
-            network.load_state_dict(load_model(best_path, device="cpu").network.state_dict())
-    network.requires_grad_(True)  # an adaptation froze some weights for its own steps only
-    network.eval()
-    if direct is not None:
-        direct.finish()
-    where = f"; model in {out_path}" if out_path is not None else ""
-    yield event("done", f"{reason} after {model.step} steps{where}", step=model.step, epoch=model.epoch,
-                best_val_loss=loop["best_val_loss"], done=1, total=1)
-    return model
+    def _bootstrap(self) -> Generator[TrainingEvent, None, None]:
+        """noise_model="auto": replace the estimated noise model by a GMM bootstrapped from the model's own
+        restorations, and go on training with it."""
+        model, cfg = self.model, self.cfg
+        yield self.event("bootstrap", "bootstrapping a GMM noise model from the model's own restorations",
+                         step=model.step, epoch=model.epoch, **self.progress())
+        self.network.eval()
+        self.noise = bootstrap_for_training(model, as_planes(self.images), cfg.bootstrap_planes,
+                                            cfg.bootstrap_samples, cfg.seed).to(self.device)
+        self.network.train()
+        model.noise_model = self.noise
+        # Losses under the new noise model are not comparable with the earlier ones.
+        self.loop.update(bootstrapped=True, best_val_loss=None, rounds_without_improvement=0)
+        yield self.event("bootstrap", "training continues with the bootstrapped GMM noise model",
+                         step=model.step, epoch=model.epoch, **self.progress())
+
+    # -- the end ------------------------------------------------------------------------------------------------
+    def _finish(self, reason: str) -> Generator[TrainingEvent, None, None]:
+        """The last validation and checkpoints (or, when stopped, the ``last`` checkpoint), then the best weights."""
+        model, network, out_path, loop = self.model, self.network, self.out_path, self.loop
+        if reason != "stopped" and loop["steps_this_epoch"] > 0:
+            model.epoch += 1  # a partial last epoch still ends with validation and checkpoints
+            loop["steps_this_epoch"] = 0
+            yield from self._end_of_epoch()
+        elif reason == "stopped" and model.step > self.start_step:
+            if self.window.count:
+                record = self.window.summary()
+                record.update(step=model.step, epoch=model.epoch, val_loss=None,
+                              lr=self.optimizer.param_groups[0]["lr"], elapsed_s=round(self.clock.total_elapsed(), 2),
+                              stopped=True)
+                model.history.append(record)
+            path = self.save_checkpoint(LAST)
+            if path is not None and not (out_path / BEST).exists():
+                model.save(out_path / BEST, overwrite=True)
+        if self.best_state is not None:
+            network.load_state_dict(self.best_state)
+        elif self.resume:
+            best_path = out_path / BEST
+            if best_path.is_dir():
+                network.load_state_dict(load_model(best_path, device="cpu").network.state_dict())
+        network.requires_grad_(True)  # an adaptation froze some weights for its own steps only
+        network.eval()
+        if self.direct is not None:
+            self.direct.finish()
+        where = f"; model in {out_path}" if out_path is not None else ""
+        yield self.event("done", f"{reason} after {model.step} steps{where}", step=model.step, epoch=model.epoch,
+                         best_val_loss=loop["best_val_loss"], done=1, total=1)
 
 
 def _fmt(value: float | None) -> str:

@@ -8,7 +8,7 @@ import dataclasses
 import os
 from collections.abc import Callable, Collection, Generator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -28,13 +28,17 @@ from .checkpoints import _check_out_folder
 from .events import TrainingEvent
 from .loop import _training_run
 
+if TYPE_CHECKING:
+    from .._types import NoiseModelLike
+    from ..noise_models.base import NoiseModel
+
 # noise_model="auto": the fraction of the budget after which the estimated model is replaced by a bootstrapped GMM.
 AUTO_BOOTSTRAP_AT = 0.5
 # Settings that change how fast training runs, not what it computes: free to change on resume.
 _RUNTIME_FIELDS = frozenset({"threads", "precision", "val_batch_size"})
 
 
-def _resolve_noise_model(noise_model: Any, gaussian_sigma: float | None) -> Any:
+def _resolve_noise_model(noise_model: NoiseModelLike | None, gaussian_sigma: float | None) -> NoiseModel:
     from ..noise_models.base import NoiseModel
     from ..noise_models.files import load_noise_model
     from ..noise_models.gaussian import GaussianNoiseModel
@@ -59,7 +63,7 @@ def _resolve_noise_model(noise_model: Any, gaussian_sigma: float | None) -> Any:
 
 def training_events(
     images: Any,
-    noise_model: Any = None,
+    noise_model: NoiseModelLike | None = None,
     preset: str | None = None,
     minutes: float | None = None,
     epochs: int | None = None,
@@ -166,7 +170,7 @@ def training_events(
 
 def train(
     images: Any,
-    noise_model: Any = None,
+    noise_model: NoiseModelLike | None = None,
     preset: str | None = None,
     minutes: float | None = None,
     epochs: int | None = None,
