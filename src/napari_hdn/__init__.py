@@ -19,6 +19,7 @@ Training and restoration::
     result.mmse, result.variance, result.samples
     napari_hdn.suggest_deactivation(model, image).layers   # latent layers that look like noise
     napari_hdn.restore(model, image, deactivate="auto")    # switch them off (recorded in result.suggestion)
+    napari_hdn.export_bioimageio(model, "model.zip", image)  # its direct denoiser for the BioImage Model Zoo
 """
 
 from __future__ import annotations
@@ -57,6 +58,9 @@ _API = {
     "direct_step": "napari_hdn.direct",
     "denoise": "napari_hdn.direct",
     "denoise_events": "napari_hdn.direct",
+    # sharing: BioImage Model Zoo package of the direct denoiser (needs napari-hdn[bioimageio])
+    "export_bioimageio": "napari_hdn.bioimageio_export",
+    "export_bioimageio_events": "napari_hdn.bioimageio_export",
     # progress
     "StopToken": "napari_hdn.progress",
     "Progress": "napari_hdn.progress",

@@ -41,6 +41,7 @@ from ._common import (
     report_error,
     show_image,
 )
+from .bioimageio_button import BioimageioExport
 from .compare import SideBySide
 from .latent_panel import NOISE_MARK, LatentLayerPanel  # noqa: F401 (NOISE_MARK: tests)
 from .one_pass import OnePassControls
@@ -76,6 +77,7 @@ class RestoreWidget(HDNWidget):
         self.load_button = QPushButton("Load model...")
         self.load_button.clicked.connect(self._load_dialog)
         self.input_layer = LayerChoice(self.viewer)
+        self.export = BioimageioExport(self._checked_model, lambda: layer_array(self.input_layer.layer(), "input layer"))
         self.n_samples = QSpinBox()
         self.n_samples.setRange(1, 10_000)
         self.n_samples.setValue(100)
@@ -132,6 +134,7 @@ class RestoreWidget(HDNWidget):
 
         layout = QVBoxLayout(self.body)
         layout.addLayout(hbox(self.model_label, self.load_button))
+        layout.addWidget(self.export)
         form = QFormLayout()
         form.addRow("Input layer", self.input_layer)
         form.addRow("Samples to average", self.n_samples)
@@ -155,7 +158,7 @@ class RestoreWidget(HDNWidget):
         explain_restoration_options(self)
 
     def tasks(self) -> list[TaskPanel]:
-        return [self.task, self.preview_task, self.suggest_task, self.one_pass.task]
+        return [self.task, self.preview_task, self.suggest_task, self.one_pass.task, self.export.task]
 
     def shutdown(self) -> None:
         self.compare.stop()  # a closed widget leaves no layers hidden by its comparison

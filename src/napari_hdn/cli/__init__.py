@@ -15,7 +15,7 @@ import warnings
 from .._version import __version__
 from ..errors import HDNError
 
-SUBCOMMANDS = ("calibrate", "train", "adapt", "predict", "distill", "demo")
+SUBCOMMANDS = ("calibrate", "train", "adapt", "predict", "distill", "export", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:

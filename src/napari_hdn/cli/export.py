@@ -1,0 +1,47 @@
+"""``hdn export``: share a model's direct denoiser as a BioImage Model Zoo package."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ._arguments import latent_layers
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "export",
+        help="write a model's direct denoiser as a BioImage Model Zoo package (.zip)",
+        description="Write the model's direct denoiser (from 'hdn distill') as a BioImage Model Zoo package: "
+        "network (PyTorch state dict + TorchScript), normalisation, test tensors from a crop of --image, "
+        "cover, documentation and the model's settings. The package is checked with the zoo's own test "
+        "before it is written. Needs: pip install 'napari-hdn[bioimageio]'.",
+    )
+    parser.add_argument("model", metavar="MODEL", help="model folder from 'hdn train' with a direct denoiser")
+    parser.add_argument("--bioimageio", required=True, metavar="OUT.zip", help="the package to write")
+    parser.add_argument("--image", metavar="DATA", help="a noisy image like the training data (.tif/.tiff/.npy); "
+                        "a crop of it becomes the test input and output")
+    parser.add_argument("--deactivate", type=latent_layers, default=None, metavar="LAYERS",
+                        help="which direct denoiser: its switched-off latent layers, e.g. 1,2 (default: all on, "
+                        "or the only one)")
+    parser.add_argument("--name", default="HDN direct denoiser", help="the package's name")
+    parser.add_argument("--author", action="append", metavar="NAME", help="an author (repeat for several)")
+    parser.add_argument("--license", default="CC-BY-4.0", help="SPDX licence id (default CC-BY-4.0)")
+    parser.add_argument("--no-check", action="store_true", help="skip the BioImage Model Zoo test (faster)")
+    parser.add_argument("--quiet", action="store_true", help="no progress messages")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    from .._io import read_image
+    from ..bioimageio_export import export_bioimageio_events
+    from ..progress import drive
+
+    image = None if args.image is None else read_image(args.image)
+    events = export_bioimageio_events(
+        args.model, args.bioimageio, image, deactivate=args.deactivate, name=args.name,
+        authors=args.author or ("napari-hdn user",), license=args.license, check=not args.no_check)
+    path = drive(events, None if args.quiet else (lambda e: print(f"hdn export: {e.message}", flush=True)))
+    if not args.quiet:
+        print(f"hdn export: BioImage Model Zoo package written to {path}")
+    return 0

@@ -1,0 +1,117 @@
+"""BioImage Model Zoo export: a tiny model's direct denoiser passes bioimageio.core's own test, offline."""
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+import tifffile
+import torch
+
+import napari_hdn
+from napari_hdn.cli import main
+from napari_hdn.direct import DirectUNet
+from napari_hdn.errors import InputError
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch, tmp_path):
+    """No network: a fresh cache, and any attempt to open a socket fails the test."""
+    import socket
+
+    monkeypatch.setenv("BIOIMAGEIO_CACHE_PATH", str(tmp_path / "cache"))
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the export tried to use the network")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+
+
+@pytest.fixture(scope="module")
+def model_and_image():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent / "inference"))
+    from tiny_models import make_image, make_model
+
+    torch.manual_seed(0)
+    model = make_model()
+    net = DirectUNet(depth=1, width=8)
+    with torch.no_grad():
+        net.out.weight.normal_(0, 0.1)  # not the identity, so that the test output differs from the input
+    model.direct_denoisers = {"all-on": net.eval()}
+    return model, make_image((80, 72))
+
+
+def test_package_passes_bioimageio_test(model_and_image, tmp_path):
+    from bioimageio.core import test_model
+
+    model, image = model_and_image
+    out = napari_hdn.export_bioimageio(model, tmp_path / "m.zip", image, authors=["Ada"])
+    with zipfile.ZipFile(out) as z:
+        names = set(z.namelist())
+        meta = json.loads(z.read("model.json"))
+    assert {"rdf.yaml", "direct_unet.py", "weights.pt", "weights_torchscript.pt", "test_input.npy",
+            "test_output.npy", "cover.png", "README.md", "model.json"} <= names
+    assert meta["normalization"]["mean"] == model.data_mean
+    summary = test_model(out)
+    assert summary.status == "passed", summary.format()
+    assert not list(tmp_path.glob(".*tmp*"))  # nothing temporary left beside the package
+
+
+def test_test_output_is_napari_hdn_denoise(model_and_image, tmp_path):
+    model, image = model_and_image
+    out = napari_hdn.export_bioimageio(model, tmp_path / "m.zip", image, check=False)
+    with zipfile.ZipFile(out) as z:
+        z.extractall(tmp_path / "x")
+    x = np.load(tmp_path / "x" / "test_input.npy", allow_pickle=False)
+    y = np.load(tmp_path / "x" / "test_output.npy", allow_pickle=False)
+    assert x.shape == y.shape == (1, 1, 64, 64)
+    np.testing.assert_allclose(y[0, 0], napari_hdn.denoise(model, x[0, 0]), rtol=1e-4, atol=1e-3)
+
+
+def test_refuses_without_direct_denoiser(model_and_image, tmp_path):
+    model, image = model_and_image
+    bare = model.copy()  # a copy holds the network only, no direct denoisers
+    assert not getattr(bare, "direct_denoisers", None)
+    with pytest.raises(InputError, match="hdn distill MODEL DATA.tif"):
+        napari_hdn.export_bioimageio(bare, tmp_path / "m.zip", image)
+    assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_refuses_unknown_layer_set(model_and_image, tmp_path):
+    model, image = model_and_image
+    with pytest.raises(InputError, match="no direct denoiser for latent layers off-1"):
+        napari_hdn.export_bioimageio(model, tmp_path / "m.zip", image, deactivate=[1])
+
+
+def test_cli(model_and_image, tmp_path, capsys):
+    model, image = model_and_image
+    model.save(tmp_path / "model")
+    tifffile.imwrite(tmp_path / "data.tif", image)
+    assert main(["export", str(tmp_path / "model"), "--bioimageio", str(tmp_path / "m.zip"),
+                 "--image", str(tmp_path / "data.tif"), "--no-check"]) == 0
+    assert zipfile.is_zipfile(tmp_path / "m.zip")
+    assert main(["export", str(tmp_path / "model"), "--bioimageio", str(tmp_path / "n.zip")]) == 2
+    assert "--image" in capsys.readouterr().err
+
+
+def test_default_is_the_only_denoiser(model_and_image, tmp_path):
+    model, image = model_and_image
+    only = model.copy()
+    only.direct_denoisers = {"off-1": model.direct_denoisers["all-on"]}
+    out = napari_hdn.export_bioimageio(only, tmp_path / "m.zip", image, check=False)
+    with zipfile.ZipFile(out) as z:
+        assert "latent layers `off-1`" in z.read("README.md").decode()
+        assert "## Validation" in z.read("README.md").decode()
+
+
+def test_stop_writes_nothing(model_and_image, tmp_path):
+    from napari_hdn.progress import StopToken, drive
+
+    model, image = model_and_image
+    stop = StopToken()
+    events = napari_hdn.export_bioimageio_events(model, tmp_path / "m.zip", image, stop=stop)
+    assert drive(events, lambda e: stop.request_stop()) is None
+    assert not list(tmp_path.iterdir())
