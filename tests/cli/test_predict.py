@@ -1,16 +1,9 @@
 import numpy as np
 import pytest
 import tifffile
-from factories import tiny_model
 
 from napari_hdn.cli import main
 from napari_hdn.cli.predict import _imagej_axes, read_pixel_metadata
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    model = tiny_model()
-    return model.save(tmp_path_factory.mktemp("model") / "tiny")
 
 
 @pytest.fixture

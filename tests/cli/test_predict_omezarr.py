@@ -15,12 +15,6 @@ META = ImageMetadata("zyx", (1.5, 0.2, 0.25), {"x": "micrometer", "y": "micromet
 COMMON = ["--samples", "3", "--keep-samples", "2", "--device", "cpu", "--precision", "float32", "--quiet"]
 
 
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    model = tiny_model()
-    return model.save(tmp_path_factory.mktemp("model") / "tiny")
-
-
 @pytest.fixture
 def noisy(tmp_path):
     data = np.random.default_rng(0).normal(100, 20, (2, 40, 48)).astype(np.float32)
