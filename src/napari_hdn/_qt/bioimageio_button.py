@@ -24,7 +24,7 @@ class BioimageioExport(QWidget):
         self.button.setToolTip("Write the model's direct denoiser (train it with 'One pass' first) as a BioImage "
                                "Model Zoo package; a crop of the input layer becomes its test image.")
         self.button.clicked.connect(self.export_dialog)
-        self.task = TaskPanel("Export", "Cancel")
+        self.task = TaskPanel("Export", "Cancel", hidden_until_used=True)  # no empty bar until an export runs
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.button)
