@@ -85,7 +85,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--precision",
         choices=("auto", "float32", "bfloat16"),
         default="auto",
-        help="auto: bfloat16 on GPUs and on CPUs with matrix units (AMX), float32 elsewhere",
+        help="auto: bfloat16 on GPUs and on CPUs with bf16 instructions (AMX, AVX512-BF16), float32 elsewhere",
     )
     parser.add_argument("--threads", type=int, help="CPU threads for torch (default: all available cores)")
     parser.add_argument("--overwrite", action="store_true", help="replace result files that already exist")

@@ -41,7 +41,7 @@ class TrainConfig:
     # torch CPU threads; None: adaptive (all usable CPUs, or fewer while other programs keep them busy).
     # Give a number for bit-exact repeatable runs: the thread count can change the rounding of sums.
     threads: int | None = None
-    # "auto": bfloat16 autocast on CUDA and on CPUs with bf16 matrix units (Intel AMX), float32 elsewhere.
+    # "auto": bfloat16 autocast on CUDA and on CPUs with bf16 instructions (Intel AMX, AVX512-BF16), float32 elsewhere.
     precision: Literal["auto", "float32", "bfloat16"] = "auto"
     seed: int = 0
     # A direct denoiser (one-pass MMSE, Salmon & Krull 2023) trained beside the VAE, one step per VAE step.
