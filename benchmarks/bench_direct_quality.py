@@ -1,11 +1,12 @@
 """Direct denoiser quality: PSNR of the one-pass estimate vs the 100-sample MMSE (../shared/benchmark.md).
 
-Two parts:
+Three parts:
 
 ``pg``: nuclei-pg, fast preset, ``--minutes`` (default 15) of training *in total* with the
 direct denoiser trained concurrently inside the VAE loop (``train(..., direct_denoiser=True)``).
-LEAD: that training path does not exist yet (it hooks ``napari_hdn.direct.direct_step`` into
-the training loop); until it does this part stops with a clear message. Use ``--parts struct``.
+
+``pg-seq``: nuclei-pg, the same total time split: the VAE alone for ``--minutes`` minus
+``--distill-minutes``, then the direct denoiser distilled from it (``train_direct_denoiser``).
 
 ``struct``: nuclei-struct, the model given with ``--model DIR`` (or trained here with the fast
 preset for ``--struct-minutes``), a direct denoiser distilled for z1 off in ``--distill-minutes``
@@ -16,7 +17,7 @@ PSNR in photons against the ground truth, plus the PSNR of the direct estimate a
 
     .venv/bin/python benchmarks/bench_direct_quality.py --parts struct --model MODEL_DIR
     .venv/bin/python benchmarks/bench_direct_quality.py --parts struct --struct-minutes 0.3 --distill-minutes 0.2 --samples 4  # smoke
-    .venv/bin/python benchmarks/bench_direct_quality.py                   # both parts (pg needs concurrent training)
+    .venv/bin/python benchmarks/bench_direct_quality.py --parts pg-seq  # 12 + 3 minutes
 
 Results (JSON) go to benchmarks/results/direct_quality.json.
 """
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -33,6 +35,7 @@ import torch
 
 import napari_hdn
 from napari_hdn import sample_data
+from napari_hdn._device import use_bfloat16
 from napari_hdn.metrics import psnr
 from napari_hdn.noise_models import PoissonGaussianNoiseModel
 
@@ -109,7 +112,9 @@ def main() -> None:
     rows = [parts[p](args, root) for p in args.parts]
     out = RESULTS / f"direct_quality_{'_'.join(args.parts)}.json"
     out.write_text(json.dumps({"benchmark": "../shared/benchmark.md test slice, direct vs sampled MMSE",
-                               "threads": torch.get_num_threads(), "args": vars(args), "rows": rows}, indent=1))
+                               "threads": torch.get_num_threads(),
+                               "bfloat16": use_bfloat16("auto", torch.device("cpu")),
+                               "load_average_at_end": os.getloadavg(), "args": vars(args), "rows": rows}, indent=1))
     print(f"wrote {out}")
 
 
