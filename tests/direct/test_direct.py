@@ -72,6 +72,36 @@ def test_tiles_blend_without_seams(distilled):
     assert _psnr(tiled, whole) >= 50
 
 
+def test_batched_tiles_match_one_at_a_time(distilled):
+    model, image = distilled
+    image = np.pad(image, ((0, 16), (0, 8)), mode="reflect")  # 80 x 72: edge tiles of other sizes
+    one = napari_hdn.denoise(model, image, tile=32, overlap=16, precision="float32", batch=1)
+    many = napari_hdn.denoise(model, image, tile=32, overlap=16, precision="float32", batch=4)
+    assert np.isfinite(many).all()
+    np.testing.assert_allclose(many, one, rtol=1e-5, atol=1e-4)
+
+
+def test_batched_tiles_honour_stop(distilled):
+    from napari_hdn.progress import StopToken
+
+    model, image = distilled
+    stop = StopToken()
+    events = napari_hdn.denoise_events(model, image, tile=32, overlap=16, batch=2, stop=stop)
+    next(events)  # the "starting" event
+    next(events)  # the first batch
+    stop.request_stop()
+    with pytest.raises(StopIteration) as finished:
+        while True:
+            next(events)
+    assert np.isnan(finished.value.value).any()  # the tiles after the stop were not computed
+
+
+@pytest.mark.parametrize("batch", [0, 1.5, "8"])
+def test_bad_batch(distilled, batch):
+    with pytest.raises(InputError, match="batch"):
+        napari_hdn.denoise(distilled[0], distilled[1], batch=batch)
+
+
 def test_dask_in_dask_out(distilled):
     da = pytest.importorskip("dask.array")
     model, image = distilled
@@ -105,3 +135,7 @@ def test_cli_distill_then_predict_direct(tmp_path):
                  "--deactivate", "1", "--device", "cpu", "--quiet"]) == 0
     assert sorted(p.name for p in (tmp_path / "r").iterdir()) == ["mmse.tif"]
     assert tifffile.imread(tmp_path / "r" / "mmse.tif").shape == (64, 64)
+    batched = tmp_path / "batched"
+    assert main(["predict", str(tmp_path / "m"), str(tmp_path / "x.tif"), "--out", str(batched), "--direct",
+                 "--deactivate", "1", "--tile", "32", "--batch-size", "4", "--device", "cpu", "--quiet"]) == 0
+    assert tifffile.imread(batched / "mmse.tif").shape == (64, 64)

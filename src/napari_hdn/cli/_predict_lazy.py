@@ -125,7 +125,7 @@ def _run_direct(args, image, metadata, out, to_zarr, output_metadata, write_ome_
     if not to_zarr:
         raise InputError("With OME-Zarr input, --direct writes OME-Zarr: give --out NAME.ome.zarr.")
     mmse = denoise(load_model(args.model, device=args.device), image, args.deactivate, tile=args.tile,
-                   overlap=args.overlap, precision=args.precision)
+                   overlap=args.overlap, precision=args.precision, batch=args.batch_size)
     write_ome_zarr(out, {"mmse": (mmse, output_metadata(metadata, extra_axis=False))}, overwrite=args.overwrite,
                    multiscale=args.multiscale)
     if not args.quiet:

@@ -79,7 +79,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                         "(trained by 'hdn distill'): writes mmse.tif only")
     parser.add_argument("--activations", action="store_true", help="also write activations.tif and kl_maps.tif")
     parser.add_argument("--seed", type=int, default=0, help="random seed: the same seed gives the same result (default 0)")
-    parser.add_argument("--batch-size", type=int, metavar="B", help="samples per batch (default: sized to the memory)")
+    parser.add_argument("--batch-size", type=int, metavar="B", help="samples per batch (default: sized to the memory); "
+                        "with --direct: tiles per network call (default 8 on a GPU, 1 on a CPU)")
     parser.add_argument("--device", default="auto", help="auto (GPU if available), cpu, cuda, cuda:N or mps")
     parser.add_argument(
         "--precision",
@@ -191,7 +192,7 @@ def _run_direct(args: argparse.Namespace, model: Any, image: Any, metadata: dict
         if not args.quiet:
             print(f"hdn predict: {suggestion.summary} Switched off: {list(deactivate) or 'none'}")
     events = denoise_events(model, image, deactivate, tile=args.tile, overlap=args.overlap,
-                            precision=args.precision)
+                            precision=args.precision, batch=args.batch_size)
     bar = None if args.quiet else ProgressBar()
     try:
         mmse = drive(events, bar)

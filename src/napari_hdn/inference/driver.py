@@ -10,7 +10,7 @@ and K sample channels (blended as variance-preserving deviations, see
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -22,7 +22,7 @@ from ..errors import InputError
 from ..progress import Progress, StopToken, Timer
 from ..threads import configure_threads
 from .engine import N_STATISTICS, SamplingSettings, TileEngine, tile_seed
-from .tiling import TileBlender, TileGrid
+from .tiling import Tile, TileBlender, TileGrid
 
 TileResult = tuple[np.ndarray, "np.ndarray | None"]
 
@@ -33,6 +33,15 @@ class TileJob(Protocol):
 
     def run(self, tile: np.ndarray, seed: int, stop: StopToken | None) -> Generator[float, None, TileResult | None]:
         """Compute one tile, yielding the fraction done; None if stopped."""
+
+
+class BatchedTileJob(TileJob, Protocol):
+    """A deterministic job that can also compute several tiles of one size in one call."""
+
+    batch: int  # tiles per call
+
+    def run_batch(self, tiles: list[np.ndarray]) -> list[np.ndarray]:
+        """The (C, h, w) averaged values of each tile (no deviations)."""
 
 
 class SamplingJob:
@@ -92,6 +101,8 @@ def _plane_events(
 ) -> Generator[float, None, bool]:
     """Fill the (C, H, W) / (K, H, W) outputs of one plane; yields tiles done; returns False if stopped."""
     grid = tiling.grid(plane.shape)
+    if getattr(job, "batch", 1) > 1:
+        return (yield from _batched_plane_events(job, plane, grid, averaged, stop))
     blender = TileBlender(averaged, deviations)
     complete = True
     for index, tile in enumerate(grid):
@@ -111,6 +122,37 @@ def _plane_events(
             complete = False
             break
         blender.add(tile, *result)
+    blender.finish()
+    return complete
+
+
+def _tile_batches(grid: TileGrid, batch: int) -> Iterator[list[Tile]]:
+    """Consecutive tiles of the same size, at most ``batch`` at a time (one network call each)."""
+    group: list[Tile] = []
+    for tile in grid:
+        if group and (len(group) == batch or (tile.height, tile.width) != (group[0].height, group[0].width)):
+            yield group
+            group = []
+        group.append(tile)
+    if group:
+        yield group
+
+
+def _batched_plane_events(
+    job: BatchedTileJob, plane: np.ndarray, grid: TileGrid, averaged: np.ndarray, stop: StopToken | None
+) -> Generator[float, None, bool]:
+    """:func:`_plane_events` for a deterministic job that computes several tiles in one call (GPUs)."""
+    blender = TileBlender(averaged)
+    done, complete = 0, True
+    for group in _tile_batches(grid, job.batch):
+        if stop:
+            complete = False
+            break
+        results = job.run_batch([np.asarray(plane[t.region], dtype=np.float32) for t in group])
+        for tile, result in zip(group, results):
+            blender.add(tile, result)
+        done += len(group)
+        yield done
     blender.finish()
     return complete
 
