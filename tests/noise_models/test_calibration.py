@@ -42,6 +42,16 @@ def test_gmm_fit_beats_its_starting_point_and_reports_progress(pg_data):
     assert model.log_likelihood(fresh, signal).mean() > start.log_likelihood(fresh, signal).mean()
 
 
+def test_preparing_a_stack_reports_its_steps_before_the_fit(pg_data):
+    _, stack, _ = pg_data
+    events = []
+    drive(calibrate_events(stack, "gaussian"), events.append)
+    prepare = [e for e in events if e.stage == "Preparing the calibration stack"]
+    assert [e.done for e in prepare] == [0, 1, 2] and all(e.total == 2 for e in prepare)
+    assert "pixel pairs" in prepare[-1].message
+    assert events.index(prepare[-1]) < len(events) - 1  # the fit's own events follow
+
+
 def test_stop_token_ends_the_fit_early_with_a_usable_model(pg_data):
     _, stack, _ = pg_data
     stop = StopToken()

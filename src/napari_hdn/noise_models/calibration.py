@@ -31,6 +31,7 @@ from .stack_check import check_static_stack
 from .poisson_gaussian import estimate_poisson_gaussian
 
 _STAGE = "Calibrating noise model"
+_PREPARE = "Preparing the calibration stack"
 
 
 def _fit_events(
@@ -78,11 +79,19 @@ def calibrate_events(
 def _calibrate_run(
     stack: Any, kind: str, opts: FitOptions, stop: StopToken | None
 ) -> Generator[Progress, None, NoiseModel]:
-    stack = checked_stack(stack)
-    warn_if_saturated(stack, "calibration stack")
-    motion = check_static_stack(stack) if opts.check_static else None
     timer = Timer()
+    stack = checked_stack(stack)  # bad input fails here, before any progress is shown
+    warn_if_saturated(stack, "calibration stack")
+    # Checking and pairing a large stack takes seconds to minutes before the fit starts: say which
+    # step is running, so that the bar moves instead of sitting at zero.
+    size = f"{stack.shape[0]} frames of {stack.shape[-2]} x {stack.shape[-1]}"
+    motion = None
+    if opts.check_static:
+        yield Progress(_PREPARE, 0, 2, f"{size}: checking that the frames repeat one still scene", timer.elapsed)
+        motion = check_static_stack(stack)
+    yield Progress(_PREPARE, 1, 2, f"{size}: collecting pixel pairs", timer.elapsed)
     pairs = stack_pairs(stack, opts.clip_percentiles, opts.max_pairs, opts.seed)
+    yield Progress(_PREPARE, 2, 2, f"{size}: {len(pairs)} pixel pairs", timer.elapsed, 0.0)
     model = yield from _fit_events(pairs, opts, stop, timer)
     model.provenance = {"source": "calibration_stack", "kind": kind, "n_frames": int(stack.shape[0])}
     if motion is not None:
