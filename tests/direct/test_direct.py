@@ -121,6 +121,52 @@ def test_bad_arguments_fail_when_called():
         napari_hdn.distill_events(make_model(), make_image(), loss="l3", steps=1)
     with pytest.raises(InputError, match="minutes or steps"):
         napari_hdn.distill_events(make_model(), make_image())
+    with pytest.raises(InputError, match="lr_schedule"):
+        napari_hdn.distill_events(make_model(), make_image(), lr_schedule="step", steps=1)
+    for ema in (1.0, -0.1, True, "0.9"):
+        with pytest.raises(InputError, match="ema"):
+            napari_hdn.distill_events(make_model(), make_image(), ema=ema, steps=1)
+
+
+def test_cosine_schedule_falls_from_lr_to_nothing():
+    from napari_hdn.direct import DirectUNet
+    from napari_hdn.direct.distill import _cosine_lr
+
+    optimizer = torch.optim.Adam(DirectUNet(depth=1, width=4).parameters(), lr=1.0)
+    seen = []
+    for fraction in (0.0, 0.5, 1.0, 1.5):
+        _cosine_lr(optimizer, 2e-3, fraction)
+        seen.append(optimizer.param_groups[0]["lr"])
+    assert seen == pytest.approx([2e-3, 1e-3, 0.0, 0.0])
+
+
+def test_weight_average_mixes_old_and_new_weights():
+    from napari_hdn.direct import DirectUNet
+    from napari_hdn.direct.distill import _WeightAverage
+
+    network = DirectUNet(depth=1, width=4)
+    start = [p.detach().clone() for p in network.parameters()]
+    average = _WeightAverage(network, decay=0.9)
+    with torch.no_grad():
+        for p in network.parameters():
+            p.add_(1.0)
+    average.update(network, step=1000)  # late in training the decay is the one asked for
+    for mine, first in zip(average.network.parameters(), start):
+        torch.testing.assert_close(mine, first + 0.1)
+    average.update(network, step=0)  # early on, memory is short: (1 + 0) / (10 + 0) = 0.1 of the old
+    for mine, first in zip(average.network.parameters(), start):
+        torch.testing.assert_close(mine, first + 0.1 * 0.1 + 0.9)
+
+
+def test_distilling_with_weight_average_returns_the_average():
+    model, image = make_model(), make_image((64, 64))
+    plain = napari_hdn.train_direct_denoiser(model, image, steps=6, seed=1, **FAST).direct_denoisers["all-on"]
+    model = make_model()
+    averaged = napari_hdn.train_direct_denoiser(model, image, steps=6, seed=1, ema=0.5,
+                                                **FAST).direct_denoisers["all-on"]
+    differences = [float((a - b).detach().abs().max()) for a, b in zip(plain.parameters(), averaged.parameters())]
+    assert max(differences) > 0  # the average lags the last weights
+    assert all(torch.isfinite(p).all() for p in averaged.parameters())
 
 
 def test_cli_distill_then_predict_direct(tmp_path):
