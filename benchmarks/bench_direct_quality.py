@@ -110,9 +110,14 @@ def main() -> None:
     root = Path(args.keep_models or tempfile.mkdtemp(prefix="bench_direct_quality_"))
     parts = {"pg": part_pg, "pg-seq": part_pg_sequential, "struct": part_struct}
     rows = [parts[p](args, root) for p in args.parts]
-    out = RESULTS / f"direct_quality_{'_'.join(args.parts)}.json"
-    out.write_text(json.dumps({"benchmark": "../shared/benchmark.md test slice, direct vs sampled MMSE",
-                               "threads": torch.get_num_threads(),
+    write_results(f"direct_quality_{'_'.join(args.parts)}.json",
+                  "../shared/benchmark.md test slice, direct vs sampled MMSE", args, rows)
+
+
+def write_results(name: str, benchmark: str, args: argparse.Namespace, rows: list[dict]) -> None:
+    """benchmarks/results/NAME: the rows with the threads, precision, load average and arguments."""
+    out = RESULTS / name
+    out.write_text(json.dumps({"benchmark": benchmark, "threads": torch.get_num_threads(),
                                "bfloat16": use_bfloat16("auto", torch.device("cpu")),
                                "load_average_at_end": os.getloadavg(), "args": vars(args), "rows": rows}, indent=1))
     print(f"wrote {out}")

@@ -160,7 +160,8 @@ def test_weight_average_mixes_old_and_new_weights():
 
 def test_distilling_with_weight_average_returns_the_average():
     model, image = make_model(), make_image((64, 64))
-    plain = napari_hdn.train_direct_denoiser(model, image, steps=6, seed=1, **FAST).direct_denoisers["all-on"]
+    plain = napari_hdn.train_direct_denoiser(model, image, steps=6, seed=1, ema=None,
+                                             **FAST).direct_denoisers["all-on"]
     model = make_model()
     averaged = napari_hdn.train_direct_denoiser(model, image, steps=6, seed=1, ema=0.5,
                                                 **FAST).direct_denoisers["all-on"]
