@@ -48,5 +48,6 @@ def main() -> None:
     write_results("distill_options.json", "../shared/benchmark.md nuclei-pg test slice, distillation options",
                   args, rows)
 
+
 if __name__ == "__main__":
     main()

@@ -33,21 +33,15 @@ class DirectJob:
         self.model, self.denoiser, self.bf16 = model, denoiser.to(model.device).eval(), bf16
         self.batch = batch
 
-    def estimate_batch(self, tiles: list[np.ndarray]) -> list[np.ndarray]:
+    def run_batch(self, tiles: list[np.ndarray]) -> list[np.ndarray]:
         device = self.model.device
         x = np.stack([self.model.normalize(np.asarray(t, dtype=np.float32)) for t in tiles])
         with torch.inference_mode(), bfloat16_autocast(device, self.bf16):
-            out = self.denoiser(torch.from_numpy(x).to(device)[:, None]).float()[:, 0]
+            out = self.denoiser(torch.from_numpy(x).to(device)[:, None]).float()  # (N, 1, h, w)
         return list(self.model.denormalize(out).cpu().numpy())
 
-    def estimate(self, tile: np.ndarray) -> np.ndarray:
-        return self.estimate_batch([tile])[0]
-
-    def run_batch(self, tiles: list[np.ndarray]) -> list[np.ndarray]:
-        return [estimate[None] for estimate in self.estimate_batch(tiles)]
-
     def run(self, tile, seed, stop):
-        result = self.estimate(tile)[None]
+        result = self.run_batch([tile])[0]
         yield 1.0
         return result, None
 

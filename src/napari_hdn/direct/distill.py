@@ -63,11 +63,13 @@ class DistillEvent(Progress):
     loss: float | None = None
 
 
-def _check(minutes, steps, batch_size, patch_size, n_average, loss, lr_schedule="constant"):
+def _check(minutes, steps, batch_size, patch_size, n_average, loss, lr_schedule, ema):
     if loss not in LOSSES:
         raise InputError(f"loss={loss!r} must be one of {list(LOSSES)}.")
     if lr_schedule not in LR_SCHEDULES:
         raise InputError(f"lr_schedule={lr_schedule!r} must be one of {list(LR_SCHEDULES)}.")
+    if ema is not None and not (isinstance(ema, (int, float)) and not isinstance(ema, bool) and 0 <= ema < 1):
+        raise InputError(f"ema must be a number from 0 up to (not including) 1, not {ema!r}.")
     if minutes is None and steps is None:
         raise InputError("Give minutes or steps for the direct denoiser's training.")
     if minutes is not None and not (isinstance(minutes, (int, float)) and minutes > 0):
@@ -99,9 +101,7 @@ def distill_events(model: ModelLike, images: Any, deactivate: Collection[int] = 
     from ..inference.restore import _check_image, _resolve_model
     from ..training import as_planes
 
-    _check(minutes, steps, batch_size, patch_size, n_average, loss, lr_schedule)
-    if ema is not None and not (isinstance(ema, (int, float)) and not isinstance(ema, bool) and 0 <= ema < 1):
-        raise InputError(f"ema must be a number from 0 up to (not including) 1, not {ema!r}.")
+    _check(minutes, steps, batch_size, patch_size, n_average, loss, lr_schedule, ema)
     if init is not None:
         if not isinstance(init, DirectUNet):
             raise InputError(f"init must be a direct denoiser (DirectUNet), not {type(init).__name__}.")
@@ -138,7 +138,7 @@ def _cosine_lr(optimizer: torch.optim.Optimizer, lr: float, fraction: float) -> 
 
 
 def _distill(model, planes, off, minutes, steps, batch_size, patch_size, n_average, loss, depth, width, lr, seed,
-             bf16, stop, device, init=None, lr_schedule="constant", ema=None):
+             bf16, stop, device, init, lr_schedule, ema):
     from ..training import PatchSampler
 
     torch.manual_seed(seed)
