@@ -170,7 +170,7 @@ def test_distilling_with_weight_average_returns_the_average():
     assert all(torch.isfinite(p).all() for p in averaged.parameters())
 
 
-def test_cli_distill_then_predict_direct(tmp_path):
+def test_cli_distill_then_predict_direct(tmp_path, capsys):
     make_model().save(tmp_path / "m")
     tifffile.imwrite(tmp_path / "x.tif", make_image((64, 64)))
     assert main(["distill", str(tmp_path / "m"), str(tmp_path / "x.tif"), "--deactivate", "1", "--steps", "2",
@@ -186,3 +186,7 @@ def test_cli_distill_then_predict_direct(tmp_path):
     assert main(["predict", str(tmp_path / "m"), str(tmp_path / "x.tif"), "--out", str(batched), "--direct",
                  "--deactivate", "1", "--tile", "32", "--batch-size", "4", "--device", "cpu", "--quiet"]) == 0
     assert tifffile.imread(batched / "mmse.tif").shape == (64, 64)
+    refused = tmp_path / "refused"
+    assert main(["predict", str(tmp_path / "m"), str(tmp_path / "x.tif"), "--out", str(refused), "--direct",
+                 "--deactivate", "1", "--batch-size", "0", "--device", "cpu", "--quiet"]) == 2
+    assert not refused.exists() and "batch must be a whole number" in capsys.readouterr().err
