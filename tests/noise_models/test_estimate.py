@@ -135,9 +135,11 @@ def test_noise_correlated_along_rows_warns():
     white = rng.normal(0, 1, (128, 132))
     rows = (white[:, :-4] + white[:, 1:-3] + white[:, 2:-2] + white[:, 3:-1] + white[:, 4:]) / np.sqrt(5)
     image = 2.0 * rng.poisson(photons) + 100.0 + 6.0 * rows
-    with pytest.warns(CorrelatedNoiseWarning, match="along the rows"):
+    with pytest.warns(CorrelatedNoiseWarning, match="horizontal neighbours"):
         estimate = estimate_noise_model(image)
     assert estimate.direction_ratio < 0.85
+    dark = estimate.spatial_correlation["correlation"]["dark"]
+    assert dark["x"][0] > 0.5  # 0.8 for this 5-pixel box, whose tail lies beyond the 3-pixel support measured
 
 
 def test_large_data_is_subsampled_by_tiles():

@@ -22,6 +22,7 @@ from .._validation import warn_if_saturated
 from ..errors import InputError
 from ..progress import Progress, StopToken, Timer, drive
 from .base import NoiseModel
+from .correlation import stack_correlation_record
 from .gaussian import estimate_gaussian
 from .gmm import fit_gmm_events
 from .histogram import fit_histogram
@@ -93,7 +94,8 @@ def _calibrate_run(
     pairs = stack_pairs(stack, opts.clip_percentiles, opts.max_pairs, opts.seed)
     yield Progress(_PREPARE, 2, 2, f"{size}: {len(pairs)} pixel pairs", timer.elapsed, 0.0)
     model = yield from _fit_events(pairs, opts, stop, timer)
-    model.provenance = {"source": "calibration_stack", "kind": kind, "n_frames": int(stack.shape[0])}
+    model.provenance = {"source": "calibration_stack", "kind": kind, "n_frames": int(stack.shape[0]),
+                        "spatial_correlation": stack_correlation_record(stack)}
     if motion is not None:
         model.provenance["frame_change_excess"] = motion.excess
     return model

@@ -37,13 +37,28 @@ from .._config import config_from_dict
 from ..errors import InputError
 from ..progress import Progress, StopToken, Timer, drive
 from .estimate_input import checked_planes
-from .local_statistics import RING_PIXELS, clipped_levels, concatenate_pairs, direction_ratio, plane_pairs
+from .correlation import (
+    DECONVOLVED,
+    correction,
+    correction_weight,
+    correlation_record,
+    dark_correlation,
+    is_correlated,
+    level_bins,
+    measure_lags,
+)
+from .local_statistics import (
+    RING_PIXELS,
+    clipped_levels,
+    concatenate_pairs,
+    direction_ratio,
+    plane_pairs,
+)
 from .pairs import is_integer_valued
 from .poisson_gaussian import PoissonGaussianNoiseModel
 from .variance_fit import binned_sums, bootstrap_lines, fit_line, select_flat
 
 _STAGE = "Estimating noise model"
-_MAX_DIRECTION_RATIO = 1.0 / 0.85  # noise seen along x vs along y beyond this: correlated between pixels
 ESTIMATE_KINDS = ("poisson_gaussian",)
 MIN_PAIRS = 2000  # fewer locally flat pixels cannot pin down a line through 2 x n_bins statistics
 _DARK_PERCENTILE = 0.5
@@ -55,17 +70,19 @@ class CorrelatedNoiseWarning(UserWarning):
     """The noise looks correlated between neighbouring pixels: a pixel-wise estimate underestimates it."""
 
 
-def _warn_if_correlated(ratio: float) -> None:
-    if max(ratio, 1.0 / max(ratio, 1e-30)) > _MAX_DIRECTION_RATIO:
-        along = "rows (x)" if ratio < 1 else "columns (y)"
-        warnings.warn(
-            f"The noise looks correlated between neighbouring pixels along the {along}: differences along x and "
-            f"along y see {ratio:.2f} times the variance of each other (1 for pixel-independent noise). The "
-            "estimate from single images misses the correlated part of the noise; calibrate from repeated "
-            "acquisitions instead, and consider switching off the finest latent layers.",
-            CorrelatedNoiseWarning,
-            stacklevel=4,
-        )
+def _warn_if_correlated(record: dict[str, Any]) -> None:
+    if not is_correlated(record):
+        return
+    dark = record["correlation"]["dark"]
+    warnings.warn(
+        f"The noise is correlated between neighbouring pixels: {dark['y'][0]:.2f} between vertical and "
+        f"{dark['x'][0]:.2f} between horizontal neighbours at the dark level (0 for pixel-independent noise). "
+        "The estimated variance includes the correlated part. A pixel noise model cannot describe the "
+        "correlation, so the finest latent layers may learn it as detail: the automatic path "
+        '(train(noise_model="auto"), restore(deactivate="auto")) switches off the layers that hold it.',
+        CorrelatedNoiseWarning,
+        stacklevel=4,
+    )
 
 
 @dataclass
@@ -115,6 +132,7 @@ class NoiseEstimate:
     n_pairs: int  # locally flat pairs fitted
     n_candidates: int  # interior, unclipped pairs before the flatness selection
     direction_ratio: float  # noise seen along x / along y (1 for pixel-independent noise)
+    spatial_correlation: dict[str, Any]  # the noise's covariance between neighbours (see correlation.py)
     signal: np.ndarray = field(repr=False)  # (M,) mean local signal per bin
     variance: np.ndarray = field(repr=False)  # (M,) residual variance per bin
     counts: np.ndarray = field(repr=False)  # (M,) pairs per bin
@@ -123,7 +141,8 @@ class NoiseEstimate:
     def parameters(self) -> dict[str, Any]:
         """The numbers as a JSON-ready dict (stored as the model's provenance)."""
         names = ("gain", "gain_std", "intercept", "intercept_std", "offset", "offset_given", "read_sigma",
-                 "read_sigma_std", "quantization_variance", "n_pairs", "n_candidates", "direction_ratio")
+                 "read_sigma_std", "quantization_variance", "n_pairs", "n_candidates", "direction_ratio",
+                 "spatial_correlation")
         values = {name: getattr(self, name) for name in names}
         values["clipped_levels"] = list(self.clipped_levels)
         values["model_read_sigma"] = self.model.read_sigma
@@ -189,13 +208,33 @@ def _subsample(planes: np.ndarray, max_pairs: int) -> tuple[np.ndarray, float]:
     return planes, min(1.0, max_pairs / (n_planes * area))
 
 
+def _dark_correlation(lags, sums, seed: int, draws: int = 30) -> tuple[float, float]:
+    """The largest |correlation| between direct neighbours at the dark level, and its block-bootstrap std
+    (small images measure it roughly: the std keeps their sampling noise from reading as correlated noise)."""
+    covariances, counts = lags.covariances()
+    signal = sums.total().bin_statistics()[0]
+    value = dark_correlation(signal, covariances, counts)
+    bins = level_bins(signal, counts)
+    n_dark = float(counts[bins["dark"]].sum()) if bins else 0.0
+    rng = np.random.default_rng([seed, 7])
+    n_tiles = sums.count.shape[0]
+    spread = []
+    for _ in range(draws):
+        weights = rng.multinomial(n_tiles, np.full(n_tiles, 1.0 / n_tiles)).astype(np.float64)
+        drawn, drawn_counts = lags.covariances(weights)
+        spread.append(dark_correlation(sums.total(weights).bin_statistics()[0], drawn, drawn_counts))
+    # A bootstrap over few tiles underrates the spread: never below what this many pairs can measure (the
+    # deconvolution amplifies the products' sampling noise about 5 times, measured on white noise).
+    return value, max(float(np.std(spread, ddof=1)), 5.0 / math.sqrt(max(n_dark, 1.0)))
+
+
 def _collect_pairs(planes, clipped, tile_fraction, seed, stop, timer):
     rng = np.random.default_rng(seed)
     parts, n_tiles = [], 0
     for index, plane in enumerate(planes):
         if stop and parts:
             break
-        fields_, n = plane_pairs(plane, clipped, n_tiles, tile_fraction, rng)
+        fields_, n = plane_pairs(plane, clipped, n_tiles, tile_fraction, rng, index)
         parts.append(fields_)
         n_tiles += n
         yield Progress(_STAGE, index + 1, len(planes) + 1, f"local statistics of image {index + 1}", timer.elapsed)
@@ -237,16 +276,27 @@ def _estimate(planes: np.ndarray, opts: EstimateOptions, stop: StopToken | None)
         )
     sums = binned_sums(pairs, keep, opts.n_bins)
     ratio = direction_ratio(planes)
-    slope, intercept, used = fit_line(sums.total())
+    n_tiles, n_bins = sums.count.shape
+    lags = measure_lags(planes, pairs, keep, sums.cell, n_tiles, n_bins)
+    bin_signal = sums.total().bin_statistics()[0]
+    covariances, lag_counts = lags.covariances()
+    dark, dark_std = _dark_correlation(lags, sums, opts.seed)
+    weight = correction_weight(max(dark - 2.0 * dark_std, 0.0))
+    slope, intercept, used = fit_line(sums.total(), correction(covariances, weight))
     _checked_line(slope, None)
     yield Progress(_STAGE, len(planes), len(planes) + 1, "bootstrap of the uncertainties", timer.elapsed)
-    boot = bootstrap_lines(sums, used, 0 if stop else opts.n_bootstrap, opts.seed)
+
+    def correction_of(weights):
+        return correction(lags.covariances(weights)[0], weight)
+
+    boot = bootstrap_lines(sums, used, 0 if stop else opts.n_bootstrap, opts.seed, correction_of)
     ok = np.all(np.isfinite(boot), axis=1)
     std = (lambda a: float(np.std(a[ok], ddof=1))) if ok.sum() >= 2 else (lambda a: None)
     _checked_line(slope, std(boot[:, 0]))
     floor = max(q, 1e-6 * float(np.nanmedian(sums.total().bin_statistics()[1])))
     dark = float(np.percentile(pairs.mean[keep], _DARK_PERCENTILE))
     s, v, n = sums.total().bin_statistics()
+    v = v - correction(covariances, weight)  # the pixel variance per bin, as fitted
     darkest_bin = float(s[used][0])
     offset, read_variance = _offset_and_read_variance((slope, intercept), dark, darkest_bin, opts.offset, floor)
     signal_range = tuple(float(v) for v in np.percentile(pairs.mean, (0.5, 99.5)))
@@ -258,9 +308,11 @@ def _estimate(planes: np.ndarray, opts: EstimateOptions, stop: StopToken | None)
         read_sigma=math.sqrt(max(read_variance - q, 0.0)), read_sigma_std=std(np.sqrt(np.maximum(camera_read, 0))),
         quantization_variance=q, clipped_levels=clipped, n_pairs=n_pairs, n_candidates=int(pairs.mean.size),
         direction_ratio=ratio,
+        spatial_correlation={**correlation_record(bin_signal, covariances, lag_counts, DECONVOLVED, weight),
+                             "dark_correlation_std": dark_std},
         signal=s, variance=v, counts=n, bins_used=used,
     )
-    _warn_if_correlated(ratio)
+    _warn_if_correlated(estimate.spatial_correlation)
     model.provenance = {"source": "estimated", "method": "local mean/variance of flat areas (Foi 2008)",
                         **estimate.parameters()}
     yield Progress(_STAGE, len(planes) + 1, len(planes) + 1, estimate.describe(), timer.elapsed, 0.0)

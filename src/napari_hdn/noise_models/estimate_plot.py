@@ -42,6 +42,11 @@ def save_estimate_plot(estimate: NoiseEstimate, path: str | os.PathLike, overwri
     axes.set_title(f"variance vs signal (max error {100 * relative_fit_error(e):.1f} %)", fontsize="medium")
     axes.legend(fontsize="small")
     figure.suptitle(e.describe().replace(", from ", "\nfrom "), fontsize="small")
+    dark = (e.spatial_correlation.get("correlation") or {}).get("dark")
+    if dark:
+        axes.text(0.02, 0.97, f"correlation between neighbours at the dark level: vertical {dark['y'][0]:.2f}, "
+                  f"horizontal {dark['x'][0]:.2f}" + (" (included in the variance)" if e.spatial_correlation.get(
+                      "correction_weight") else ""), transform=axes.transAxes, va="top", fontsize="x-small")
     figure.tight_layout()
     with atomic_path(path, overwrite=overwrite) as tmp:
         figure.savefig(tmp, format="png")

@@ -109,6 +109,9 @@ class LocalPairs:
     energy: np.ndarray  # local mean of residual^2 (large where the signal leaks into the residual)
     tile: np.ndarray  # index of the TILE x TILE block (over all planes), for the block bootstrap
     n_tiles: int
+    plane: np.ndarray  # which plane each pair comes from, and where it lies in that plane (row, column)
+    py: np.ndarray
+    px: np.ndarray
 
 
 def plane_pairs(
@@ -117,6 +120,7 @@ def plane_pairs(
     first_tile: int,
     tile_fraction: float = 1.0,
     rng: np.random.Generator | None = None,
+    plane_index: int = 0,
 ):
     """(LocalPairs fields for one plane without its clipped neighbourhoods, number of tiles).
 
@@ -143,13 +147,17 @@ def plane_pairs(
     n_tiles = (-(-ny // TILE)) * tiles_x
     if tile_fraction < 1.0:
         usable &= (rng.random(n_tiles) < tile_fraction)[tile - first_tile]
-    return (mean[usable], signal[usable], residual[usable], power[usable], energy[usable], tile[usable]), n_tiles
+    ry, rx = np.nonzero(usable)
+    fields = (mean[usable], signal[usable], residual[usable], power[usable], energy[usable], tile[usable])
+    where = (np.full(ry.size, plane_index, np.int32), (ry + MARGIN).astype(np.int32),
+             (rx + MARGIN).astype(np.int32))
+    return fields + where, n_tiles
 
 
 def concatenate_pairs(parts: list[tuple], n_tiles: int) -> LocalPairs:
     """One :class:`LocalPairs` from the per-plane fields of :func:`plane_pairs`."""
-    mean, signal, residual, power, energy, tile = (np.concatenate(column) for column in zip(*parts))
-    return LocalPairs(mean, signal, residual, power, energy, tile.astype(np.int64), n_tiles)
+    mean, signal, residual, power, energy, tile, plane, py, px = (np.concatenate(column) for column in zip(*parts))
+    return LocalPairs(mean, signal, residual, power, energy, tile.astype(np.int64), n_tiles, plane, py, px)
 
 
 def direction_ratio(planes: np.ndarray, max_planes: int = 4) -> float:

@@ -65,6 +65,7 @@ class BinnedSums:
     signal: np.ndarray
     residual: np.ndarray
     residual2: np.ndarray  # sum of the leak-corrected squared residuals (LocalPairs.power)
+    cell: np.ndarray | None = None  # per kept pair: its (filled tile, bin) cell, tile * n_bins + bin
 
     def total(self, weights: np.ndarray | None = None) -> BinnedSums:
         """Sums over the tiles (weighted: how often each tile was drawn), shape (1, n_bins)."""
@@ -98,7 +99,13 @@ def binned_sums(pairs: LocalPairs, keep: np.ndarray, n_bins: int) -> BinnedSums:
 
     count = sums(None)
     filled = count.sum(axis=1) > 0  # tiles left empty (clipped, not drawn) would only dilute the bootstrap
-    return BinnedSums(count[filled], sums(signal)[filled], sums(residual)[filled], sums(power)[filled])
+    return BinnedSums(count[filled], sums(signal)[filled], sums(residual)[filled], sums(power)[filled],
+                      cell=np.cumsum(filled)[tile] * nb - nb + which)
+
+
+def cell_bins(sums: BinnedSums) -> int:
+    """The number of signal bins of ``sums`` (cells are tile * bins + bin over the filled tiles)."""
+    return sums.count.shape[1]
 
 
 def _weighted_line(s: np.ndarray, v: np.ndarray, n: np.ndarray, start: tuple[float, float]) -> tuple[float, float]:
@@ -113,9 +120,15 @@ def _weighted_line(s: np.ndarray, v: np.ndarray, n: np.ndarray, start: tuple[flo
     return slope, intercept
 
 
-def fit_line(sums: BinnedSums) -> tuple[float, float, np.ndarray]:
-    """(slope, intercept, mask of the bins used) of the variance-vs-signal line."""
+def fit_line(sums: BinnedSums, correction: np.ndarray | None = None) -> tuple[float, float, np.ndarray]:
+    """(slope, intercept, mask of the bins used) of the variance-vs-signal line.
+
+    ``correction``: per bin, what the noise's correlation between pixels adds to the residual variance
+    (see ``correlation``); subtracted, so that the line describes the pixel variance.
+    """
     s, v, n = sums.bin_statistics()
+    if correction is not None:
+        v = v - correction
     used = np.isfinite(v) & (n >= 2)
     line = _weighted_line(s[used], v[used], n[used], theil_sen(s[used], v[used]))
     for _ in range(2):  # drop bins far off the line (structure left in their residuals), refit
@@ -130,14 +143,19 @@ def fit_line(sums: BinnedSums) -> tuple[float, float, np.ndarray]:
     return line[0], line[1], used
 
 
-def bootstrap_lines(sums: BinnedSums, used: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
-    """(n_boot, 2) slopes and intercepts refitted on tiles drawn with replacement (the same bins)."""
+def bootstrap_lines(sums: BinnedSums, used: np.ndarray, n_boot: int, seed: int, correction_of=None) -> np.ndarray:
+    """(n_boot, 2) slopes and intercepts refitted on tiles drawn with replacement (the same bins).
+
+    ``correction_of(weights)``: the per-bin correlation correction (see :func:`fit_line`) of the same draw.
+    """
     rng = np.random.default_rng(seed)
     n_tiles = sums.count.shape[0]
     lines = np.empty((n_boot, 2))
     for k in range(n_boot):
         weights = rng.multinomial(n_tiles, np.full(n_tiles, 1.0 / n_tiles)).astype(np.float64)
         s, v, n = sums.total(weights).bin_statistics()
+        if correction_of is not None:
+            v = v - correction_of(weights)
         ok = used & np.isfinite(v) & (n >= 2)
         try:
             lines[k] = _weighted_line(s[ok], v[ok], n[ok], theil_sen(s[ok], v[ok]))
