@@ -178,7 +178,7 @@ def _run_direct(args: argparse.Namespace, model: Any, image: Any, metadata: dict
                 paths: dict[str, Path]) -> int:
     from .._io import atomic_path
     from ..direct.denoise import denoise_events
-    from ..inference import suggest_deactivation
+    from ..inference.suggest import auto_deactivation
     from ..progress import drive
     from ._progress import ProgressBar
 
@@ -186,7 +186,7 @@ def _run_direct(args: argparse.Namespace, model: Any, image: Any, metadata: dict
     if deactivate == "auto":
         # The suggestion needs the VAE (a few restorations of one crop); the whole image then goes
         # through the direct denoiser trained for the chosen layer set.
-        suggestion = suggest_deactivation(model, image, precision=args.precision)
+        suggestion = auto_deactivation(model, image, precision=args.precision)
         deactivate = tuple(suggestion.layers)
         record = {"deactivated_layers": list(deactivate), "suggestion": suggestion.to_metadata()}
         if not args.quiet:

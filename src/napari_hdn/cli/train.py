@@ -162,7 +162,7 @@ def drive_training(events, stop, args: argparse.Namespace, command: str):
         last = event
         if bar is None:
             return
-        if event.kind in ("setup", "validation"):
+        if event.kind in ("setup", "validation", "bootstrap", "noise_layers"):
             bar.close()
             print(f"hdn {command}: {event.message}", file=bar.stream, flush=True)
         elif event.kind in ("step", "direct"):

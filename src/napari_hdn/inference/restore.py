@@ -220,9 +220,9 @@ def restore_events(
 
     if not auto:
         return start(settings)
-    from .suggest import suggest_deactivation_events
+    from .suggest import recorded_or_suggested
 
-    suggestion = suggest_deactivation_events(model, image, device=device, threads=threads, stop=stop)
+    suggestion = recorded_or_suggested(model, image, device=device, threads=threads, stop=stop)
     return _auto_restoration(suggestion, model, settings, start)
 
 

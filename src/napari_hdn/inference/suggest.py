@@ -22,6 +22,7 @@ correlation with the image's edges) go into the plain-words reason.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Generator
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
@@ -32,7 +33,10 @@ import torch
 from ..errors import InputError
 from ..progress import Progress, StopToken
 from ..threads import configure_threads
+from ..noise_models.correlation import is_correlated, record_of
+from ..noise_models.estimate import estimate_noise_model
 from .engine import TileEngine
+from .residual_correlation import best_prefix, distances, noise_correlations, residual_correlations
 
 if TYPE_CHECKING:
     from ..noise_models.base import NoiseModel
@@ -75,6 +79,12 @@ class LayerVerdict:
     anisotropy: float
     edge_correlation: float
     reason: str
+    # The residual's correlation between neighbours with layers 1..layer-1 / 1..layer off, and the noise's
+    # (vertical lag 1); None where the noise's correlation is unknown.
+    residual_correlation_before: float | None = None
+    residual_correlation_after: float | None = None
+    noise_correlation: float | None = None
+    decided_by: str = "fit"  # "fit": the fit ratio; "correlation": the residual's correlation between neighbours
 
 
 @dataclass(frozen=True)
@@ -90,6 +100,8 @@ class DeactivationSuggestion:
     always_off: tuple[int, ...]
     crop: tuple[int, int, int, int]
     tolerance: float
+    decided_by: str = "fit"  # which criterion chose ``layers`` (see LayerVerdict.decided_by)
+    noise_correlated: bool = False  # whether the noise is correlated between neighbouring pixels
 
     @property
     def summary(self) -> str:
@@ -103,6 +115,17 @@ class DeactivationSuggestion:
     def verdict(self, layer: int) -> LayerVerdict | None:
         return next((v for v in self.verdicts if v.layer == layer), None)
 
+    @classmethod
+    def from_metadata(cls, record: dict[str, Any]) -> DeactivationSuggestion:
+        """The suggestion written by :meth:`to_metadata` (e.g. the one a model recorded at the end of training)."""
+        try:
+            verdicts = tuple(LayerVerdict(**v) for v in record.get("verdicts", ()))
+            return cls(tuple(int(k) for k in record["layers"]), verdicts, tuple(record.get("always_off", ())),
+                       tuple(record.get("crop", (0, 0, 0, 0))), float(record.get("tolerance", DEFAULT_TOLERANCE)),
+                       str(record.get("decided_by", "fit")), bool(record.get("noise_correlated", False)))
+        except (KeyError, TypeError, ValueError) as err:
+            raise InputError(f"The recorded layer suggestion is malformed ({err}).") from err
+
     def to_metadata(self) -> dict[str, Any]:
         """A JSON-ready record of the choice (written beside restorations made with deactivate="auto")."""
         return {
@@ -111,6 +134,8 @@ class DeactivationSuggestion:
             "always_off": list(self.always_off),
             "crop": list(self.crop),
             "tolerance": self.tolerance,
+            "decided_by": self.decided_by,
+            "noise_correlated": self.noise_correlated,
             "summary": self.summary,
             "verdicts": [asdict(v) for v in self.verdicts],
         }
@@ -166,12 +191,22 @@ def _box3(image: np.ndarray) -> np.ndarray:
     return sum(padded[dy : dy + h, dx : dx + w] for dy in range(3) for dx in range(3)) / 9.0
 
 
-def _reason(noise_like: bool, overfit: bool, before: float, after: float, anisotropy: float, edges: float) -> str:
+def _reason(noise_like: bool, overfit: bool, before: float, after: float, anisotropy: float, edges: float,
+            correlation: tuple | None = None) -> str:
     fit = f"residual {before:.2f} -> {after:.2f} of the noise model's variance"
     shape = []
     if abs(anisotropy) > STRIPES:
         shape.append(f"its fine detail runs along {'rows' if anisotropy > 0 else 'columns'} (stripes)")
     shape.append(f"correlation with the image's edges {edges:.2f}")
+    if correlation is not None:
+        r_before, r_after, r_noise, direction = correlation
+        detail = (f"the noise correlates {r_noise:.2f} between {direction} neighbours; the residual "
+                  f"{r_before:.2f} with it on, {r_after:.2f} with it off")
+        head = ("looks like noise: switching it off leaves a residual that correlates between neighbours "
+                "like the camera's noise" if noise_like else
+                "holds image content: switching it off does not make the residual more like the camera's noise")
+        return f"{head} ({detail}; decided by the noise's correlation, as the noise is correlated between " \
+               f"neighbouring pixels); {fit}, {', '.join(shape)}."
     if noise_like:
         head = ("looks like noise: with it on, the restoration follows the noisy pixels closer than the noise "
                 "model allows")
@@ -253,7 +288,22 @@ def _suggestion(engine, model, region, where, tolerance, threads, stop):
     if restored is None:
         return None
     images = [r.cpu().numpy() for r in restored]
-    return judge(region, images, model.noise_model, tuple(model.deactivated_layers(())), where, tolerance)
+    return judge(region, images, model.noise_model, tuple(model.deactivated_layers(())), where, tolerance,
+                 noise_correlation_record(model.noise_model, region))
+
+
+def noise_correlation_record(noise_model: Any, image: np.ndarray) -> dict[str, Any] | None:
+    """The noise's spatial-correlation record: the one stored with the noise model (measured on the training
+    images or the calibration stack), else measured on ``image`` itself; None if neither can be had."""
+    record = record_of(noise_model)
+    if record is not None:
+        return record
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the suggestion reports what it finds; no warning of its own
+            return estimate_noise_model(image, n_bootstrap=0).spatial_correlation
+    except InputError:  # too small, too flat or too busy to measure: the fit ratio decides alone
+        return None
 
 
 def judge(
@@ -263,27 +313,43 @@ def judge(
     always_off: tuple[int, ...] = (),
     where: tuple[int, int, int, int] | None = None,
     tolerance: float = DEFAULT_TOLERANCE,
+    correlation: dict[str, Any] | None = None,
 ) -> DeactivationSuggestion:
     """The suggestion from the restorations ``restored[k]`` of ``noisy`` with layers 1..k off (k = 0..n-1).
 
-    Layer k is noise-like when the restoration with layers 1..k-1 off fits the noisy image
-    closer than the noise model allows (fit ratio below ``1 - tolerance``) and switching k
-    off brings the fit ratio closer to 1 (by more than ``MIN_SCORE`` in |log ratio|); the suggestion
-    is the longest prefix of such layers.
+    Where the noise is white (or its correlation unknown) the fit ratio decides: layer k is noise-like
+    when the restoration with layers 1..k-1 off fits the noisy image closer than the noise model allows
+    (fit ratio below ``1 - tolerance``) and switching k off brings the fit ratio closer to 1 (by more than
+    ``MIN_SCORE`` in |log ratio|); the suggestion is the longest prefix of such layers.
+
+    Where ``correlation`` (the noise's spatial-correlation record, ``noise_models.correlation``) shows noise
+    correlated between neighbours, the residual's correlation decides (``residual_correlation``): a pixel
+    noise model cannot describe such noise, so its variance says little about which layers learnt it.
     """
     x = torch.as_tensor(np.asarray(noisy, dtype=np.float32))
     with torch.inference_mode():
         ratios = [_fit_ratio(noise_model, x.to(noise_model.device), torch.as_tensor(r).to(noise_model.device))
                   for r in restored]
     images = [np.asarray(r, dtype=np.float64) for r in restored]
+    noisy64 = np.asarray(noisy, dtype=np.float64)
+    noise = None if correlation is None else noise_correlations(correlation, images[0])
+    by_correlation = noise is not None and is_correlated(correlation)
+    distance = distances(noisy64, images, noise, BORDER) if noise is not None else None
+    if by_correlation:
+        last = best_prefix(distance, [k for k in range(len(images)) if k == 0 or k not in always_off])
+    main = 0 if noise is None or abs(noise[0]) >= abs(noise[1]) else 1  # the lag (1, 0) or (0, 1) reported
     verdicts, chosen, still_noise = [], [], True
     for k in range(1, len(restored)):
         if k in always_off:
             continue
         before, after = ratios[k - 1], ratios[k]
-        score = abs(math.log(before)) - abs(math.log(after))
         overfit = before < 1 - tolerance
-        noise_like = overfit and score > MIN_SCORE
+        if by_correlation:
+            score = distance[k - 1] - distance[k]
+            noise_like = k <= last
+        else:
+            score = abs(math.log(before)) - abs(math.log(after))
+            noise_like = overfit and score > MIN_SCORE
         added = images[k - 1] - images[k]
         anisotropy = _high_frequency_anisotropy(added)
         edges = _edge_correlation(added, images[k])
@@ -291,10 +357,42 @@ def judge(
             chosen.append(k)
         else:
             still_noise = False  # only prefixes: a layer above a content layer is never suggested
-        reason = _reason(noise_like, overfit, before, after, anisotropy, edges)
-        verdicts.append(LayerVerdict(k, noise_like, score, before, after, anisotropy, edges, reason))
+        shape = None
+        if noise is not None:
+            shape = tuple(float(residual_correlations(noisy64, images[j], BORDER)[main]) for j in (k - 1, k))
+            shape = (*shape, float(noise[main]), "vertical" if main == 0 else "horizontal")
+        reason = _reason(noise_like, overfit, before, after, anisotropy, edges, shape if by_correlation else None)
+        verdicts.append(LayerVerdict(
+            k, noise_like, score, before, after, anisotropy, edges, reason,
+            *(shape[:3] if shape else (None, None, None)), "correlation" if by_correlation else "fit"))
     where = where or (0, 0, *x.shape[-2:])
-    return DeactivationSuggestion(tuple(chosen), tuple(verdicts), tuple(always_off), where, tolerance)
+    return DeactivationSuggestion(tuple(chosen), tuple(verdicts), tuple(always_off), where, tolerance,
+                                  "correlation" if by_correlation else "fit", bool(by_correlation))
+
+
+def recorded_or_suggested(model: Any, image: Any, **options: Any):
+    """Events returning the layers for ``deactivate="auto"``: those the model recorded at the end of training
+    (``HDNModel.noise_layers``, found where the noise is correlated between pixels), else the suggestion
+    judged on ``image``."""
+    record = getattr(model, "noise_layers", None)
+    if record is None or "suggestion" not in record:
+        return suggest_deactivation_events(model, image, **options)
+    return _recorded(DeactivationSuggestion.from_metadata(record["suggestion"]))
+
+
+def auto_deactivation(model: Any, image: Any, **options: Any) -> DeactivationSuggestion:
+    """The layers ``deactivate="auto"`` switches off for ``image`` (see :func:`recorded_or_suggested`)."""
+    from ..progress import drive
+
+    suggestion = drive(recorded_or_suggested(model, image, **options))
+    if suggestion is None:
+        raise InputError("The suggestion was stopped before it finished.")
+    return suggestion
+
+
+def _recorded(suggestion: DeactivationSuggestion) -> Generator[SuggestionProgress, None, DeactivationSuggestion]:
+    yield SuggestionProgress("suggest", 1, 1, f"the model's recorded noise layers: {suggestion.summary}")
+    return suggestion
 
 
 def suggest_deactivation(model: ModelLike, image: Any, **options: Any) -> DeactivationSuggestion:

@@ -27,11 +27,12 @@ import numpy as np
 import torch
 
 from .._config import config_from_dict, config_to_dict
-from .._io import give_normal_modes, make_temporary_folder
+from .._io import atomic_path, give_normal_modes, make_temporary_folder
 from .._version import __version__
 from ..errors import FileFormatError, InputError
 from ..config import ModelConfig, TrainConfig
 from .lvae import LadderVAE
+from .noise_layers import checked_noise_layers
 
 if TYPE_CHECKING:
     from ..noise_models.base import NoiseModel
@@ -60,6 +61,9 @@ class HDNModel:
     ``step`` / ``epoch``: how far training got.
     ``data_range``: the training data's intensity range (0.1 and 99.9 percentiles); restoration
     warns about images outside it (None for models saved before it was recorded: no check).
+    ``noise_layers``: which latent layers hold the camera's correlated noise, as found at the end of
+    training (the record of a :class:`~napari_hdn.inference.suggest.DeactivationSuggestion`); ``deactivate="auto"``
+    switches them off. None where nothing was recorded (the suggestion then runs on the image restored).
     """
 
     def __init__(
@@ -76,6 +80,7 @@ class HDNModel:
         epoch: int = 0,
         data_range: tuple[float, float] | None = None,
         parent: dict[str, Any] | None = None,
+        noise_layers: dict[str, Any] | None = None,
     ):
         if not isinstance(network, LadderVAE):
             raise InputError(f"HDNModel needs a LadderVAE network, not {type(network).__name__}.")
@@ -96,6 +101,7 @@ class HDNModel:
         self.data_range = None if data_range is None else checked_data_range(data_range)
         # The model this one was adapted from (napari_hdn.adapt): where it was, its weights' checksum, its step.
         self.parent = None if parent is None else dict(parent)
+        self.noise_layers = None if noise_layers is None else checked_noise_layers(noise_layers, network.n_layers)
 
     # -- properties -------------------------------------------------------------------------------------
     @property
@@ -127,7 +133,7 @@ class HDNModel:
         return HDNModel(network, self.noise_model, self.data_mean, self.data_std, train_config=self.train_config,
                         history=[dict(record) for record in self.history],
                         trained_deactivated=self.trained_deactivated, step=self.step, epoch=self.epoch,
-                        data_range=self.data_range, parent=self.parent)
+                        data_range=self.data_range, parent=self.parent, noise_layers=self.noise_layers)
 
     def deactivated_layers(self, deactivate: Collection[int] = ()) -> tuple[int, ...]:
         """The layers to switch off in a use of the model: those asked for plus those off during training."""
@@ -190,6 +196,7 @@ class HDNModel:
             "train_config": train_config,
             "training": {"step": self.step, "epoch": self.epoch, "history": _json_safe(self.history)},
             **({} if self.parent is None else {"parent": _json_safe(self.parent)}),
+            **({} if self.noise_layers is None else {"noise_layers": _json_safe(self.noise_layers)}),
         }
 
     def save(self, path: str | os.PathLike, overwrite: bool = False, extra_files: Mapping[str, bytes] = ()) -> Path:
@@ -230,6 +237,15 @@ class HDNModel:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
         return path
+
+
+def record_noise_layers(folder: str | os.PathLike, record: dict[str, Any]) -> None:
+    """Write ``record`` as the bundle's noise layers into its ``model.json`` atomically (weights untouched)."""
+    path = Path(folder) / MODEL_JSON
+    meta = json.loads(path.read_text(encoding="utf-8"))
+    meta["noise_layers"] = _json_safe(record)
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(json.dumps(meta, indent=1, allow_nan=False), encoding="utf-8")
 
 
 def checked_data_range(value: Any) -> tuple[float, float]:
@@ -437,6 +453,7 @@ def load_model(path: str | os.PathLike, device: str | torch.device | None = "cpu
             epoch=int(training.get("epoch", 0)),
             data_range=(meta.get("normalization") or {}).get("range"),  # absent from older bundles: no range checks
             parent=_checked_parent(meta.get("parent"), where),
+            noise_layers=meta.get("noise_layers"),
         )
     except (InputError, TypeError, ValueError) as err:
         raise FileFormatError(f"{where}: {err}") from err

@@ -7,7 +7,7 @@ camera better than a first Poisson-Gaussian estimate, and training can continue 
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Collection, Generator
 from typing import Any
 
 import numpy as np
@@ -31,6 +31,7 @@ def bootstrap_events(
     kind: str = "gmm",
     *,
     n_samples: int = 20,
+    deactivate: Collection[int] = (),
     stop: StopToken | None = None,
     **options: Any,
 ) -> Generator[Progress, None, NoiseModel | None]:
@@ -38,7 +39,8 @@ def bootstrap_events(
 
     Returns None if a stop request ended the restoration before it was complete.
     """
-    events = bootstrap_with_signal_events(model, images, kind, n_samples=n_samples, stop=stop, **options)
+    events = bootstrap_with_signal_events(model, images, kind, n_samples=n_samples, deactivate=deactivate, stop=stop,
+                                          **options)
     return _model_only(events)
 
 
@@ -53,6 +55,7 @@ def bootstrap_with_signal_events(
     kind: str = "gmm",
     *,
     n_samples: int = 20,
+    deactivate: Collection[int] = (),
     stop: StopToken | None = None,
     **options: Any,
 ) -> Generator[Progress, None, tuple[NoiseModel, np.ndarray] | None]:
@@ -66,7 +69,8 @@ def bootstrap_with_signal_events(
     opts = make_options(kind, options)  # bad options fail now, not after the restoration
     source = _source_of(model)
     hdn = load_model(model) if isinstance(model, (str, bytes)) or hasattr(model, "__fspath__") else model
-    restoration = restore_events(hdn, images, n_samples=n_samples, keep_samples=1, seed=opts.seed, stop=stop)
+    restoration = restore_events(hdn, images, n_samples=n_samples, keep_samples=1, seed=opts.seed, stop=stop,
+                                 deactivate=tuple(deactivate))
     return _bootstrap(hdn, images, restoration, kind, options, stop, source)
 
 
@@ -82,16 +86,20 @@ def _bootstrap(hdn, images, restoration, kind, options, stop, source):
         "kind": kind,
         "restored_with": source,
         "restoration_samples": result.n_samples,
+        "restored_with_layers_off": list(result.deactivate),
         "previous_noise_model": {"kind": hdn.noise_model.kind, **previous},
     }
     return noise_model, signal
 
 
-def bootstrap_noise_model(model: Any, images: Any, kind: str = "gmm", *, n_samples: int = 20, **options: Any):
+def bootstrap_noise_model(model: Any, images: Any, kind: str = "gmm", *, n_samples: int = 20,
+                          deactivate: Collection[int] = (), **options: Any):
     """A noise model fitted to (restoration, noisy) pairs of ``images`` restored by ``model``.
 
     ``model``: an HDN model or the path of a model folder; ``images``: the noisy (training) images, raw units;
     ``kind``: "gmm" or "histogram"; ``n_samples``: posterior samples averaged into the restoration (MMSE);
-    ``options``: those of :class:`GMMOptions` or :class:`HistogramOptions`.
+    ``deactivate``: latent layers left out of the restoration (those that learnt noise: a restoration that
+    keeps noise would make the fitted noise smaller than it is); ``options``: those of :class:`GMMOptions`
+    or :class:`HistogramOptions`.
     """
-    return drive(bootstrap_events(model, images, kind, n_samples=n_samples, **options))
+    return drive(bootstrap_events(model, images, kind, n_samples=n_samples, deactivate=deactivate, **options))

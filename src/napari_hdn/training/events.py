@@ -15,8 +15,9 @@ class TrainingEvent(Progress):
     ``kind``: "setup" (data preparation), "step" (after each optimisation step),
     "validation" (after each validation round), "checkpoint" (a checkpoint was
     written to ``checkpoint``), "snapshot" (``model`` is a copy of the model as
-    trained so far, see ``snapshot_every_s``) or "done" (training ended;
-    ``message`` says why).
+    trained so far, see ``snapshot_every_s``), "bootstrap" (the noise model is
+    bootstrapped), "noise_layers" (which latent layers hold the camera's correlated
+    noise, recorded in the model) or "done" (training ended; ``message`` says why).
     Losses are per pixel: ``loss`` = ``reconstruction_loss`` (-log p(x|s)) +
     ``kl_loss`` (with free bits). ``kl_per_layer``: KL of each latent layer
     (z1 first) in nats per patch, batch mean, before free bits.

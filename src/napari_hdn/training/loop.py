@@ -22,7 +22,7 @@ from .._device import bfloat16_autocast, use_bfloat16
 from ..config import ModelConfig, TrainConfig
 from ..errors import TrainingError
 from ..intensity_range import check_training_range
-from ..model.bundle import BEST, LAST, HDNModel, load_model
+from ..model.bundle import BEST, LAST, MODEL_JSON, HDNModel, load_model, record_noise_layers
 from ..model.lvae import LadderVAE
 from ..model.objective import hdn_loss
 from ..noise_models.auto import bootstrap_for_training, estimate_for_training
@@ -31,6 +31,7 @@ from .checkpoints import _restore_training_state, _training_state
 from .clock import TrainingClock
 from .data import PatchSampler, as_planes, prepare_data
 from .events import TrainingEvent
+from .noise_layers import knows_correlation, noise_layer_record, suggest_on_training_plane
 from .optim import _fixed_rng, _lr_at, _make_optimizer
 from .running import _Running
 from .threads import ThreadTuner
@@ -327,14 +328,35 @@ class _TrainingRun:
         model, cfg = self.model, self.cfg
         yield self.event("bootstrap", "bootstrapping a GMM noise model from the model's own restorations",
                          step=model.step, epoch=model.epoch, **self.progress())
+        planes = as_planes(self.images)
+        off = ()
+        if knows_correlation(self.noise):  # leave the layers that learnt the noise out of the pseudo-clean signal
+            suggestion = suggest_on_training_plane(model, planes)
+            off = suggestion.layers
+            yield self.event("bootstrap", f"before bootstrapping: {suggestion.summary}", step=model.step,
+                             epoch=model.epoch, **self.progress())
         self.network.eval()
-        self.noise = bootstrap_for_training(model, as_planes(self.images), cfg.bootstrap_planes,
-                                            cfg.bootstrap_samples, cfg.seed).to(self.device)
+        noise, note = bootstrap_for_training(model, planes, cfg.bootstrap_planes, cfg.bootstrap_samples, cfg.seed, off)
         self.network.train()
+        changed = noise is not self.noise
+        self.noise = noise.to(self.device)
         model.noise_model = self.noise
-        # Losses under the new noise model are not comparable with the earlier ones.
-        self.loop.update(bootstrapped=True, best_val_loss=None, rounds_without_improvement=0)
-        yield self.event("bootstrap", "training continues with the bootstrapped GMM noise model",
+        if changed:  # losses under the new noise model are not comparable with the earlier ones
+            self.loop.update(best_val_loss=None, rounds_without_improvement=0)
+        self.loop.update(bootstrapped=True)
+        yield self.event("bootstrap", f"training continues: {note}", step=model.step, epoch=model.epoch,
+                         **self.progress())
+
+    def _record_noise_layers(self) -> Generator[TrainingEvent, None, None]:
+        """Which layers hold the camera's correlated noise: kept with the model and its saved checkpoints."""
+        model = self.model
+        suggestion = suggest_on_training_plane(model, as_planes(self.images))
+        model.noise_layers = noise_layer_record(suggestion, model.step)
+        if self.out_path is not None:
+            for name in (BEST, LAST):
+                if (self.out_path / name / MODEL_JSON).is_file():
+                    record_noise_layers(self.out_path / name, model.noise_layers)
+        yield self.event("noise_layers", f"noise layers: {suggestion.summary} (restore with deactivate=\"auto\")",
                          step=model.step, epoch=model.epoch, **self.progress())
 
     # -- the end ------------------------------------------------------------------------------------------------
@@ -363,6 +385,8 @@ class _TrainingRun:
                 network.load_state_dict(load_model(best_path, device="cpu").network.state_dict())
         network.requires_grad_(True)  # an adaptation froze some weights for its own steps only
         network.eval()
+        if reason != "stopped" and knows_correlation(model.noise_model):
+            yield from self._record_noise_layers()
         if self.direct is not None:
             self.direct.finish()
         where = f"; model in {out_path}" if out_path is not None else ""
