@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
+from .._config import checked_seed
 from ..errors import InputError
 
 
@@ -94,7 +95,10 @@ class TrainConfig:
         need(self.threads is None or self.threads >= 1, "threads must be at least 1 (or None).")
         need(self.precision in ("auto", "float32", "bfloat16"), f"precision={self.precision!r} must be auto, "
              "float32 or bfloat16.")
-        need(isinstance(self.seed, int) and not isinstance(self.seed, bool) and self.seed >= 0, "seed must be >= 0.")
+        try:
+            object.__setattr__(self, "seed", checked_seed(self.seed))  # numpy integers become ints
+        except InputError as err:
+            need(False, str(err))
         need(isinstance(self.direct_denoiser, bool), "direct_denoiser must be True or False.")
         need(self.direct_depth >= 1 and self.direct_width >= 1, "direct_depth and direct_width must be at least 1.")
         need(math.isfinite(self.direct_lr) and self.direct_lr > 0, "direct_lr must be a positive number.")
