@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from .._config import config_from_dict, config_to_dict
-from .._io import give_normal_modes, make_temporary_folder
+from .._io import give_normal_modes, make_temporary_folder, replace_folder, write_file
 from .._version import __version__
 from ..errors import FileFormatError, InputError
 from ..config import ModelConfig, TrainConfig
@@ -200,7 +200,7 @@ class HDNModel:
         folder holding anything else is never replaced. ``extra_files`` (name ->
         bytes) are written into the folder too (training checkpoints use it).
         """
-        from safetensors.torch import save_file
+        from safetensors.torch import save as serialize
 
         path = Path(path)
         if path.exists():
@@ -214,17 +214,16 @@ class HDNModel:
             tensors = {_NETWORK_PREFIX + k: v.detach().to("cpu").contiguous().clone() for k, v in self.network.state_dict().items()}
             _, noise_arrays = _split_noise_arrays(self.noise_model)
             tensors.update({_NOISE_PREFIX + k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in noise_arrays.items()})
-            save_file(tensors, str(tmp / WEIGHTS_FILE), metadata={"format": FORMAT})
+            # Serialised here and written by Python, so that a full disk is an OSError (ENOSPC), not a SafetensorError.
+            write_file(tmp / WEIGHTS_FILE, serialize(tensors, metadata={"format": FORMAT}))
             meta = self.metadata()
             meta["weights"] = {"file": WEIGHTS_FILE, "sha256": _sha256(tmp / WEIGHTS_FILE)}
-            (tmp / MODEL_JSON).write_text(json.dumps(meta, indent=1, allow_nan=False), encoding="utf-8")
-            for name, data in dict(extra_files).items():
-                (tmp / name).write_bytes(data)
+            write_file(tmp / MODEL_JSON, json.dumps(meta, indent=1, allow_nan=False).encode("utf-8"))
             # Direct denoisers (napari_hdn.direct) travel with the bundle in their own files.
             from ..direct.store import direct_files
 
-            for name, data in direct_files(self).items():
-                (tmp / name).write_bytes(data)
+            for name, data in {**dict(extra_files), **direct_files(self)}.items():
+                write_file(tmp / name, data)
             give_normal_modes(tmp)
             replace_folder(tmp, path)
         finally:
@@ -242,24 +241,6 @@ def checked_data_range(value: Any) -> tuple[float, float]:
     if not (math.isfinite(low) and math.isfinite(high) and low <= high):
         raise InputError(f"data_range must be finite with low <= high; got ({low}, {high}).")
     return (low, high)
-
-
-def replace_folder(new: Path, target: Path) -> None:
-    """Move the finished folder ``new`` onto ``target``, never leaving a half-written ``target``.
-
-    A folder cannot be renamed over a non-empty one, so an old ``target`` is first
-    renamed aside; a crash in between leaves that aside copy, which
-    :func:`load_model` does not need (``best``/``last`` fall back to each other).
-    """
-    if not target.exists():
-        os.replace(new, target)
-        return
-    aside = target.with_name(f".{target.name}.old-{os.getpid()}")
-    if aside.exists():
-        shutil.rmtree(aside)
-    os.replace(target, aside)
-    os.replace(new, target)
-    shutil.rmtree(aside, ignore_errors=True)
 
 
 def _sha256(path: Path) -> str:
