@@ -202,3 +202,19 @@ def test_hdn_predict_on_a_hostile_folder_says_so_in_one_line(saved, tmp_path, ca
     assert main(["predict", str(folder), str(tmp_path / "x.tif"), "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "n_filters" in err and "Traceback" not in err
+
+
+def test_an_oversized_model_json_is_refused_unread(saved, tmp_path, monkeypatch):
+    from napari_hdn.model import folder_checks
+
+    folder = _copy(saved, str(tmp_path))
+    monkeypatch.setattr(folder_checks, "MAX_METADATA_BYTES", 100)
+    with pytest.raises(FileFormatError, match="more than the 100 bytes"):
+        load_model(folder)
+
+
+def test_a_deeply_nested_model_json_is_a_file_error(saved, tmp_path):
+    folder = _copy(saved, str(tmp_path))
+    (folder / MODEL_JSON).write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(FileFormatError, match="not valid JSON"):
+        load_model(folder)

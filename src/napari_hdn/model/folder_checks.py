@@ -25,8 +25,10 @@ MAX_PARAMETERS = 2**28
 MAX_METADATA_BYTES = 64 * 2**20
 
 
-def read_limited_text(path: Path, limit: int = MAX_METADATA_BYTES) -> str:
-    """The text of ``path``, refused (FileFormatError) when the file is larger than ``limit`` bytes."""
+def read_limited_text(path: Path) -> str:
+    """The text of ``path`` (a model description, a training state), refused (FileFormatError) when the
+    file is larger than :data:`MAX_METADATA_BYTES`."""
+    limit = MAX_METADATA_BYTES
     size = os.stat(path).st_size
     if size > limit:
         raise FileFormatError(f"{path} is {size:,} bytes, more than the {limit:,} bytes a model description may "

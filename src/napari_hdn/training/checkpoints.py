@@ -11,6 +11,7 @@ import torch
 
 from ..errors import FileFormatError, InputError
 from ..model.bundle import BEST, LAST, MODEL_JSON
+from ..model.folder_checks import read_limited_text
 
 
 _STATE_TENSORS = "training_state.safetensors"
@@ -48,7 +49,7 @@ def _restore_training_state(folder: Path, optimizer, scheduler, rng: np.random.G
     from safetensors.torch import load_file
 
     try:
-        info = json.loads((folder / _STATE_JSON).read_text(encoding="utf-8"))
+        info = json.loads(read_limited_text(folder / _STATE_JSON))
         tensors = load_file(str(folder / _STATE_TENSORS))
     except (OSError, ValueError, SafetensorError, RecursionError) as err:
         raise FileFormatError(
