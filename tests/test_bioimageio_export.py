@@ -117,3 +117,29 @@ def test_stop_writes_nothing(model_and_image, tmp_path):
     events = napari_hdn.export_bioimageio_events(model, tmp_path / "m.zip", image, stop=stop)
     assert drive(events, lambda e: stop.request_stop()) is None
     assert not list(tmp_path.iterdir())
+
+
+def test_cli_refuses_an_existing_package_without_overwrite(model_and_image, tmp_path, capsys):
+    model, image = model_and_image
+    model.save(tmp_path / "model")
+    tifffile.imwrite(tmp_path / "data.tif", image)
+    (tmp_path / "m.zip").write_bytes(b"keep me")
+    args = ["export", str(tmp_path / "model"), "--bioimageio", str(tmp_path / "m.zip"),
+            "--image", str(tmp_path / "data.tif"), "--no-check", "--quiet"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "already exists" in err and "--overwrite" in err
+    assert (tmp_path / "m.zip").read_bytes() == b"keep me"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.tif", "m.zip", "model"]  # nothing else written
+    assert main(args + ["--overwrite"]) == 0
+    assert zipfile.is_zipfile(tmp_path / "m.zip")
+
+
+def test_api_refuses_an_existing_package_unless_overwrite(model_and_image, tmp_path):
+    model, image = model_and_image
+    (tmp_path / "m.zip").write_bytes(b"keep me")
+    with pytest.raises(InputError, match="already exists"):
+        napari_hdn.export_bioimageio(model, tmp_path / "m.zip", image, check=False)
+    assert (tmp_path / "m.zip").read_bytes() == b"keep me"
+    napari_hdn.export_bioimageio(model, tmp_path / "m.zip", image, check=False, overwrite=True)
+    assert zipfile.is_zipfile(tmp_path / "m.zip")

@@ -49,3 +49,36 @@ def test_npy_with_objects_is_not_unpickled(tmp_path):
     np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
     with pytest.raises(FileFormatError):
         read_image(tmp_path / "obj.npy")
+
+
+@pytest.mark.parametrize("exchange", [True, False])
+def test_replace_folder_swaps_in_the_new_folder_and_leaves_nothing_behind(tmp_path, monkeypatch, exchange):
+    from napari_hdn import _io
+
+    target, new = tmp_path / "last", tmp_path / ".last.tmp"
+    for folder, text in ((target, "old"), (new, "new")):
+        folder.mkdir()
+        (folder / "model.json").write_text(text)
+    swaps = []
+    real = _io._exchange
+    monkeypatch.setattr(_io, "_exchange", lambda a, b: swaps.append(1) or (exchange and real(a, b)))
+    _io.replace_folder(new, target)
+    assert (target / "model.json").read_text() == "new"
+    assert [p.name for p in tmp_path.iterdir()] == ["last"] and swaps == [1]
+
+
+def test_replace_folder_is_one_atomic_exchange_on_linux(tmp_path, monkeypatch):
+    import sys
+
+    from napari_hdn import _io
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("renameat2 is Linux's")
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "a" / "x").write_text("a")
+    assert _io._exchange(tmp_path / "a", tmp_path / "b")
+    assert (tmp_path / "b" / "x").read_text() == "a" and not (tmp_path / "a" / "x").exists()
+    monkeypatch.setattr(_io.os, "replace", lambda *a: pytest.fail("renamed aside instead of swapping"))
+    _io.replace_folder(tmp_path / "a", tmp_path / "b")
+    assert not (tmp_path / "b" / "x").exists() and not (tmp_path / "a").exists()

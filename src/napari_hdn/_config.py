@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import numbers
 import types
 import typing
 from typing import Any, TypeVar
@@ -10,6 +11,16 @@ from typing import Any, TypeVar
 from .errors import FileFormatError, InputError
 
 C = TypeVar("C")
+
+# The largest seed: torch.manual_seed takes up to 2**64 - 1, and the derived seeds (seed + a constant) must fit too.
+MAX_SEED = 2**63 - 1
+
+
+def checked_seed(value: Any, name: str = "seed") -> int:
+    """``value`` as a Python int if it is a whole number (numpy integers included) from 0 to 2**63 - 1."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 0 <= value <= MAX_SEED:
+        raise InputError(f"{name} must be a whole number from 0 to 2**63 - 1, not {value!r}.")
+    return int(value)
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -62,6 +63,44 @@ def give_normal_modes(folder: Path) -> None:
             os.chmod(child, file_mode)
 
 
+def replace_folder(new: Path, target: Path) -> None:
+    """Move the finished folder ``new`` onto ``target``, never leaving a half-written ``target``.
+
+    An old ``target`` is swapped with ``new`` in one atomic step where the system can (Linux), so
+    ``target`` always holds the old or the new folder. Elsewhere (a folder cannot be renamed over a
+    non-empty one) the old ``target`` is first renamed aside; a crash in between leaves that aside copy,
+    which :func:`napari_hdn.model.load_model` does not need (``best``/``last`` fall back to each other).
+    """
+    if not target.exists():
+        os.replace(new, target)
+        return
+    if _exchange(new, target):  # one atomic swap: ``target`` is the old or the new folder, never missing
+        shutil.rmtree(new, ignore_errors=True)  # now the old folder
+        return
+    aside = target.with_name(f".{target.name}.old-{os.getpid()}")
+    if aside.exists():
+        shutil.rmtree(aside)
+    os.replace(target, aside)
+    os.replace(new, target)
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically (Linux renameat2 RENAME_EXCHANGE); False where the system cannot."""
+    import ctypes
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):  # a C library without renameat2
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    done = renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
+    return done  # False (e.g. a file system without the flag): the caller falls back to renaming aside
+
+
 def check_writable_folder(folder: str | os.PathLike, what: str = "output folder") -> None:
     """Raise a clear :class:`InputError` now if nothing can be written into ``folder``.
 
@@ -86,6 +125,14 @@ def check_writable_folder(folder: str | os.PathLike, what: str = "output folder"
             f"Cannot write into the {what} {folder} ({err.strerror or err}): choose a folder you can write to, "
             "with free space."
         ) from err
+
+
+def write_file(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` and flush it to the disk; a full disk raises OSError (ENOSPC) here."""
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes, overwrite: bool = True) -> None:

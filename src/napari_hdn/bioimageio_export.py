@@ -172,7 +172,7 @@ def _build(v: Any, model: Any, net: Any, key: str, crop: np.ndarray, folder: Pat
 def export_bioimageio_events(model: Any, path: str | os.PathLike, image: Any = None,
                              deactivate: Collection[int] | None = None, name: str = "HDN direct denoiser",
                              authors: Collection[str] = ("napari-hdn user",), license: str = "CC-BY-4.0",
-                             overwrite: bool = True, check: bool = True,
+                             overwrite: bool = False, check: bool = True,
                              stop: StopToken | None = None) -> Generator[Progress, None, Path | None]:
     """Events of :func:`export_bioimageio`; checks its arguments when called. Returns the path (None if stopped)."""
     from .inference.restore import _resolve_model
@@ -185,7 +185,7 @@ def export_bioimageio_events(model: Any, path: str | os.PathLike, image: Any = N
                          "it becomes the package's test input and output.")
     crop = _test_crop(image, net.stride)
     if not overwrite and Path(path).exists():
-        raise InputError(f"{path} already exists: choose another name or allow overwriting.")
+        raise InputError(f"{path} already exists: choose another name or allow overwriting (overwrite=True).")
     return _export(v, model, net, key, crop, Path(path), name, list(authors), license, overwrite, check, stop)
 
 
@@ -218,7 +218,8 @@ def export_bioimageio(model: Any, path: str | os.PathLike, image: Any = None, **
 
     ``image``: a 2D noisy image like the training data (a centred crop becomes the test tensors);
     ``deactivate``: which direct denoiser (default all-on, or the only one); ``name``, ``authors``,
-    ``license``: the package's; ``check``: run bioimageio.core's test on the package before it is put
+    ``license``: the package's; ``overwrite``: replace an existing ``path`` (refused by default);
+    ``check``: run bioimageio.core's test on the package before it is put
     at ``path`` (a failure writes nothing). Needs ``napari-hdn[bioimageio]``.
     """
     return drive(export_bioimageio_events(model, path, image, **options))

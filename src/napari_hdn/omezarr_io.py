@@ -81,7 +81,44 @@ def read_ome_zarr(path: str | os.PathLike) -> tuple[Any, ImageMetadata]:
             "give the path of an image group, e.g. plate/A/1/0 for a well's first field."
         )
     node = images[0]
-    return node.data[0], _metadata(node.metadata, node.data[0].ndim, p)
+    level = p / node.load(ome_zarr.reader.Multiscales).datasets[0]
+    return _checked_chunks(node.data[0], level), _metadata(node.metadata, node.data[0].ndim, p)
+
+
+class CheckedChunks:
+    """A Zarr array whose unreadable chunks (corrupt compression, truncated files) raise a
+    :class:`FileFormatError` naming the chunk, instead of the codec's own error."""
+
+    def __init__(self, array: Any, level: Path):
+        self.array, self.level = array, level
+        self.shape, self.dtype, self.ndim, self.chunks = array.shape, array.dtype, array.ndim, array.chunks
+
+    def __getitem__(self, key: Any) -> Any:
+        try:
+            return self.array[key]
+        except OSError:  # permissions, a vanished disk: the CLI's one line for operating-system errors
+            raise
+        except Exception as err:  # codecs raise assorted errors (RuntimeError, ValueError, ...) on bad bytes
+            keys = key if isinstance(key, tuple) else (key,)
+            index = tuple(k.start // c if isinstance(k, slice) and k.start else 0 for k, c in zip(keys, self.chunks))
+            reason = " ".join(str(err).split()) or type(err).__name__
+            raise FileFormatError(f"{self.level}: chunk {index} is corrupt or unreadable ({reason}); restore the "
+                                  "image from a copy, or write it again.") from err
+
+
+def _checked_chunks(data: Any, level: Path) -> Any:
+    """``data`` (ome-zarr's dask array of ``level``) read through :class:`CheckedChunks`, block for block."""
+    import dask.array as da
+    import numpy as np
+    import zarr
+    from dask.base import tokenize
+
+    array = zarr.open_array(str(level), mode="r")
+    if tuple(array.shape) != tuple(data.shape):
+        return data
+    name = "hdn-ome-zarr-" + tokenize(str(level), array.shape, str(array.dtype), data.name)
+    return da.from_array(CheckedChunks(array, level), chunks=data.chunks, name=name, asarray=True,
+                         meta=np.empty((0,) * array.ndim, dtype=array.dtype))
 
 
 def _metadata(meta: dict[str, Any], ndim: int, path: Path) -> ImageMetadata:

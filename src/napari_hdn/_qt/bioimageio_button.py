@@ -38,7 +38,8 @@ class BioimageioExport(QWidget):
         from ..bioimageio_export import export_bioimageio_events
 
         def make_job(token):
-            return export_bioimageio_events(self._model(), path, self._image(), stop=token)
+            # The save dialog has already asked before replacing an existing file.
+            return export_bioimageio_events(self._model(), path, self._image(), overwrite=True, stop=token)
 
         return self.task.start(make_job, self._exported)
 

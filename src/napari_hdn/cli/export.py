@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
+from ..errors import InputError
 from ._arguments import latent_layers
 
 
@@ -27,6 +29,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--name", default="HDN direct denoiser", help="the package's name")
     parser.add_argument("--author", action="append", metavar="NAME", help="an author (repeat for several)")
     parser.add_argument("--license", default="CC-BY-4.0", help="SPDX licence id (default CC-BY-4.0)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing OUT.zip")
     parser.add_argument("--no-check", action="store_true", help="skip the BioImage Model Zoo test (faster)")
     parser.add_argument("--quiet", action="store_true", help="no progress messages")
     return parser
@@ -37,10 +40,13 @@ def run(args: argparse.Namespace) -> int:
     from ..bioimageio_export import export_bioimageio_events
     from ..progress import drive
 
+    if Path(args.bioimageio).exists() and not args.overwrite:  # before reading the model and the image
+        raise InputError(f"{args.bioimageio} already exists: choose another name or add --overwrite to replace it.")
     image = None if args.image is None else read_image(args.image)
     events = export_bioimageio_events(
         args.model, args.bioimageio, image, deactivate=args.deactivate, name=args.name,
-        authors=args.author or ("napari-hdn user",), license=args.license, check=not args.no_check)
+        authors=args.author or ("napari-hdn user",), license=args.license, overwrite=args.overwrite,
+        check=not args.no_check)
     path = drive(events, None if args.quiet else (lambda e: print(f"hdn export: {e.message}", flush=True)))
     if not args.quiet:
         print(f"hdn export: BioImage Model Zoo package written to {path}")

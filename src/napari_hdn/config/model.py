@@ -7,6 +7,9 @@ from typing import Literal
 
 from ..errors import InputError
 
+# The largest network sizes (the paper's network: 32 latent channels, 64 filters, 5 blocks per layer).
+SIZE_LIMITS = {"z_channels": 512, "n_filters": 512, "blocks_per_layer": 16}
+
 Nonlinearity = Literal["elu", "relu", "leakyrelu", "selu"]
 
 
@@ -40,9 +43,9 @@ class ModelConfig:
                 raise InputError(f"Invalid model setting: {msg}")
 
         need(1 <= self.n_latent_layers <= 10, f"n_latent_layers={self.n_latent_layers} must be between 1 and 10.")
-        need(self.z_channels >= 1, f"z_channels={self.z_channels} must be at least 1.")
-        need(self.n_filters >= 1, f"n_filters={self.n_filters} must be at least 1.")
-        need(self.blocks_per_layer >= 1, f"blocks_per_layer={self.blocks_per_layer} must be at least 1.")
+        for name, limit in SIZE_LIMITS.items():  # bounded: a model file must not make napari-hdn allocate terabytes
+            value = getattr(self, name)
+            need(1 <= value <= limit, f"{name}={value} must be between 1 and {limit}.")
         need(0.0 <= self.dropout < 1.0, f"dropout={self.dropout} must be in [0, 1).")
         need(self.free_bits >= 0.0, f"free_bits={self.free_bits} must be >= 0.")
         need(

@@ -11,7 +11,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from .._config import config_from_dict, config_to_dict
+from .._config import checked_seed, config_from_dict, config_to_dict
 from ..errors import InputError
 from .model import ModelConfig
 from .train import TrainConfig
@@ -107,7 +107,7 @@ def resolve_config(
     train_dict.update({k: v for k, v in overrides.items() if k in train_fields})
     if any(b is not None for b in (minutes, epochs, steps)):
         train_dict.update(minutes=minutes, epochs=epochs, steps=steps)
-    train_dict["seed"] = seed
+    train_dict["seed"] = checked_seed(seed)  # a numpy integer too
     model_config = config_from_dict(ModelConfig, model_dict, "network setting")
     train_config = config_from_dict(TrainConfig, train_dict, "training setting")
     if train_config.patch_size % model_config.stride:

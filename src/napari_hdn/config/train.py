@@ -6,7 +6,16 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
+from .._config import checked_seed
 from ..errors import InputError
+
+
+# The bounds of the settings that size memory (patches, batches, the direct denoiser, bootstrap samples).
+SIZE_LIMITS = {
+    "patch_size": (8, 2048), "batch_size": (1, 4096), "virtual_batch": (1, 4096), "val_patches": (1, 65536),
+    "val_batch_size": (1, 4096), "threads": (1, 1024), "direct_depth": (1, 8), "direct_width": (1, 512),
+    "bootstrap_planes": (1, 10000), "bootstrap_samples": (1, 10000),
+}
 
 
 @dataclass(frozen=True)
@@ -62,9 +71,10 @@ class TrainConfig:
             if not ok:
                 raise InputError(f"Invalid training setting: {msg}")
 
-        need(self.patch_size >= 8, f"patch_size={self.patch_size} must be at least 8.")
-        need(self.batch_size >= 1, f"batch_size={self.batch_size} must be at least 1.")
-        need(self.virtual_batch is None or self.virtual_batch >= 1, "virtual_batch must be at least 1 (or None).")
+        for name, (low, high) in SIZE_LIMITS.items():  # bounded: a model file must not make training allocate terabytes
+            value = getattr(self, name)
+            need(value is None and name in ("virtual_batch", "threads") or low <= value <= high,
+                 f"{name}={value} must be between {low} and {high}.")
         need(math.isfinite(self.lr) and self.lr > 0, f"lr={self.lr} must be a positive number.")
         need(self.optimizer in ("adamax", "adam"), f"optimizer={self.optimizer!r} must be adamax or adam.")
         need(self.lr_schedule in ("plateau", "cosine"), f"lr_schedule={self.lr_schedule!r} must be plateau or cosine.")
@@ -89,20 +99,17 @@ class TrainConfig:
             "early_stopping_patience must be at least 1 (or None).",
         )
         need(0.0 <= self.val_fraction < 1.0, f"val_fraction={self.val_fraction} must be in [0, 1).")
-        need(self.val_patches >= 1, "val_patches must be at least 1.")
-        need(self.val_batch_size >= 1, "val_batch_size must be at least 1.")
-        need(self.threads is None or self.threads >= 1, "threads must be at least 1 (or None).")
         need(self.precision in ("auto", "float32", "bfloat16"), f"precision={self.precision!r} must be auto, "
              "float32 or bfloat16.")
-        need(isinstance(self.seed, int) and not isinstance(self.seed, bool) and self.seed >= 0, "seed must be >= 0.")
+        try:
+            object.__setattr__(self, "seed", checked_seed(self.seed))  # numpy integers become ints
+        except InputError as err:
+            need(False, str(err))
         need(isinstance(self.direct_denoiser, bool), "direct_denoiser must be True or False.")
-        need(self.direct_depth >= 1 and self.direct_width >= 1, "direct_depth and direct_width must be at least 1.")
         need(math.isfinite(self.direct_lr) and self.direct_lr > 0, "direct_lr must be a positive number.")
         need(self.direct_loss in ("l2", "l1"), f"direct_loss={self.direct_loss!r} must be l2 or l1.")
         need(self.bootstrap_at is None or 0 < self.bootstrap_at < 1,
              f"bootstrap_at={self.bootstrap_at} must be a fraction of the budget between 0 and 1 (or None).")
-        need(self.bootstrap_planes >= 1 and self.bootstrap_samples >= 1,
-             "bootstrap_planes and bootstrap_samples must be at least 1.")
 
     @property
     def max_steps(self) -> int | None:

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from .._config import checked_seed
 from .._device import bfloat16_autocast, use_bfloat16
 from ..errors import InputError
 from ..progress import Progress, StopToken, Timer
@@ -101,6 +102,7 @@ def distill_events(model: ModelLike, images: Any, deactivate: Collection[int] = 
     from ..training import as_planes
 
     _check(minutes, steps, batch_size, patch_size, n_average, loss, lr_schedule, ema)
+    seed = checked_seed(seed)
     if init is not None:
         if not isinstance(init, DirectUNet):
             raise InputError(f"init must be a direct denoiser (DirectUNet), not {type(init).__name__}.")

@@ -9,11 +9,12 @@ from __future__ import annotations
 import json
 from collections.abc import Collection
 from pathlib import Path
-from typing import TYPE_CHECKING
-
+from typing import TYPE_CHECKING, Any
 
 from .._io import atomic_path
+from ..config.train import SIZE_LIMITS
 from ..errors import FileFormatError
+from ..model.folder_checks import check_planned_network, header_shapes, whole_number
 from .network import DirectUNet
 
 if TYPE_CHECKING:
@@ -43,7 +44,11 @@ def direct_files(model: HDNModel) -> dict[str, bytes]:
 
 
 def load_direct(folder: str | Path) -> dict[str, DirectUNet]:
-    """The direct denoisers stored in a bundle folder ({} for bundles without any)."""
+    """The direct denoisers stored in a bundle folder ({} for bundles without any).
+
+    Their shapes come from the file's metadata: each is bounded and laid out without memory, then
+    compared with the tensors in the file's header, before any network is built.
+    """
     from safetensors import SafetensorError, safe_open
     from safetensors.torch import load_file
 
@@ -53,17 +58,40 @@ def load_direct(folder: str | Path) -> dict[str, DirectUNet]:
     try:
         with safe_open(str(path), framework="pt") as f:
             info = json.loads((f.metadata() or {})["direct_denoisers"])
+        shapes = _checked_shapes(info, path)
+        stored = header_shapes(path)
+        for key, (depth, width) in shapes.items():
+            prefix = key + "."
+            check_planned_network(lambda: DirectUNet(depth, width), _part(stored, prefix), f"direct denoiser {key!r}",
+                                  path)
         tensors = load_file(str(path))
         nets = {}
-        for key, shape in info.items():
-            net = DirectUNet(int(shape["depth"]), int(shape["width"]))
-            prefix = key + "."
-            net.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
+        for key, (depth, width) in shapes.items():
+            net = DirectUNet(depth, width)
+            net.load_state_dict(_part(tensors, key + "."))
             nets[key] = net.eval()
-    except (SafetensorError, OSError, ValueError, KeyError, RuntimeError, TypeError) as err:
+    except FileFormatError as err:
+        raise FileFormatError(f"{err} Train the direct denoisers again with `hdn distill` or delete {path}.") from err
+    except (SafetensorError, OSError, ValueError, KeyError, RuntimeError, TypeError, RecursionError) as err:
         raise FileFormatError(f"{path}: the direct denoisers are unreadable ({err}); train them again with "
                               "`hdn distill` or delete the file.") from err
     return nets
+
+
+def _part(tensors: dict, prefix: str) -> dict:
+    return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+
+def _checked_shapes(info: Any, path: Path) -> dict[str, tuple[int, int]]:
+    """{key: (depth, width)} from the file's metadata, each size within napari-hdn's bounds."""
+    if not isinstance(info, dict) or not all(isinstance(v, dict) for v in info.values()):
+        raise FileFormatError(f"{path}: the direct denoisers' description is not a record of their shapes.")
+    shapes = {}
+    for key, shape in info.items():
+        depth, width = (whole_number(shape.get(name), f"{key}.{name}", path, *SIZE_LIMITS[f"direct_{name}"])
+                        for name in ("depth", "width"))
+        shapes[key] = (depth, width)
+    return shapes
 
 
 def save_direct_into(folder: str | Path, model: HDNModel) -> None:

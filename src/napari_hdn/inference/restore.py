@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .._config import checked_seed
 from .._device import use_bfloat16
 from .._validation import as_real_array, check_finite, check_not_rgb, is_dask
 from ..errors import InputError
@@ -184,7 +185,7 @@ def restore_events(
     check_restoration_range(model, image)
     n_samples = _whole_number(n_samples, "n_samples", 1)
     keep_samples = _kept(keep_samples, n_samples)
-    seed = _whole_number(seed, "seed", 0)
+    seed = checked_seed(seed)
     if tta and not posterior_mean and n_samples < len(TTA_TRANSFORMS):
         raise InputError(
             f"Test-time augmentation spreads the samples over {len(TTA_TRANSFORMS)} rotations/mirrorings: "

@@ -27,10 +27,11 @@ import numpy as np
 import torch
 
 from .._config import config_from_dict, config_to_dict
-from .._io import atomic_path, give_normal_modes, make_temporary_folder
+from .._io import atomic_path, give_normal_modes, make_temporary_folder, replace_folder, write_file
 from .._version import __version__
 from ..errors import FileFormatError, InputError
 from ..config import ModelConfig, TrainConfig
+from .folder_checks import check_planned_network, header_shapes, load_noise_model_part, read_limited_text, whole_number
 from .lvae import LadderVAE
 from .noise_layers import checked_noise_layers
 
@@ -206,7 +207,7 @@ class HDNModel:
         folder holding anything else is never replaced. ``extra_files`` (name ->
         bytes) are written into the folder too (training checkpoints use it).
         """
-        from safetensors.torch import save_file
+        from safetensors.torch import save as serialize
 
         path = Path(path)
         if path.exists():
@@ -220,17 +221,16 @@ class HDNModel:
             tensors = {_NETWORK_PREFIX + k: v.detach().to("cpu").contiguous().clone() for k, v in self.network.state_dict().items()}
             _, noise_arrays = _split_noise_arrays(self.noise_model)
             tensors.update({_NOISE_PREFIX + k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in noise_arrays.items()})
-            save_file(tensors, str(tmp / WEIGHTS_FILE), metadata={"format": FORMAT})
+            # Serialised here and written by Python, so that a full disk is an OSError (ENOSPC), not a SafetensorError.
+            write_file(tmp / WEIGHTS_FILE, serialize(tensors, metadata={"format": FORMAT}))
             meta = self.metadata()
             meta["weights"] = {"file": WEIGHTS_FILE, "sha256": _sha256(tmp / WEIGHTS_FILE)}
-            (tmp / MODEL_JSON).write_text(json.dumps(meta, indent=1, allow_nan=False), encoding="utf-8")
-            for name, data in dict(extra_files).items():
-                (tmp / name).write_bytes(data)
+            write_file(tmp / MODEL_JSON, json.dumps(meta, indent=1, allow_nan=False).encode("utf-8"))
             # Direct denoisers (napari_hdn.direct) travel with the bundle in their own files.
             from ..direct.store import direct_files
 
-            for name, data in direct_files(self).items():
-                (tmp / name).write_bytes(data)
+            for name, data in {**dict(extra_files), **direct_files(self)}.items():
+                write_file(tmp / name, data)
             give_normal_modes(tmp)
             replace_folder(tmp, path)
         finally:
@@ -252,29 +252,11 @@ def checked_data_range(value: Any) -> tuple[float, float]:
     """The training data's intensity range (low, high percentiles): two finite numbers, low <= high."""
     try:
         low, high = (float(v) for v in value)
-    except (TypeError, ValueError) as err:
+    except (TypeError, ValueError, OverflowError) as err:
         raise InputError(f"data_range must be two numbers (low, high); got {value!r}.") from err
     if not (math.isfinite(low) and math.isfinite(high) and low <= high):
         raise InputError(f"data_range must be finite with low <= high; got ({low}, {high}).")
     return (low, high)
-
-
-def replace_folder(new: Path, target: Path) -> None:
-    """Move the finished folder ``new`` onto ``target``, never leaving a half-written ``target``.
-
-    A folder cannot be renamed over a non-empty one, so an old ``target`` is first
-    renamed aside; a crash in between leaves that aside copy, which
-    :func:`load_model` does not need (``best``/``last`` fall back to each other).
-    """
-    if not target.exists():
-        os.replace(new, target)
-        return
-    aside = target.with_name(f".{target.name}.old-{os.getpid()}")
-    if aside.exists():
-        shutil.rmtree(aside)
-    os.replace(target, aside)
-    os.replace(new, target)
-    shutil.rmtree(aside, ignore_errors=True)
 
 
 def _sha256(path: Path) -> str:
@@ -343,8 +325,8 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
     folder = resolve_bundle_path(path)
     meta_path = folder / MODEL_JSON
     try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        meta = json.loads(read_limited_text(meta_path))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
         raise FileFormatError(f"{meta_path} is not valid JSON ({err}): the model file is corrupt.") from err
     except OSError as err:  # e.g. a checkpoint being replaced by a training running at the same time
         raise FileFormatError(f"Cannot read {meta_path} ({err}): try again, or check the folder.") from err
@@ -370,7 +352,9 @@ def load_model(path: str | os.PathLike, device: str | torch.device | None = "cpu
     """Load and validate a model bundle (or the best model of a training folder).
 
     Raises :class:`napari_hdn.errors.FileFormatError` naming what is wrong with a
-    bad, incomplete, corrupt or foreign file. The model is in eval mode on ``device``.
+    bad, incomplete, corrupt, foreign or hostile file: every size it describes is bounded and the
+    network is compared with the weights file's header before anything is allocated
+    (:mod:`napari_hdn.model.folder_checks`). The model is in eval mode on ``device``.
     """
     from safetensors import SafetensorError
     from safetensors.torch import load_file
@@ -380,18 +364,97 @@ def load_model(path: str | os.PathLike, device: str | torch.device | None = "cpu
     folder = resolve_bundle_path(path)
     meta = read_metadata(folder)
     where = folder / MODEL_JSON
-    config = config_from_dict(ModelConfig, meta["model_config"], "model_config", from_file=True)
+    config = _config_from_file(ModelConfig, meta["model_config"], "model_config", where)
+    mean, std = _checked_normalization(meta["normalization"], where)
+    weights_path = _checked_weights_file(folder, meta["weights"], where)
+    try:
+        stored = header_shapes(weights_path)
+        check_planned_network(lambda: LadderVAE(config), _network_part(stored), f"network described in {MODEL_JSON}",
+                              weights_path)
+        tensors = load_file(str(weights_path))
+    except (SafetensorError, OSError, ValueError) as err:
+        if isinstance(err, FileFormatError):
+            raise
+        raise FileFormatError(f"{weights_path} is not a readable safetensors file ({err}).") from err
 
-    norm = meta["normalization"]
+    network = LadderVAE(config)
+    state = _network_part(tensors)
+    for name, tensor in state.items():
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise FileFormatError(f"{weights_path}: weight {name} holds NaN or infinite values; the model is broken.")
+    network.load_state_dict(state)
+    network.eval()
+
+    noise_model = load_noise_model_part(meta["noise_model"], tensors, _NOISE_PREFIX, where)
+    train_config = None
+    if meta.get("train_config") is not None:
+        train_config = _config_from_file(TrainConfig, meta["train_config"], "train_config", where)
+    training = meta.get("training") or {}
+    if not isinstance(training, dict):
+        raise FileFormatError(f"{where}: 'training' must be a record (step, epoch, history).")
+    history = training.get("history") or []
+    if not isinstance(history, list) or not all(isinstance(r, dict) for r in history):
+        raise FileFormatError(f"{where}: the training history must be a list of records.")
+    deactivated = meta.get("trained_deactivated_layers") or []
+    if not isinstance(deactivated, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in deactivated):
+        raise FileFormatError(f"{where}: trained_deactivated_layers must be a list of latent layer numbers.")
+    try:
+        model = HDNModel(
+            network,
+            noise_model,
+            mean,
+            std,
+            train_config=train_config,
+            history=history,
+            trained_deactivated=deactivated,
+            step=whole_number(training.get("step", 0), "training.step", where),
+            epoch=whole_number(training.get("epoch", 0), "training.epoch", where),
+            data_range=(meta.get("normalization") or {}).get("range"),  # absent from older bundles: no range checks
+            parent=_checked_parent(meta.get("parent"), where),
+            noise_layers=meta.get("noise_layers"),
+        )
+    except (InputError, TypeError, ValueError) as err:
+        if isinstance(err, FileFormatError):
+            raise
+        raise FileFormatError(f"{where}: {err}") from err
+    # Direct denoisers (napari_hdn.direct), if the bundle has any; older bundles have none.
+    from ..direct.store import load_direct
+
+    model.direct_denoisers = load_direct(folder)
+    for denoiser in model.direct_denoisers.values():
+        denoiser.to(resolve_device(device))
+    return model.to(resolve_device(device))
+
+
+def _network_part(tensors: Mapping[str, Any]) -> dict[str, Any]:
+    return {k[len(_NETWORK_PREFIX) :]: v for k, v in tensors.items() if k.startswith(_NETWORK_PREFIX)}
+
+
+def _config_from_file(cls: type, data: Any, what: str, where: Path) -> Any:
+    """A configuration read from a model file; a value out of range is a FileFormatError naming the file."""
+    try:
+        return config_from_dict(cls, data, what, from_file=True)
+    except InputError as err:
+        raise FileFormatError(f"{where}: {err}") from err
+
+
+def _checked_normalization(norm: dict[str, Any], where: Path) -> tuple[float, float]:
     mean, std = norm.get("mean"), norm.get("std")
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (mean, std)):
         raise FileFormatError(f"{where}: normalization mean/std must be numbers, got {mean!r}, {std!r}.")
+    try:
+        mean, std = float(mean), float(std)
+    except OverflowError:
+        mean = std = math.inf
     if not (math.isfinite(mean) and math.isfinite(std) and std > 0):
         raise FileFormatError(f"{where}: invalid normalization mean={mean}, std={std} (std must be positive).")
+    return mean, std
 
-    weights_info = meta["weights"]
+
+def _checked_weights_file(folder: Path, weights_info: dict[str, Any], where: Path) -> Path:
+    """The bundle's weights file, its checksum verified."""
     weights_name = weights_info.get("file")
-    if not isinstance(weights_name, str) or Path(weights_name).name != weights_name:
+    if not isinstance(weights_name, str) or not weights_name or Path(weights_name).name != weights_name:
         raise FileFormatError(f"{where}: invalid weights file name {weights_name!r}.")
     weights_path = folder / weights_name
     if not weights_path.is_file():
@@ -405,88 +468,10 @@ def load_model(path: str | os.PathLike, device: str | torch.device | None = "cpu
             f"{weights_path} does not match its checksum in {MODEL_JSON}: the weights are corrupt or come from "
             "another model. Copy the whole model folder again."
         )
-    try:
-        tensors = load_file(str(weights_path))
-    except (SafetensorError, OSError, ValueError) as err:
-        raise FileFormatError(f"{weights_path} is not a readable safetensors file ({err}).") from err
-
-    network = LadderVAE(config)
-    state = {k[len(_NETWORK_PREFIX) :]: v for k, v in tensors.items() if k.startswith(_NETWORK_PREFIX)}
-    expected = network.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    if missing or unexpected:
-        raise FileFormatError(
-            f"{weights_path} does not fit the network described in {MODEL_JSON}: "
-            f"{len(missing)} missing weight(s) {missing[:3]}, {len(unexpected)} unexpected {unexpected[:3]}."
-        )
-    for name, tensor in state.items():
-        if tuple(tensor.shape) != tuple(expected[name].shape):
-            raise FileFormatError(
-                f"{weights_path}: weight {name} has shape {tuple(tensor.shape)}, "
-                f"the configuration needs {tuple(expected[name].shape)}."
-            )
-        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
-            raise FileFormatError(f"{weights_path}: weight {name} holds NaN or infinite values; the model is broken.")
-    network.load_state_dict(state)
-    network.eval()
-
-    noise_model = _load_noise_model(meta["noise_model"], tensors, where)
-    train_config = None
-    if meta.get("train_config") is not None:
-        train_config = config_from_dict(TrainConfig, meta["train_config"], "train_config", from_file=True)
-    training = meta.get("training") or {}
-    history = training.get("history") or []
-    if not isinstance(history, list) or not all(isinstance(r, dict) for r in history):
-        raise FileFormatError(f"{where}: the training history must be a list of records.")
-    deactivated = meta.get("trained_deactivated_layers") or []
-    try:
-        model = HDNModel(
-            network,
-            noise_model,
-            mean,
-            std,
-            train_config=train_config,
-            history=history,
-            trained_deactivated=deactivated,
-            step=int(training.get("step", 0)),
-            epoch=int(training.get("epoch", 0)),
-            data_range=(meta.get("normalization") or {}).get("range"),  # absent from older bundles: no range checks
-            parent=_checked_parent(meta.get("parent"), where),
-            noise_layers=meta.get("noise_layers"),
-        )
-    except (InputError, TypeError, ValueError) as err:
-        raise FileFormatError(f"{where}: {err}") from err
-    # Direct denoisers (napari_hdn.direct), if the bundle has any; older bundles have none.
-    from ..direct.store import load_direct
-
-    model.direct_denoisers = load_direct(folder)
-    for denoiser in model.direct_denoisers.values():
-        denoiser.to(resolve_device(device))
-    return model.to(resolve_device(device))
+    return weights_path
 
 
 def _checked_parent(value: Any, where: Path) -> dict[str, Any] | None:
     if value is not None and not isinstance(value, dict):
         raise FileFormatError(f"{where}: 'parent' must be a record of the model this one was adapted from.")
     return value
-
-
-def _load_noise_model(info: dict[str, Any], tensors: Mapping[str, torch.Tensor], where: Path) -> Any:
-    from ..noise_models.files import noise_model_from_arrays
-
-    scalars = info.get("scalars")
-    if not isinstance(scalars, dict):
-        raise FileFormatError(f"{where}: the noise model section lacks its scalars.")
-    arrays: dict[str, np.ndarray] = {}
-    for name, item in scalars.items():
-        if not isinstance(item, dict) or "value" not in item or "dtype" not in item:
-            raise FileFormatError(f"{where}: noise model value {name!r} is malformed.")
-        try:
-            arrays[name] = np.asarray(item["value"], dtype=np.dtype(item["dtype"]))
-        except (TypeError, ValueError) as err:
-            raise FileFormatError(f"{where}: noise model value {name!r} is malformed ({err}).") from err
-    for key, tensor in tensors.items():
-        if key.startswith(_NOISE_PREFIX):
-            arrays[key[len(_NOISE_PREFIX) :]] = tensor.numpy()
-    return noise_model_from_arrays(arrays, f"The noise model embedded in {where}")

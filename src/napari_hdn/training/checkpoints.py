@@ -11,6 +11,7 @@ import torch
 
 from ..errors import FileFormatError, InputError
 from ..model.bundle import BEST, LAST, MODEL_JSON
+from ..model.folder_checks import read_limited_text
 
 
 _STATE_TENSORS = "training_state.safetensors"
@@ -44,18 +45,30 @@ def _training_state(optimizer, scheduler, rng: np.random.Generator, loop: dict[s
 
 
 def _restore_training_state(folder: Path, optimizer, scheduler, rng: np.random.Generator) -> dict[str, Any]:
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     try:
-        info = json.loads((folder / _STATE_JSON).read_text(encoding="utf-8"))
+        info = json.loads(read_limited_text(folder / _STATE_JSON))
         tensors = load_file(str(folder / _STATE_TENSORS))
-    except (OSError, ValueError, json.JSONDecodeError) as err:
+    except (OSError, ValueError, SafetensorError, RecursionError) as err:
         raise FileFormatError(
             f"The training state in {folder} is missing or corrupt ({err}): it cannot be resumed; "
             "train a new model instead (without resume)."
         ) from err
-    if info.get("version") != _STATE_VERSION:
+    if not isinstance(info, dict) or info.get("version") != _STATE_VERSION:
         raise FileFormatError(f"The training state in {folder} has an unknown version; it cannot be resumed.")
+    try:
+        return _apply_training_state(info, tensors, optimizer, scheduler, rng)
+    except (AttributeError, KeyError, TypeError, ValueError, RuntimeError, IndexError) as err:
+        raise FileFormatError(
+            f"The training state in {folder} is corrupt or does not fit this model ({type(err).__name__}: {err}): "
+            "it cannot be resumed; train a new model instead (without resume)."
+        ) from err
+
+
+def _apply_training_state(info: dict[str, Any], tensors: dict[str, torch.Tensor], optimizer, scheduler,
+                          rng: np.random.Generator) -> dict[str, Any]:
     state: dict[int, dict[str, Any]] = {}
     for idx, scalars in info["optimizer_scalars"].items():
         state[int(idx)] = dict(scalars)
@@ -69,7 +82,10 @@ def _restore_training_state(folder: Path, optimizer, scheduler, rng: np.random.G
         scheduler.load_state_dict(info["scheduler"])
     rng.bit_generator.state = info["numpy_rng"]
     torch.set_rng_state(tensors["torch_rng"])
-    return info["loop"]
+    loop = info["loop"]
+    if not isinstance(loop, dict):
+        raise TypeError("the loop counters are not a record")
+    return loop
 
 
 def _match_parameter_layout(optimizer: torch.optim.Optimizer) -> None:

@@ -206,7 +206,10 @@ class _TrainingRun:
         if name == LAST:
             self.loop["elapsed_s"] = self.clock.total_elapsed()
             extra = _training_state(self.optimizer, self.scheduler, self.rng, self.loop)
-        self.model.save(self.out_path / name, overwrite=True, extra_files=extra)  # replaces the folder atomically
+        try:  # written beside the old checkpoint, then swapped with it: a failure leaves the old one whole
+            self.model.save(self.out_path / name, overwrite=True, extra_files=extra)
+        except OSError as err:  # e.g. a full disk
+            raise TrainingError(_save_failed_message(self.out_path / name, err)) from err
         self.stale_checkpoints.discard(name)
         for old in self.stale_checkpoints:  # the earlier model's other checkpoint no longer belongs here
             shutil.rmtree(self.out_path / old, ignore_errors=True)
@@ -376,7 +379,7 @@ class _TrainingRun:
                 model.history.append(record)
             path = self.save_checkpoint(LAST)
             if path is not None and not (out_path / BEST).exists():
-                model.save(out_path / BEST, overwrite=True)
+                self.save_checkpoint(BEST)
         if self.best_state is not None:
             network.load_state_dict(self.best_state)
         elif self.resume:
@@ -398,11 +401,20 @@ def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
 
 
+def _kept(out: Path | None) -> str:
+    if out is None:
+        return ""
+    return (f" The last good checkpoint is kept in {out / LAST}." if (out / LAST).exists()
+            else " No checkpoint had been written yet.")
+
+
+def _save_failed_message(target: Path, err: OSError) -> str:
+    return (f"Cannot save the checkpoint {target} ({err.strerror or err}), so training stopped.{_kept(target.parent)} "
+            "Free some disk space, then continue the training (hdn train --resume, or resume=True).")
+
+
 def _nan_message(what: str, step: int, out: Path | None) -> str:
-    kept = ""
-    if out is not None:
-        kept = (f" The last good checkpoint is kept in {out / LAST}." if (out / LAST).exists()
-                else " No checkpoint had been written yet.")
+    kept = _kept(out)
     return (
         f"The {what} became NaN or infinite at step {step}, so training stopped.{kept} "
         "Check that the noise model was calibrated for this data (same camera, same units, covering its "
