@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, IntensityRangeWarning
 from . import _predict_lazy
 from ._arguments import latent_layers_or_auto
 
@@ -186,7 +187,9 @@ def _run_direct(args: argparse.Namespace, model: Any, image: Any, metadata: dict
     if deactivate == "auto":
         # The suggestion needs the VAE (a few restorations of one crop); the whole image then goes
         # through the direct denoiser trained for the chosen layer set.
-        suggestion = suggest_deactivation(model, image, precision=args.precision)
+        with warnings.catch_warnings():  # the intensity check warns once, in denoise_events below
+            warnings.simplefilter("ignore", IntensityRangeWarning)
+            suggestion = suggest_deactivation(model, image, precision=args.precision)
         deactivate = tuple(suggestion.layers)
         record = {"deactivated_layers": list(deactivate), "suggestion": suggestion.to_metadata()}
         if not args.quiet:
