@@ -17,7 +17,7 @@ from hypothesis.extra import numpy as hnp
 
 from napari_hdn._io import atomic_path, read_image
 from napari_hdn.errors import HDNError
-from napari_hdn.inference.restore import _check_image
+from napari_hdn.input_checks import check_image
 from napari_hdn.model.bundle import load_model
 from napari_hdn.noise_models import PoissonGaussianNoiseModel
 from napari_hdn.noise_models.files import load_noise_model
@@ -44,7 +44,7 @@ def with_specials(array: np.ndarray, data) -> np.ndarray:
 def test_restoration_input_check_gives_an_image_or_a_clear_error(array, data):
     array = with_specials(array, data)
     try:
-        checked = _check_image(array, 8)
+        checked = check_image(array, 8)
     except HDNError:
         return
     assert checked.ndim >= 2 and min(checked.shape[-2:]) >= 8

@@ -41,3 +41,19 @@ def test_rgb_images_are_rejected():
     with pytest.raises(InputError, match="RGB"):
         check_not_rgb(np.zeros((32, 32, 4), dtype=np.float32), rgb=True)
     check_not_rgb(np.zeros((3, 32, 32), dtype=np.uint8))  # a 3-plane stack is fine
+
+
+def test_a_ragged_list_of_images_is_a_project_error():
+    # issue 29: numpy's "inhomogeneous shape" reached the user
+    with pytest.raises(InputError, match="different shapes") as error:
+        as_real_array([np.ones((32, 32)), np.ones((16, 16))])
+    assert "(16, 16)" in str(error.value) and "inhomogeneous" not in str(error.value)
+
+
+def test_a_ragged_list_is_refused_by_restore_in_plain_words():
+    from factories import tiny_model
+
+    import napari_hdn
+
+    with pytest.raises(InputError, match="different shapes"):
+        napari_hdn.restore(tiny_model(), [np.ones((32, 32)), np.ones((16, 16))], n_samples=1)

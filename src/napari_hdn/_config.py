@@ -8,6 +8,8 @@ import types
 import typing
 from typing import Any, TypeVar
 
+import numpy as np
+
 from .errors import FileFormatError, InputError
 
 C = TypeVar("C")
@@ -90,14 +92,14 @@ def _coerce(value: Any, hint: Any, where: str, error: type[Exception]) -> Any:
         if not isinstance(value, bool):
             raise error(f"{where} must be true or false, not {value!r}.")
         return value
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
+    if hint is int:  # numpy integers are whole numbers too; bools are not
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
             if isinstance(value, float) and value.is_integer():
                 return int(value)
             raise error(f"{where} must be a whole number, not {value!r}.")
-        return value
+        return int(value)
     if hint is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
             raise error(f"{where} must be a number, not {value!r}.")
         return float(value)
     if hint is str:

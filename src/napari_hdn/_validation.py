@@ -30,7 +30,7 @@ def as_real_array(image: Any, name: str = "image") -> Any:
     if not is_dask(image):
         if hasattr(image, "detach"):  # torch tensor
             image = image.detach().cpu().numpy()
-        image = np.asarray(image)
+        image = _as_numpy(image, name)
     if image.size == 0:
         raise InputError(f"The {name} is empty (shape {tuple(image.shape)}): pass an image with pixels.")
     if image.dtype.kind not in "uif":
@@ -38,6 +38,29 @@ def as_real_array(image: Any, name: str = "image") -> Any:
             f"The {name} has data type {image.dtype}; napari-hdn needs a real-valued (integer or float) image."
         )
     return image
+
+
+def _as_numpy(image: Any, name: str) -> np.ndarray:
+    try:
+        return np.asarray(image)
+    except ValueError as err:  # numpy's "inhomogeneous shape": a ragged list
+        if not isinstance(image, (list, tuple)):
+            raise
+        shapes = sorted({tuple(np.shape(item)) for item in image if _has_shape(item)}, key=str)
+        seen = f" (shapes {', '.join(map(str, shapes))})" if len(shapes) > 1 else ""
+        raise InputError(
+            f"The {name} is a list of images of different shapes{seen}: numpy cannot make one array of them. "
+            "Pass one array (stack images of one size), or process the images one at a time (training accepts a "
+            "list of arrays of different sizes)."
+        ) from None
+
+
+def _has_shape(item: Any) -> bool:
+    try:
+        np.shape(item)
+    except ValueError:
+        return False
+    return True
 
 
 def check_finite(image: np.ndarray, name: str = "image") -> None:

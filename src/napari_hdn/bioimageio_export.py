@@ -20,6 +20,7 @@ import numpy as np
 
 from ._io import atomic_path
 from .errors import InputError
+from .input_checks import check_model_input, layer_numbers, resolve_model
 from .progress import Progress, StopToken, drive
 
 CITATIONS = (
@@ -49,7 +50,9 @@ def _choose_denoiser(model: Any, deactivate: Collection[int] | None):
         raise InputError("This model has no direct denoiser, and only a direct denoiser can be exported to the "
                          "BioImage Model Zoo. Train one first with `hdn distill MODEL DATA.tif` (or "
                          "napari_hdn.train_direct_denoiser(model, images)), then export again.")
-    if deactivate is None:
+    if deactivate is not None:
+        deactivate = layer_numbers(deactivate)
+    else:
         deactivate = () if "all-on" in nets or len(nets) > 1 else _layers(next(iter(nets)))
     from .direct.store import layer_key
 
@@ -175,15 +178,13 @@ def export_bioimageio_events(model: Any, path: str | os.PathLike, image: Any = N
                              overwrite: bool = False, check: bool = True,
                              stop: StopToken | None = None) -> Generator[Progress, None, Path | None]:
     """Events of :func:`export_bioimageio`; checks its arguments when called. Returns the path (None if stopped)."""
-    from .inference.restore import _resolve_model
-
     v = _spec()
-    model = _resolve_model(model, "cpu")
+    model = resolve_model(model, "cpu")
     key, net = _choose_denoiser(model, deactivate)
     if image is None:
         raise InputError("Pass a noisy image like the training data (image=..., or --image DATA.tif): a crop of "
                          "it becomes the package's test input and output.")
-    crop = _test_crop(image, net.stride)
+    crop = _test_crop(check_model_input(model, image, net.stride, "test image"), net.stride)
     if not overwrite and Path(path).exists():
         raise InputError(f"{path} already exists: choose another name or allow overwriting (overwrite=True).")
     return _export(v, model, net, key, crop, Path(path), name, list(authors), license, overwrite, check, stop)

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from ._device import usable_cores
@@ -21,9 +22,9 @@ from .errors import InputError
 
 def check_threads(threads: int | None) -> int | None:
     """``threads`` if it is None or a whole number >= 1; a clear error otherwise."""
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1):
         raise InputError(f"threads must be a whole number of at least 1 (or None for all cores), not {threads!r}.")
-    return threads
+    return None if threads is None else int(threads)
 
 
 def configure_threads(threads: int | None) -> None:

@@ -125,3 +125,18 @@ def test_quiet_prints_nothing_but_writes_the_model(tmp_path, capsys):
                  "--quiet"]) == 0
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err == "" and (tmp_path / "nm.npz").is_file()
+
+
+def test_a_signal_of_one_frame_for_a_stack_of_scenes_is_refused(tmp_path, capsys):
+    # issue 29: 8 different scenes were taken as 8 noisy frames of one signal (gain 3.39, truth 1.0)
+    rng = np.random.default_rng(0)
+    scenes = rng.uniform(10, 200, (8, 64, 64))
+    tifffile.imwrite(tmp_path / "noisy.tif", (rng.poisson(scenes) + 100).astype(np.float32))
+    tifffile.imwrite(tmp_path / "clean.tif", (scenes[0] + 100).astype(np.float32))
+    out = tmp_path / "nm.npz"
+    argv = ["calibrate", str(tmp_path / "noisy.tif"), "--signal", str(tmp_path / "clean.tif"), "--out", str(out),
+            "--kind", "poisson_gaussian"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "same shape" in err and "(8, 64, 64)" in err and "(64, 64)" in err
+    assert not out.exists()

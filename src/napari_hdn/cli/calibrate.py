@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..errors import InputError
 
 # CLI flag -> option name of the noise-model kinds (napari_hdn.noise_models.calibration).
@@ -230,6 +232,26 @@ def _save_plot(args: argparse.Namespace, mode: str, result: Any, calib: Any, sig
         print(f"hdn calibrate: diagnostics -> {args.plot} (largest variance-vs-signal error {100 * error:.1f} %)")
 
 
+def _check_same_shape(calib: Any, signal: Any) -> None:
+    """--signal is a clean estimate of CALIB itself: one clean plane per noisy plane (leading 1-axes aside).
+
+    A signal of one frame against a stack would take every plane for a noisy copy of that one scene,
+    and a stack of different scenes then looks like a much stronger noise (issue 29).
+    """
+    def shape(array: Any) -> tuple[int, ...]:
+        dims = tuple(np.shape(array))
+        while len(dims) > 2 and dims[0] == 1:
+            dims = dims[1:]
+        return dims
+
+    if shape(calib) != shape(signal):
+        raise InputError(
+            f"--signal has shape {shape(signal)} but CALIB has shape {shape(calib)}: they must have the same shape "
+            "(SIGNAL a clean estimate of each noisy plane of CALIB, e.g. a denoiser's output of it). For repeated "
+            "acquisitions of one static scene, leave out --signal: CALIB is then a calibration stack."
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     from .._io import read_image
 
@@ -243,6 +265,8 @@ def run(args: argparse.Namespace) -> int:
 
     calib = read_image(args.calib)
     signal = read_image(args.signal) if args.signal is not None else None
+    if mode == "--signal":
+        _check_same_shape(calib, signal)
     result = _fit(_events(args, mode, calib, signal, options), args.quiet)
     if mode == "--bootstrap":
         result, signal = result  # the noise model and the restoration it was fitted to (for the plot)

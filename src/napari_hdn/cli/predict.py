@@ -5,15 +5,17 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, IntensityRangeWarning
 from . import _predict_lazy
 from ._arguments import latent_layers_or_auto
 
+DEFAULT_SAMPLES = 100
 OUTPUTS = ("mmse", "variance", "median", "samples")
 ACTIVATION_OUTPUTS = ("activations", "kl_maps")
 # With --deactivate auto: the layers chosen, their scores and reasons (JSON).
@@ -57,7 +59,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("model", metavar="MODEL", help="model folder from 'hdn train' (or a training folder: its best model)")
     parser.add_argument("input", metavar="INPUT", help="noisy image, .tif/.tiff, .npy or an OME-Zarr folder: 2-D (Y, X) or a stack (..., Y, X)")
     parser.add_argument("--out", required=True, metavar="DIR", help="folder for the results (created if needed), or NAME.ome.zarr for one OME-Zarr with an image per result")
-    parser.add_argument("--samples", type=int, default=100, metavar="N", help="posterior samples to draw (default 100)")
+    parser.add_argument("--samples", type=int, metavar="N", help=f"posterior samples to draw (default {DEFAULT_SAMPLES})")
     parser.add_argument(
         "--keep-samples", type=int, metavar="K", help="samples to write to samples.tif, at most N (default: 10, or N if fewer)"
     )
@@ -102,6 +104,9 @@ def run(args: argparse.Namespace) -> int:
     from ..progress import drive
     from ._progress import ProgressBar
 
+    check_flags(args)
+    if args.samples is None:
+        args.samples = DEFAULT_SAMPLES
     if _predict_lazy.wanted(args):  # OME-Zarr in or out, or a dask cluster
         return _predict_lazy.run(args, _lazy_options(args))
     out = Path(args.out)
@@ -164,6 +169,23 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_flags(args: argparse.Namespace) -> None:
+    """Refuse flags that the other flags would make ignored, before anything is read or written."""
+    from ..omezarr_io import is_ome_zarr
+
+    if args.direct:
+        given = [flag for flag, on in (("--tta", args.tta), ("--samples", args.samples is not None),
+                                       ("--keep-samples", args.keep_samples is not None),
+                                       ("--activations", args.activations)) if on]
+        if given:
+            raise InputError(f"{' and '.join(given)} cannot be used with --direct: the direct denoiser gives the MMSE "
+                             "in one pass, without posterior samples, test-time augmentation or layer maps. Leave out "
+                             f"{' and '.join(given)}, or --direct to draw samples.")
+    if args.multiscale and not is_ome_zarr(args.out):
+        raise InputError(f"--multiscale only applies to an OME-Zarr --out (NAME.ome.zarr); {args.out} is written as "
+                         "TIFFs, which hold one resolution. Leave out --multiscale, or give --out NAME.ome.zarr.")
+
+
 def _lazy_options(args: argparse.Namespace) -> dict[str, Any]:
     names = ("tile", "overlap", "precision", "threads", "deactivate", "tta", "seed", "batch_size")
     return {"n_samples": args.samples, "keep_samples": args.keep_samples, **{n: getattr(args, n) for n in names}}
@@ -186,7 +208,9 @@ def _run_direct(args: argparse.Namespace, model: Any, image: Any, metadata: dict
     if deactivate == "auto":
         # The suggestion needs the VAE (a few restorations of one crop); the whole image then goes
         # through the direct denoiser trained for the chosen layer set.
-        suggestion = auto_deactivation(model, image, precision=args.precision)
+        with warnings.catch_warnings():  # the intensity check warns once, in denoise_events below
+            warnings.simplefilter("ignore", IntensityRangeWarning)
+            suggestion = auto_deactivation(model, image, precision=args.precision)
         deactivate = tuple(suggestion.layers)
         record = {"deactivated_layers": list(deactivate), "suggestion": suggestion.to_metadata()}
         if not args.quiet:

@@ -11,6 +11,7 @@ import torch
 from .._device import bfloat16_autocast, use_bfloat16
 from .._validation import is_dask
 from ..errors import InputError
+from ..input_checks import check_model_input, check_precision, check_tiling, layer_numbers, resolve_model, whole_number
 from ..progress import Progress, StopToken, drive
 from .store import layer_key
 
@@ -71,16 +72,15 @@ def denoise_events(model: ModelLike, image: Any, deactivate: Collection[int] = (
                    batch: int | None = None, stop: StopToken | None = None) -> Generator[Progress, None, Any]:
     """Events of :func:`denoise`; checks its arguments when called. Returns the estimate."""
     from ..inference.driver import numpy_events
-    from ..inference.restore import PRECISIONS, _check_image, _check_tiling, _resolve_model, _whole_number
 
-    model = _resolve_model(model, device)
-    if precision not in PRECISIONS:
-        raise InputError(f"precision={precision!r} must be one of {list(PRECISIONS)}.")
-    batch = default_batch(model.device) if batch is None else _whole_number(batch, "batch", 1)
+    model = resolve_model(model, device)
+    check_precision(precision)
+    batch = default_batch(model.device) if batch is None else whole_number(batch, "batch", 1)
+    deactivate = layer_numbers(deactivate)
     job = DirectJob(model, direct_denoiser(model, deactivate), use_bfloat16(precision, model.device), batch)
     stride = max(model.network.stride, job.denoiser.stride)
-    image = _check_image(image, stride)
-    tiling = _check_tiling(tile, overlap, stride)
+    image = check_model_input(model, image, stride)
+    tiling = check_tiling(tile, overlap, stride)
     if is_dask(image):
         return _lazy(job, image, tiling)
     return _numpy(numpy_events(job, np.asarray(image), tiling, 0, stop, "denoise"))

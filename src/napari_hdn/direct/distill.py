@@ -19,6 +19,8 @@ from torch.nn import functional as F
 from .._config import checked_seed
 from .._device import bfloat16_autocast, use_bfloat16
 from ..errors import InputError
+from ..input_checks import check_image, layer_numbers, resolve_model
+from ..intensity_range import check_restoration_range
 from ..progress import Progress, StopToken, Timer
 from .network import DirectUNet
 from .store import layer_key
@@ -98,7 +100,6 @@ def distill_events(model: ModelLike, images: Any, deactivate: Collection[int] = 
     into the weights. On nuclei-pg (3 minutes, float32) 0.99 gave 28.26 dB against 28.25 without
     (benchmarks/bench_distill_options.py): no gain worth a default.
     """
-    from ..inference.restore import _check_image, _resolve_model
     from ..training import as_planes
 
     _check(minutes, steps, batch_size, patch_size, n_average, loss, lr_schedule, ema)
@@ -107,9 +108,10 @@ def distill_events(model: ModelLike, images: Any, deactivate: Collection[int] = 
         if not isinstance(init, DirectUNet):
             raise InputError(f"init must be a direct denoiser (DirectUNet), not {type(init).__name__}.")
         depth, width = init.depth, init.width
-    model = _resolve_model(model, None)
-    off = model.deactivated_layers(deactivate)
-    planes = [_check_image(np.asarray(p, dtype=np.float32), 1) for p in as_planes(images)]
+    model = resolve_model(model, None)
+    off = model.deactivated_layers(layer_numbers(deactivate))
+    planes = [check_image(np.asarray(p, dtype=np.float32), 1) for p in as_planes(images)]
+    check_restoration_range(model, planes)  # the posterior targets would be meaningless, as a restoration
     if min(min(p.shape) for p in planes) < patch_size:
         raise InputError(f"The images must be at least patch_size={patch_size} pixels on each side.")
     device = model.device
@@ -182,8 +184,6 @@ def train_direct_denoiser(model: ModelLike, images: Any, deactivate: Collection[
     """Train and attach a direct denoiser (see :func:`distill_events`); returns the model."""
     from ..progress import drive
 
-    from ..inference.restore import _resolve_model
-
-    model = _resolve_model(model, None)
+    model = resolve_model(model, None)
     drive(distill_events(model, images, deactivate, minutes=minutes, **options))
     return model

@@ -18,7 +18,6 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ..errors import InputError
 from ..progress import Progress, StopToken, Timer
 from ..threads import configure_threads
 from .engine import N_STATISTICS, SamplingSettings, TileEngine, tile_seed
@@ -277,11 +276,6 @@ def _block(
     out = np.empty((job.n_averaged + job.n_deviations, planes.shape[0], height, width), dtype=np.float32)
     crop = (slice(None), slice(before[0], before[0] + height), slice(before[1], before[1] + width))
     for p, plane in enumerate(planes):
-        if plane.dtype.kind == "f" and not np.isfinite(plane).all():
-            raise InputError(
-                f"The image contains NaN or infinite values (in the dask block at {[s for s, _ in location]}): "
-                "replace or crop them before using napari-hdn."
-            )
         local = np.unravel_index(p, lead_block) if lead_block else ()
         global_index = tuple(s + i for s, i in zip(lead_start, local))
         plane_index = int(np.ravel_multi_index(global_index, lead_shape)) if lead_shape else 0

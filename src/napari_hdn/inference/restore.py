@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Collection, Generator
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -11,11 +12,20 @@ import numpy as np
 
 from .._config import checked_seed
 from .._device import use_bfloat16
-from .._validation import as_real_array, check_finite, check_not_rgb, is_dask
-from ..errors import InputError
-from ..intensity_range import check_finite_result, check_restoration_range, check_some_layer_active
+from .._validation import is_dask
+from ..errors import InputError, IntensityRangeWarning
+from ..input_checks import (
+    check_image,
+    check_model_input,
+    check_precision,
+    check_tiling,
+    layer_numbers,
+    resolve_model,
+    whole_number,
+)
+from ..intensity_range import check_finite_result, check_some_layer_active
 from ..progress import StopToken, drive
-from .driver import JobSpec, PlaneProgress, SamplingJob, ActivationsJob, Tiling, dask_map, numpy_events
+from .driver import JobSpec, PlaneProgress, SamplingJob, ActivationsJob, dask_map, numpy_events
 from ..threads import configure_threads
 from .engine import (
     MEAN,
@@ -31,10 +41,7 @@ if TYPE_CHECKING:
     from ..model.bundle import HDNModel
     from .._types import ModelLike
 
-# Planes up to this size (per axis) are restored in one piece; larger ones in tiles of this size.
-DEFAULT_TILE = 512
 DEFAULT_KEPT = 10  # samples returned when keep_samples is not given (at most n_samples)
-PRECISIONS = ("auto", "float32", "bfloat16")
 
 
 @dataclass
@@ -76,74 +83,10 @@ class RestorationResult:
         return replace(self, mmse=mmse, variance=variance, std=std, median=median, samples=samples)
 
 
-def _whole_number(value: Any, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise InputError(f"{name} must be a whole number of at least {minimum}, not {value!r}.")
-    return int(value)
-
-
-def _resolve_model(model: ModelLike, device: Any) -> Any:
-    """An HDN model on the wanted device, loading it when given a path."""
-    if isinstance(model, (str, os.PathLike)):
-        from ..model.bundle import load_model
-
-        return load_model(model, device="auto" if device is None else device)
-    if not (hasattr(model, "network") and hasattr(model, "normalize") and hasattr(model, "denormalize")):
-        raise InputError(
-            f"model must be a trained napari-hdn model (HDNModel) or the path of a model folder, "
-            f"not {type(model).__name__}."
-        )
-    if device is not None:
-        from .._device import resolve_device
-
-        model = model.to(resolve_device(device))
-    return model
-
-
-def _check_image(image: Any, stride: int) -> Any:
-    image = as_real_array(image)
-    if image.ndim < 2:
-        raise InputError(
-            f"The image has {image.ndim} dimension(s) (shape {tuple(image.shape)}); napari-hdn needs a 2-D image "
-            "(Y, X) or a stack of them (..., Y, X)."
-        )
-    check_not_rgb(image)
-    height, width = image.shape[-2:]
-    if height < stride or width < stride:
-        raise InputError(
-            f"The image is {height}x{width} pixels, smaller than this model's stride of {stride} pixels "
-            f"(each latent layer halves the resolution): restore an image of at least {stride}x{stride} pixels."
-        )
-    if not is_dask(image):
-        check_finite(image)
-    return image
-
-
-def _check_tiling(tile: Any, overlap: Any, stride: int) -> Tiling:
-    if tile is None:
-        tile = max(DEFAULT_TILE, stride)
-    else:
-        tile = _whole_number(tile, "tile", 1)
-        if tile < stride:
-            raise InputError(f"tile={tile} is smaller than this model's stride ({stride}): use a tile of at least {stride}.")
-    tile -= tile % stride  # tiles that are multiples of the stride need no padding
-    if overlap is None:
-        overlap = min(max(2 * stride, tile // 8), tile - stride)
-    else:
-        overlap = _whole_number(overlap, "overlap", 0)
-        if overlap > tile - stride:
-            raise InputError(
-                f"overlap={overlap} is too large for tiles of {tile} pixels: at most the tile size minus "
-                f"the model's stride ({tile - stride})."
-            )
-    return Tiling(tile, overlap, stride)
-
-
 def _engine(model: HDNModel, threads: int | None, precision: str) -> TileEngine:
     if threads is not None:
-        _whole_number(threads, "threads", 1)
-    if precision not in PRECISIONS:
-        raise InputError(f"precision={precision!r} must be one of {list(PRECISIONS)}.")
+        whole_number(threads, "threads", 1)
+    check_precision(precision)
     model.network.eval()  # dropout and batch-norm statistics as in inference
     # "auto": bf16 where it is fast (CUDA, CPUs with matrix units), as in training. It costs no accuracy:
     # 0.001 dB on the benchmark with a fast-preset model (benchmarks/bench_sampling_speed.py --check-bf16).
@@ -179,11 +122,10 @@ def restore_events(
     Arguments are checked when this function is called (not at the first step).
     """
     model_arg = model
-    model = _resolve_model(model, device)
+    model = resolve_model(model, device)
     engine = _engine(model, threads, precision)
-    image = _check_image(image, engine.stride)
-    check_restoration_range(model, image)
-    n_samples = _whole_number(n_samples, "n_samples", 1)
+    image = check_model_input(model, image, engine.stride)
+    n_samples = whole_number(n_samples, "n_samples", 1)
     keep_samples = _kept(keep_samples, n_samples)
     seed = checked_seed(seed)
     if tta and not posterior_mean and n_samples < len(TTA_TRANSFORMS):
@@ -192,13 +134,10 @@ def restore_events(
             f"draw at least {len(TTA_TRANSFORMS)} samples (n_samples={n_samples})."
         )
     if batch_size is not None:
-        batch_size = _whole_number(batch_size, "batch_size", 1)
-    auto = _is_auto(deactivate)
-    if auto:
-        deactivate = ()
-    elif isinstance(deactivate, (int, np.integer)):
-        deactivate = (int(deactivate),)
-    layers_off = tuple(model.deactivated_layers(tuple(deactivate)))
+        batch_size = whole_number(batch_size, "batch_size", 1)
+    deactivate = layer_numbers(deactivate, allow_auto=True)
+    auto = deactivate == "auto"
+    layers_off = tuple(model.deactivated_layers(() if auto else deactivate))
     check_some_layer_active(layers_off, model.n_layers)
     settings = SamplingSettings(
         n_samples=n_samples,
@@ -208,7 +147,7 @@ def restore_events(
         posterior_mean=bool(posterior_mean),
         batch_size=batch_size,
     )
-    tiling = _check_tiling(tile, overlap, engine.stride)
+    tiling = check_tiling(tile, overlap, engine.stride)
 
     def start(settings: SamplingSettings) -> Generator[PlaneProgress, None, RestorationResult]:
         n_drawn, layers_off = settings.n_draws, settings.deactivate
@@ -223,7 +162,9 @@ def restore_events(
         return start(settings)
     from .suggest import recorded_or_suggested
 
-    suggestion = recorded_or_suggested(model, image, device=device, threads=threads, stop=stop)
+    with warnings.catch_warnings():  # the intensity warning was given above, once
+        warnings.simplefilter("ignore", IntensityRangeWarning)
+        suggestion = recorded_or_suggested(model, image, device=device, threads=threads, stop=stop)
     return _auto_restoration(suggestion, model, settings, start)
 
 
@@ -231,7 +172,7 @@ def _kept(keep_samples: Any, n_samples: int) -> int:
     """How many samples to return: by default min(10, N); more than N drawn is an error, not silently cut."""
     if keep_samples is None:
         return min(DEFAULT_KEPT, n_samples)
-    keep_samples = _whole_number(keep_samples, "keep_samples", 0)
+    keep_samples = whole_number(keep_samples, "keep_samples", 0)
     if keep_samples > n_samples:
         raise InputError(
             f"keep_samples={keep_samples} is more than the {n_samples} samples drawn (n_samples): keep at most "
@@ -247,17 +188,6 @@ def _finite(events, model):
         check_finite_result({"MMSE": result.mmse, "variance": result.variance, "median": result.median,
                              "samples": result.samples}, model)
     return result
-
-
-def _is_auto(deactivate: Any) -> bool:
-    if isinstance(deactivate, str):
-        if deactivate.strip().lower() != "auto":
-            raise InputError(
-                f"deactivate={deactivate!r}: give latent layer numbers (e.g. (1, 2); 1 = z1, the finest) "
-                'or "auto" to switch off the layers napari_hdn.suggest_deactivation finds noise-like.'
-            )
-        return True
-    return False
 
 
 def _auto_restoration(suggestion_events, model, settings, start):
@@ -352,10 +282,10 @@ def layer_activations_events(
 ) -> Generator[PlaneProgress, None, tuple[Any, Any]]:
     """The generator behind :func:`layer_activations` (arguments checked when called)."""
     model_arg = model
-    model = _resolve_model(model, device)
+    model = resolve_model(model, device)
     engine = _engine(model, threads, precision)
-    image = _check_image(image, engine.stride)
-    tiling = _check_tiling(tile, overlap, engine.stride)
+    image = check_image(image, engine.stride)
+    tiling = check_tiling(tile, overlap, engine.stride)
     n = engine.n_layers
     if is_dask(image):
         spec = _job_spec(model_arg, engine, "activations", None, threads)

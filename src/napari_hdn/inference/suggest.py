@@ -241,11 +241,12 @@ def suggest_deactivation_events(
     stop: StopToken | None = None,
 ) -> Generator[SuggestionProgress, None, DeactivationSuggestion | None]:
     """The generator behind :func:`suggest_deactivation` (arguments checked when called); returns None if stopped."""
-    from .restore import _check_image, _engine, _resolve_model
+    from ..input_checks import check_model_input, resolve_model
+    from .restore import _engine
 
-    model = _resolve_model(model, device)
+    model = resolve_model(model, device)
     engine = _engine(model, threads, precision)
-    image = _check_image(image, engine.stride)
+    image = check_model_input(model, image, engine.stride)
     crop, tolerance = _check_options(crop, tolerance)
     planes = image.reshape(-1, *image.shape[-2:])
     plane = planes[planes.shape[0] // 2]

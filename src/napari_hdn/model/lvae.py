@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -117,12 +118,12 @@ def latent_layer_indices(layers: Collection[int], n_layers: int) -> frozenset[in
     """0-based indices of 1-based latent layer numbers of a network with ``n_layers``, with a clear error for bad numbers."""
     indices = set()
     for layer in layers:
-        if isinstance(layer, bool) or not isinstance(layer, int) or not 1 <= layer <= n_layers:
+        if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)) or not 1 <= layer <= n_layers:
             raise InputError(
                 f"Latent layer {layer!r} does not exist: this model has layers 1 (z1, finest) "
                 f"to {n_layers} (z{n_layers}, coarsest)."
             )
-        indices.add(layer - 1)
+        indices.add(int(layer) - 1)
     return frozenset(indices)
 
 class LadderVAE(nn.Module):

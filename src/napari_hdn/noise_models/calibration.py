@@ -27,7 +27,7 @@ from .gaussian import estimate_gaussian
 from .gmm import fit_gmm_events
 from .histogram import fit_histogram
 from .options import FitOptions, GMMOptions, HistogramOptions, PoissonGaussianOptions, make_options
-from .pairs import CalibrationPairs, checked_stack, grid_bin_width, image_pairs, stack_pairs
+from .pairs import CalibrationPairs, checked_image_pair, checked_stack, grid_bin_width, image_pairs, stack_pairs
 from .stack_check import check_static_stack
 from .poisson_gaussian import estimate_poisson_gaussian
 
@@ -115,6 +115,10 @@ def _fit_pairs_run(
     signal: Any, observation: Any, kind: str, opts: FitOptions, stop: StopToken | None
 ) -> Generator[Progress, None, NoiseModel]:
     timer = Timer()
+    if opts.check_static:  # several observations of one signal must be repeats of one static scene
+        signal, observation = checked_image_pair(signal, observation)
+        if observation.ndim > signal.ndim:
+            check_static_stack(observation.reshape(-1, *signal.shape))
     pairs = image_pairs(signal, observation, opts.clip_percentiles, opts.max_pairs, opts.seed)
     model = yield from _fit_events(pairs, opts, stop, timer)
     model.provenance = {"source": "pairs", "kind": kind}
@@ -133,5 +137,6 @@ def calibrate(stack: Any, kind: str = "gmm", **options: Any) -> NoiseModel:
 
 def fit_noise_model(signal: Any, observation: Any, kind: str = "gmm", **options: Any) -> NoiseModel:
     """A noise model from a pseudo-clean ``signal`` and noisy ``observation`` (same shape, or extra
-    leading axes of frames). ``kind`` and ``options`` as for :func:`calibrate`."""
+    leading axes of frames: repeats of the one scene of ``signal``, checked like a calibration stack).
+    ``kind`` and ``options`` as for :func:`calibrate`."""
     return drive(fit_noise_model_events(signal, observation, kind, **options))

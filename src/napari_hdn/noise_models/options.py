@@ -31,8 +31,9 @@ class FitOptions:
         corners are left out).
     max_pairs: at most this many (signal, observation) pairs are used, drawn at random.
     seed: seed of that draw and of the fit's batches.
-    check_static: calibration stacks only: refuse a stack whose frames are not repeats of a static
-        scene (different slices, drift, bleaching; see ``stack_check``), warn for slight changes.
+    check_static: calibration stacks, and several noisy frames of one signal (fit_noise_model): refuse
+        frames that are not repeats of a static scene (different slices or scenes, drift, bleaching; see
+        ``stack_check``), warn for slight changes.
     """
 
     clip_percentiles: tuple[float, float] = (0.5, 99.5)

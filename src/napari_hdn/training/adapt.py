@@ -17,6 +17,7 @@ from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 
 from .._device import resolve_device
@@ -61,7 +62,7 @@ def _check_budget(minutes: Any, steps: Any) -> None:
     if minutes is not None and (isinstance(minutes, bool) or not isinstance(minutes, (int, float))
                                 or not math.isfinite(minutes) or minutes <= 0):
         raise InputError(f"minutes must be a positive number, not {minutes!r}.")
-    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1):
         raise InputError(f"steps must be a positive whole number, not {steps!r}.")
 
 

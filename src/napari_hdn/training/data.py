@@ -9,9 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import as_real_array, check_finite, check_not_rgb, is_dask
+from .._validation import is_dask
 from ..config import TrainConfig
 from ..errors import InputError
+from ..input_checks import check_image
 
 
 # Training data larger than this (as float32) stays lazy when given as a dask array.
@@ -42,17 +43,9 @@ def as_planes(images: Any) -> list[Any]:
     planes: list[Any] = []
     for i, array in enumerate(arrays):
         name = "training image" if len(arrays) == 1 else f"training image {i}"
-        array = as_real_array(array, name)
-        if array.ndim < 2:
-            raise InputError(
-                f"The {name} has shape {tuple(array.shape)}: HDN trains on 2-D images or stacks of them "
-                "(3-D stacks and time series are used as sets of 2-D planes)."
-            )
-        check_not_rgb(array, name)
+        array = check_image(array, 1, name)  # dask: NaN or infinite values are reported per block, lazily
         h, w = array.shape[-2:]
         stack = array.reshape((-1, h, w))
-        if not is_dask(stack):
-            check_finite(stack, name)
         planes.extend(stack[k] for k in range(stack.shape[0]))
     return planes
 

@@ -19,6 +19,7 @@ from ..config import resolve_config
 from ..config.presets import BUDGET_FIELDS as _BUDGET_FIELDS
 from ..config.presets import PRESETS
 from ..errors import FileFormatError, InputError
+from ..input_checks import layer_numbers
 from ..model.bundle import LAST, HDNModel, load_model
 from ..model.lvae import latent_layer_indices
 from ..noise_models.auto import is_auto
@@ -103,6 +104,7 @@ def training_events(
     last ones when there is no validation).
     """
     torch_device = resolve_device(device)
+    deactivate = layer_numbers(deactivate)
     out_path = None if out is None else Path(out)
     if resume and out_path is None:
         raise InputError("resume needs the training folder (out=...) of the training to continue.")
