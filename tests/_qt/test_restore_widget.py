@@ -274,3 +274,21 @@ def test_side_by_side_shows_the_preview_next_to_the_all_layers_on_mmse(viewer, q
     widget.shutdown()  # closing the widget gives the viewer back as it was
     assert not grid.enabled and viewer.layers["noisy"].visible and variance.visible
     assert messages == []
+
+
+def test_the_layers_a_model_found_holding_correlated_noise_open_unticked_with_a_line_saying_why(
+        viewer, trained_model_path, messages):
+    from napari_hdn.inference import DeactivationSuggestion
+
+    viewer.add_image(noisy_stack(1)[0], name="noisy")
+    widget = dock(viewer, "Restore")
+    model = load_model(trained_model_path)
+    found = DeactivationSuggestion((1,), (), (), (0, 0, 64, 64), 0.05, "correlation", True)
+    model.noise_layers = {"layers": [1], "suggestion": found.to_metadata()}
+    widget.session.set_model(model, "trained in the Train widget")
+    assert [t.isChecked() for t in widget.latent.toggles] == [False, True]
+    assert "z1 is switched off" in widget.latent.hint.text() and "correlated" in widget.latent.hint.text()
+    model.noise_layers = None
+    widget.session.set_model(model, "trained in the Train widget")  # the line goes with its cause
+    assert all(t.isChecked() for t in widget.latent.toggles)
+    assert "switched off" not in widget.latent.hint.text()

@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 from qtpy.QtWidgets import QGroupBox, QLabel, QVBoxLayout, QWidget
 
+from ..errors import InputError
+from ..inference.suggest import DeactivationSuggestion
 from ._common import discard_widget
 from ._layout import WrappingCheckBox
 
@@ -25,6 +27,25 @@ KL_TIP = (
     "measured as the mean KL divergence between what the layer sees in the input and its prior: {kl:.3g} nats "
     "per pixel ({source}). A layer that takes almost nothing contributes little; noise makes a layer take much."
 )
+
+
+def recorded_noise_layers(model: Any) -> DeactivationSuggestion | None:
+    """The layers the model found holding the camera's correlated noise at the end of its training, if any."""
+    record = getattr(model, "noise_layers", None)
+    if not record or "suggestion" not in record:
+        return None
+    try:
+        return DeactivationSuggestion.from_metadata(record["suggestion"])
+    except InputError:
+        return None
+
+
+def noise_layers_line(layers: tuple[int, ...]) -> str:
+    """Why the panel opens with ``layers`` unticked, in plain words."""
+    names = ", ".join(f"z{k}" for k in layers)
+    return (f"{names} {'is' if len(layers) == 1 else 'are'} switched off: this camera's noise is correlated between "
+            f"neighbouring pixels, and training found that {names} learnt it. Tick {'it' if len(layers) == 1 else 'them'} "
+            "to bring the finest details back.")
 
 
 def latent_layer_label(layer: int, downscale: int) -> str:
@@ -65,6 +86,13 @@ class LatentLayerPanel(QGroupBox):
             self._rows.addWidget(toggle.row)
         self.show_kl(model, mean_kl, kl_source)
         self.hint.setText("Untick a layer to preview the region in view without it.")
+        recorded = recorded_noise_layers(model)
+        if recorded is not None:
+            self.mark_suggestion(recorded)
+            self.apply_suggestion(recorded)
+            if recorded.layers:
+                self.hint.setText(noise_layers_line(recorded.layers))
+
 
     def show_kl(self, model: Any, mean_kl: list[float] | None, kl_source: str) -> None:
         """Each toggle's label: its scale and its share of the information (the mean KL; the value in the tooltip)."""
