@@ -181,17 +181,18 @@ def test_stop_request_returns_a_partial_result(model):
 # -- dask ------------------------------------------------------------------------------------------------
 def test_dask_in_lazy_dask_out(model):
     stack = np.stack([make_image(seed=s) for s in range(2)])
-    lazy = restore(model, da.from_array(stack, chunks=(1, 64, 64)), n_samples=3, keep_samples=2)
+    lazy = restore(model, da.from_array(stack, chunks=(1, 64, 64)), n_samples=3, keep_samples=2, calibrate=True)
     assert lazy.lazy
     assert isinstance(lazy.mmse, da.Array) and isinstance(lazy.samples, da.Array)
     assert lazy.mmse.shape == stack.shape and lazy.samples.shape == (2, *stack.shape)
     assert lazy.mmse.dtype == np.float32
     computed = lazy.compute(scheduler="sync")
     # One chunk per plane: the same tiles and seeds as the numpy path, hence the same numbers.
-    eager = restore(model, stack, n_samples=3, keep_samples=2)
+    eager = restore(model, stack, n_samples=3, keep_samples=2, calibrate=True)
     np.testing.assert_allclose(computed.mmse, eager.mmse, atol=1e-5)
-    np.testing.assert_allclose(computed.samples, eager.samples, atol=1e-5)
-    np.testing.assert_allclose(computed.std, eager.std, atol=1e-5)
+    np.testing.assert_allclose(computed.samples, eager.samples, rtol=1e-6, atol=1e-5)  # float32 rounding
+    np.testing.assert_allclose(computed.std, eager.std, rtol=1e-3, atol=1e-5)  # scaled by the factor
+    assert computed.uncertainty.factor == pytest.approx(eager.uncertainty.factor)  # the same crop calibrates both
 
 
 def test_dask_blocks_overlap_without_seams(model):
@@ -315,3 +316,17 @@ def test_stop_request_ends_activations_early(model):
     stop.request_stop()
     contributions, kl_maps = layer_activations(model, stack, stop=stop)
     assert contributions.shape == (3, *stack.shape) and np.isnan(kl_maps).all()
+
+
+def test_self_calibration_is_opt_in_and_scales_the_spread_consistently(model, image):
+    plain = restore(model, image, n_samples=6, keep_samples=6, seed=2)
+    assert plain.uncertainty is None and plain.estimated_psnr is None
+    calibrated = restore(model, image, n_samples=6, keep_samples=6, seed=2, calibrate=True)
+    u = calibrated.uncertainty
+    assert u.factor > 0 and np.isfinite(u.estimated_psnr) and "self-calibration" in u.includes
+    np.testing.assert_allclose(calibrated.mmse, plain.mmse)
+    np.testing.assert_allclose(calibrated.variance, plain.variance * u.factor, rtol=1e-5)
+    np.testing.assert_allclose(calibrated.samples - calibrated.mmse,
+                               (plain.samples - plain.mmse) * np.sqrt(u.factor), rtol=1e-4, atol=1e-4)
+    assert calibrated.estimated_mse == pytest.approx(u.factor * float(np.mean(plain.variance)), rel=0.5)
+    assert "estimated error" in u.describe("ADU")

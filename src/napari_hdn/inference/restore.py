@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import math
 import warnings
 from collections.abc import Collection, Generator
 from dataclasses import dataclass, replace
@@ -25,6 +26,7 @@ from ..input_checks import (
 )
 from ..intensity_range import check_finite_result, check_some_layer_active
 from ..progress import StopToken, drive
+from .uncertainty import calibration_factor, central_square, simulated_noisy, summary
 from .driver import JobSpec, PlaneProgress, SamplingJob, ActivationsJob, dask_map, numpy_events
 from ..threads import configure_threads
 from .engine import (
@@ -66,6 +68,19 @@ class RestorationResult:
     complete: bool = True
     # With deactivate="auto": the suggestion that chose the layers (napari_hdn.suggest_deactivation).
     suggestion: Any = None
+    # The self-calibration of the uncertainty and the error estimate (inference.uncertainty); None for lazy
+    # (dask) results and posterior means.
+    uncertainty: Any = None
+
+    @property
+    def estimated_mse(self) -> float | None:
+        """The MMSE's expected squared error (input units^2), estimated without ground truth."""
+        return None if self.uncertainty is None else self.uncertainty.estimated_mse
+
+    @property
+    def estimated_psnr(self) -> float | None:
+        """The PSNR that error means (dB, with the MMSE's own range max - min: no truth is known)."""
+        return None if self.uncertainty is None else self.uncertainty.estimated_psnr
 
     @property
     def lazy(self) -> bool:
@@ -115,6 +130,7 @@ def restore_events(
     precision: str = "auto",
     device: Any = None,
     threads: int | None = None,
+    calibrate: bool = False,
     stop: StopToken | None = None,
 ) -> Generator[PlaneProgress, None, RestorationResult]:
     """The generator behind :func:`restore`: yields progress per batch of samples, returns the result.
@@ -152,11 +168,16 @@ def restore_events(
     def start(settings: SamplingSettings) -> Generator[PlaneProgress, None, RestorationResult]:
         n_drawn, layers_off = settings.n_draws, settings.deactivate
         check_some_layer_active(layers_off, model.n_layers)
+        calibrated = calibrate and not settings.posterior_mean and n_drawn >= 2
+        options = {"tile": tile, "overlap": overlap, "precision": precision, "threads": threads, "tta": tta,
+                   "batch_size": batch_size}
         if is_dask(image):
             spec = _job_spec(model_arg, engine, "sample", settings, threads)
-            return _lazy_restoration(spec, image, tiling, seed, n_drawn, layers_off)
-        return _finite(_restoration(SamplingJob(engine, settings), image, tiling, seed, stop, threads, n_drawn,
-                                    layers_off), model)
+            events = _lazy_restoration(spec, image, tiling, seed, n_drawn, layers_off)
+            return _lazily(events, model, image, seed, options) if calibrated else events
+        events = _finite(_restoration(SamplingJob(engine, settings), image, tiling, seed, stop, threads, n_drawn,
+                                      layers_off), model)
+        return self_calibrated(events, model, image, seed, stop, options) if calibrated else events
 
     if not auto:
         return start(settings)
@@ -166,6 +187,108 @@ def restore_events(
         warnings.simplefilter("ignore", IntensityRangeWarning)
         suggestion = recorded_or_suggested(model, image, device=device, threads=threads, stop=stop)
     return _auto_restoration(suggestion, model, settings, start)
+
+
+def self_calibrated(events, model, image, seed, stop, options):
+    """The restoration, its uncertainty calibrated on a simulated copy of a central crop (``uncertainty``).
+
+    The calibration costs two restorations of the crop: its share of the progress bar is counted from the
+    start, so that the bar never runs backwards."""
+    ys, xs = central_square(image.shape)
+    planes = image.reshape(-1, *image.shape[-2:])
+    share = 2.0 * (ys.stop - ys.start) * (xs.stop - xs.start) / float(np.prod(image.shape))
+    result, last = yield from _scaled(events, 1.0 + share)
+    if not result.complete:
+        return result
+    plane = np.asarray(planes[planes.shape[0] // 2][ys, xs], dtype=np.float32)
+    found = yield from _calibration(model, plane, result, seed, stop, options, last)
+    if found is None:
+        return result
+    calibration = summary(found[0].factor, result.variance, result.mmse, model.noise_model, True)
+    return _scaled_result(result, calibration)
+
+
+def _lazily(events, model, image, seed, options):
+    result = yield from events
+    return lazily_calibrated(result, model, image, seed, options)
+
+
+def lazily_calibrated(result, model, image, seed, options):
+    """A lazy (dask) restoration with the factor found on a central crop computed now (eagerly, small); the
+    error estimate is the crop's (the whole image's mean variance would need the whole computation)."""
+    ys, xs = central_square(image.shape)
+    planes = image.reshape(-1, *image.shape[-2:])
+    try:  # a bad block is reported when the result is computed, as for an uncalibrated lazy restoration
+        plane = np.asarray(planes[planes.shape[0] // 2][ys, xs].compute(), dtype=np.float32)
+        found = drive(_calibration(model, plane, result, seed, None, options))
+    except InputError:
+        return result
+    if found is None:
+        return result
+    calibration, real = found
+    calibration = summary(calibration.factor, real.variance, real.mmse, model.noise_model, True)
+    return _scaled_result(result, calibration)
+
+
+def _scaled_result(result, calibration):
+    factor = np.float32(calibration.factor)
+    variance = result.variance * factor
+    scale = np.float32(math.sqrt(calibration.factor))
+    return replace(result, variance=variance, std=variance**0.5,
+                   samples=result.mmse + (result.samples - result.mmse) * scale,
+                   median=result.mmse + (result.median - result.mmse) * scale, uncertainty=calibration)
+
+
+def _calibration(model, plane, result, seed, stop, options, last=None):
+    """(calibration from a simulated copy of ``plane``, the restoration of the plane itself), or None if stopped.
+
+    ``last``: the restoration's last progress event, whose stretched total leaves room for this (None: silent).
+    """
+    crop = {"n_samples": result.n_samples, "deactivate": result.deactivate, "calibrate": False, "stop": stop,
+            **options}
+    rng = np.random.default_rng([seed, 8191])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        real = yield from _forward(restore_events(model, plane, keep_samples=1, seed=seed + 1, **crop), last, 0)
+        if not real.complete:
+            return None
+        truth = real.samples[0]
+        noisy = simulated_noisy(model.noise_model, truth, rng)
+        simulated = yield from _forward(restore_events(model, noisy, keep_samples=0, seed=seed + 2, **crop), last, 1)
+    if not simulated.complete:
+        return None
+    factor = calibration_factor(truth, simulated.mmse, simulated.variance)
+    return summary(factor, real.variance, real.mmse, model.noise_model, True), real
+
+
+CALIBRATING = "checking how sure the restoration is: restoring a simulated copy of a crop"
+
+
+def _scaled(events, stretch: float):
+    """The restoration's events with their totals stretched (room for the calibration); returns
+    (result, the last event)."""
+    last = None
+    while True:
+        try:
+            event = next(events)
+        except StopIteration as finished:
+            return finished.value, last
+        if event.total:
+            event = replace(event, total=event.total * stretch)
+            last = event
+        yield event
+
+
+def _forward(events, last, part: int):
+    """A nested restoration of the calibration (``part`` 0 or 1 of 2), reported in the room left after ``last``."""
+    while True:
+        try:
+            event = next(events)
+        except StopIteration as finished:
+            return finished.value
+        if last is not None and event.total:
+            width = (last.total - last.done) / 2
+            yield replace(last, done=last.done + width * (part + event.done / event.total), message=CALIBRATING)
 
 
 def _kept(keep_samples: Any, n_samples: int) -> int:
@@ -260,11 +383,15 @@ def restore(
     deterministic, one image), ``batch_size`` (samples per top-down batch; by
     default sized to the memory available), ``precision`` ("auto": bfloat16
     on CUDA and on CPUs with matrix units, float32 elsewhere; "float32";
-    "bfloat16"), ``device``, ``threads`` (torch threads), ``stop`` (a
+    "bfloat16"), ``device``, ``threads`` (torch threads), ``calibrate``
+    (experimental, off by default: scale the posterior spread by a factor found
+    on a simulated copy of a central crop and estimate the error without ground
+    truth, see :mod:`napari_hdn.inference.uncertainty`), ``stop`` (a
     :class:`~napari_hdn.progress.StopToken`).
 
     Returns a :class:`RestorationResult` (``mmse``, ``variance``, ``std``,
-    ``median``, ``samples``) in the input's intensity units, float32.
+    ``median``, ``samples``; with ``calibrate``: ``uncertainty``,
+    ``estimated_mse``, ``estimated_psnr``) in the input's intensity units, float32.
     """
     return drive(restore_events(model, image, n_samples, keep_samples, deactivate, tta, tile, seed, **options))
 
