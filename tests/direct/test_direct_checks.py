@@ -110,3 +110,15 @@ def test_export_refuses_a_test_image_with_nan(tmp_path):
     data[4, 4] = np.nan
     with pytest.raises(InputError, match="NaN"):
         napari_hdn.export_bioimageio(model_with_denoiser(), tmp_path / "m.zip", data, check=False)
+
+
+def test_deactivate_auto_on_the_one_pass_path_uses_the_recorded_noise_layers(tmp_path):
+    from napari_hdn import denoise, train_direct_denoiser
+    from napari_hdn.inference import DeactivationSuggestion
+
+    model, noisy = tiny_model(data_mean=120.0, data_std=25.0), image(shape=(64, 64))
+    found = DeactivationSuggestion((1,), (), (), (0, 0, 64, 64), 0.05, "correlation", True)
+    model.noise_layers = {"layers": [1], "suggestion": found.to_metadata()}
+    train_direct_denoiser(model, noisy[None], deactivate="auto", steps=2, patch_size=32, batch_size=2)
+    assert set(model.direct_denoisers) == {"off-1"}
+    np.testing.assert_array_equal(denoise(model, noisy, deactivate="auto"), denoise(model, noisy, deactivate=(1,)))

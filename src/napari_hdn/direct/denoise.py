@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 from collections.abc import Collection, Generator
 from typing import TYPE_CHECKING, Any
 
@@ -10,7 +12,7 @@ import torch
 
 from .._device import bfloat16_autocast, use_bfloat16
 from .._validation import is_dask
-from ..errors import InputError
+from ..errors import InputError, IntensityRangeWarning
 from ..input_checks import check_model_input, check_precision, check_tiling, layer_numbers, resolve_model, whole_number
 from ..progress import Progress, StopToken, drive
 from .store import layer_key
@@ -67,6 +69,16 @@ def direct_denoiser(model: HDNModel, deactivate: Collection[int] = ()) -> torch.
     return nets[key]
 
 
+def auto_layers(model: Any, image: Any, precision: str = "auto") -> tuple[int, ...]:
+    """deactivate="auto" for the one-pass path: the model's recorded noise layers, else the suggestion's."""
+    from ..inference.suggest import auto_deactivation
+
+    image = image.compute() if is_dask(image) and image.size <= 4096 * 4096 else image
+    with warnings.catch_warnings():  # the intensity check warns once, for the denoising itself
+        warnings.simplefilter("ignore", IntensityRangeWarning)
+        return tuple(auto_deactivation(model, image, precision=precision).layers)
+
+
 def denoise_events(model: ModelLike, image: Any, deactivate: Collection[int] = (), tile: int | None = None,
                    overlap: int | None = None, precision: str = "auto", device: Any = None,
                    batch: int | None = None, stop: StopToken | None = None) -> Generator[Progress, None, Any]:
@@ -76,7 +88,10 @@ def denoise_events(model: ModelLike, image: Any, deactivate: Collection[int] = (
     model = resolve_model(model, device)
     check_precision(precision)
     batch = default_batch(model.device) if batch is None else whole_number(batch, "batch", 1)
-    deactivate = layer_numbers(deactivate)
+    deactivate = layer_numbers(deactivate, allow_auto=True)
+    if deactivate == "auto":  # the layers the model recorded as holding noise, else those the suggestion finds
+        check_model_input(model, image, model.network.stride)
+        deactivate = auto_layers(model, image, precision)
     job = DirectJob(model, direct_denoiser(model, deactivate), use_bfloat16(precision, model.device), batch)
     stride = max(model.network.stride, job.denoiser.stride)
     image = check_model_input(model, image, stride)

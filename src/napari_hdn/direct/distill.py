@@ -24,6 +24,7 @@ from ..intensity_range import check_restoration_range
 from ..progress import Progress, StopToken, Timer
 from .network import DirectUNet
 from .store import layer_key
+from .denoise import auto_layers
 
 if TYPE_CHECKING:
     from ..model.bundle import HDNModel
@@ -109,8 +110,11 @@ def distill_events(model: ModelLike, images: Any, deactivate: Collection[int] = 
             raise InputError(f"init must be a direct denoiser (DirectUNet), not {type(init).__name__}.")
         depth, width = init.depth, init.width
     model = resolve_model(model, None)
-    off = model.deactivated_layers(layer_numbers(deactivate))
     planes = [check_image(np.asarray(p, dtype=np.float32), 1) for p in as_planes(images)]
+    deactivate = layer_numbers(deactivate, allow_auto=True)
+    if deactivate == "auto":  # the model's recorded noise layers, else the suggestion on the middle plane
+        deactivate = auto_layers(model, planes[len(planes) // 2])
+    off = model.deactivated_layers(deactivate)
     check_restoration_range(model, planes)  # the posterior targets would be meaningless, as a restoration
     if min(min(p.shape) for p in planes) < patch_size:
         raise InputError(f"The images must be at least patch_size={patch_size} pixels on each side.")
