@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 from qt_helpers import WAIT_MS, dock, noisy_stack, run_task
@@ -16,11 +18,13 @@ OUTPUTS = ("MMSE", "variance", "samples", "activations", "KL maps")
 
 
 @pytest.fixture
-def restore_widget(viewer, trained_model_path):
+def restore_widget(viewer, trained_model_path, tmp_path):
     viewer.add_image(noisy_stack(1)[0], name="noisy", scale=(0.5, 0.25), translate=(3.0, 4.0),
                      metadata={"pixel_size_um": 0.25})
     widget = dock(viewer, "Restore")
-    assert widget.load_model(trained_model_path)
+    run = tmp_path / "run"
+    shutil.copytree(trained_model_path, run)  # a one-pass denoiser trained here is saved into the model's folder
+    assert widget.load_model(run)
     widget.input_layer.set_layer("noisy")
     widget.n_samples.setValue(6)
     widget.keep_samples.setValue(3)
@@ -183,7 +187,7 @@ def test_the_suggestion_marks_noise_layers_and_applies_only_on_request(qtbot, re
 
 
 def test_one_pass_restoration_needs_a_denoiser_for_the_layers_and_can_train_one(
-        qtbot, viewer, restore_widget, messages, monkeypatch):
+        qtbot, viewer, restore_widget, messages, monkeypatch, tmp_path):
     from napari_hdn._qt.one_pass import ONE_PASS
 
     widget = restore_widget
@@ -193,6 +197,7 @@ def test_one_pass_restoration_needs_a_denoiser_for_the_layers_and_can_train_one(
     monkeypatch.setattr(widget.one_pass.distill_minutes, "value", lambda: 0.02)  # ~1 s instead of minutes
     assert run_task(qtbot, widget.one_pass.task, widget.distill) == "done"
     assert "all-on" in widget.session.model.direct_denoisers
+    assert (tmp_path / "run" / "best" / "direct.safetensors").is_file()  # saved into the model's folder
     assert run_task(qtbot, widget.task, widget.restore) == "done"
     mmse = viewer.layers["noisy HDN MMSE (one pass)"]
     assert mmse.metadata["napari_hdn"]["method"] == "direct denoiser (one pass)"

@@ -42,7 +42,6 @@ from ._common import (
     hbox,
     image_layers,
     layer_array,
-    report_error,
 )
 from ._plots import NoiseModelPlot
 from .tooltips import explain_fit_options
@@ -286,7 +285,10 @@ class NoiseModelWidget(HDNWidget):
         self._update_fit_button()
 
     def _update_fit_button(self, *_: Any) -> None:
-        """Fit only once the layers it needs are chosen; the hint says what is missing."""
+        """Fit only once the layers it needs are chosen; the hint says what is missing.
+
+        A failure shown is about the source and layers chosen: it goes when they change."""
+        self.task.clear_error()
         source = self.source.currentData()
         needed = {"stack": (self.stack_layer,), "pair": (self.noisy_layer, self.clean_layer),
                   "noisy": (self.estimate_layer,), "bootstrap": (self.bootstrap_layer,)}.get(source, ())
@@ -336,7 +338,7 @@ class NoiseModelWidget(HDNWidget):
                 return True
             job, source_text = self._fit_job(source)
         except InputError as err:
-            self.task.set_status(report_error(err, "Noise-model fit"))
+            self.task.fail(err, "Noise-model fit")
             return False
         self.data_warning.setVisible(False)
         return self.task.start(job, lambda result: self._fitted(result, source_text))
@@ -392,7 +394,7 @@ class NoiseModelWidget(HDNWidget):
             noisy_layer, clean_layer = self.noisy_layer.layer(), self.clean_layer.layer()
             observation = layer_array(noisy_layer, "noisy layer")
             signal = layer_array(clean_layer, "pseudo-clean layer")
-            if noisy_layer is clean_layer:
+            if noisy_layer.name == clean_layer.name:  # (napari hands out a new proxy per look-up)
                 raise InputError(
                     "The noisy and the pseudo-clean layer are the same layer: choose a denoised version of the "
                     "noisy image (e.g. another denoiser's output) as the pseudo-clean layer."

@@ -27,7 +27,6 @@ from qtpy.QtWidgets import (
 )
 from superqt.utils import qdebounced
 
-from .._validation import is_dask
 from ..errors import InputError
 from ..layer_roles import PREVIEW, with_role
 from ._common import (
@@ -38,24 +37,28 @@ from ._common import (
     layer_array,
     load_model_into,
     model_summary,
-    report_error,
     show_image,
 )
+from ._models import checkpoint_line
 from .bioimageio_button import BioimageioExport
 from .compare import SideBySide
 from .latent_panel import NOISE_MARK, LatentLayerPanel  # noqa: F401 (NOISE_MARK: tests)
-from .one_pass import OnePassControls
+from .one_pass import OnePassControls, layers_text
+from .restore_view import (  # noqa: F401 (PLANES_KEY, text_overlay: tests)
+    PLANES_KEY,
+    _restore_and_explain,
+    region_in_view,
+    show_plane_label,
+    text_overlay,
+)
 from .result_names import all_on_result, free_names, output_name, variant_tag
 from .save_results import ask_and_save
 from .tooltips import explain_restoration_options
 
-# Largest preview region (pixels per side): the preview must come back within about 2 s.
-PREVIEW_SIZE = 256
 # Posterior samples of a preview (see benchmarks/bench_latent_preview.py for its latency).
 DEFAULT_PREVIEW_SAMPLES = 4
 # Quiet time after the last toggle click before the preview starts (several quick clicks: one preview).
 PREVIEW_DEBOUNCE_MS = 300
-PLANES_KEY = "napari_hdn_planes"  # layer metadata: the label of each plane along the first axis
 SIDE_BY_SIDE_TIP = ("Shows the preview (the layers you switched off) next to the denoised image with every layer on, "
                     "in napari's grid; the other layers are hidden meanwhile and come back when you untick this. "
                     "Restore the whole image first to have the all-layers-on image; until then the preview is "
@@ -95,6 +98,9 @@ class RestoreWidget(HDNWidget):
 
         self.one_pass = OnePassControls()
         self.one_pass.distill_button.clicked.connect(self.distill)
+        self.one_pass.task.idle_status = lambda: self.one_pass.status_line(self.session.model,
+                                                                           self.latent.switched_off())
+        self.one_pass.method.currentIndexChanged.connect(self._choice_changed)
         self.latent = LatentLayerPanel()
         self.preview_samples = QSpinBox()
         self.preview_samples.setRange(1, 1000)
@@ -155,6 +161,7 @@ class RestoreWidget(HDNWidget):
         self._session_changed("model")
         self.viewer.dims.events.current_step.connect(self._show_plane_label)
         self.viewer.layers.selection.events.active.connect(self._show_plane_label)
+        self._choice_changed()
         explain_restoration_options(self)
 
     def tasks(self) -> list[TaskPanel]:
@@ -172,12 +179,22 @@ class RestoreWidget(HDNWidget):
         if model is None:
             self.model_label.setText("No model: train one in the Train widget or load a model folder.")
         else:
-            self.model_label.setText(f"Model: {model_summary(model)}.\nFrom: {self.session.model_source}")
+            checkpoint = checkpoint_line(self.session.model_folder)
+            self.model_label.setText(f"Model: {model_summary(model)}.\nFrom: {self.session.model_source}"
+                                     + (f"\n{checkpoint}" if checkpoint else ""))
         self.latent.set_model(model, model.training_kl_per_pixel() if model is not None else None, "training")
         for toggle in self.latent.toggles:
             toggle.toggled.connect(lambda _checked: self.request_preview())
+            toggle.toggled.connect(self._choice_changed)
         self.suggestion = None
         self.use_suggestion_button.setEnabled(False)
+        self._choice_changed()
+
+    def _choice_changed(self, *_: Any) -> None:
+        """The method or the layers switched off changed: the one-pass line follows, a failure about them goes."""
+        self.task.clear_error("one_pass")
+        self.one_pass.task.clear_error("one_pass")
+        self.one_pass.task.refresh()
 
     def load_model(self, path: str | Path) -> bool:
         return load_model_into(self.session, path, self.task)
@@ -228,9 +245,10 @@ class RestoreWidget(HDNWidget):
             layer = self.input_layer.layer()
             off = self.latent.switched_off()
             if not self.one_pass.has_denoiser(model, off):
-                layers = ("z" + ", z".join(map(str, off)) + " off") if off else "every layer on"
-                raise InputError(f"The model has no one-pass denoiser for {layers}: click 'Train the one-pass "
-                                 "denoiser' (a few minutes), or choose Samples.")
+                err = InputError(f"The model has no one-pass denoiser for {layers_text(off)}: click 'Train the "
+                                 "one-pass denoiser' (a few minutes), or choose Samples.")
+                err.gui_cause = "one_pass"  # goes when the method, the layers or the denoisers change
+                raise err
             self._job_input = (model, layer.name, off)
             self._job_model = {"model": self.session.model_source, "model_step": int(model.step)}
             return denoise_events(model, layer_array(layer, "input layer"), off, stop=token)
@@ -258,12 +276,12 @@ class RestoreWidget(HDNWidget):
             model = self._checked_model()
             image = layer_array(self.input_layer.layer(), "input layer")
         except InputError as err:
-            self.one_pass.task.set_status(report_error(err, "Training the one-pass denoiser"))
+            self.one_pass.task.fail(err, "Training the one-pass denoiser", cause="model")
             return False
         off = self.latent.switched_off()
-        return self.one_pass.start_distill(model, image, off, self.threads_for(self.one_pass.task),
-                                           lambda _net: self.one_pass.task.set_status(
-                                               "One-pass denoiser ready: choose 'Fast (one pass)' and Restore."))
+        # Saved into the folder of the model it was trained for (not of a model loaded meanwhile).
+        folder = self.session.model_folder
+        return self.one_pass.start_distill(model, image, off, folder, self._choice_changed)
 
     def _restored(self, result: tuple[Any, Any]) -> None:
         restoration, activations = result
@@ -322,7 +340,7 @@ class RestoreWidget(HDNWidget):
             model = self._checked_model()
             layer = self.input_layer.layer()
             image = layer_array(layer, "input layer")
-            crop, _ = self._region_in_view(layer, image, model.config.stride)
+            crop, _ = region_in_view(self.viewer, layer, image, model.config.stride)
             threads = self.threads if self.threads is not None else 1
             return suggest_deactivation_events(model, crop, threads=threads, stop=token)
 
@@ -352,7 +370,7 @@ class RestoreWidget(HDNWidget):
             model = self._checked_model()
             layer = self.input_layer.layer()
             image = layer_array(layer, "input layer")
-            crop, origin = self._region_in_view(layer, image, model.config.stride)
+            crop, origin = region_in_view(self.viewer, layer, image, model.config.stride)
             off = self.latent.switched_off()
             # One thread: a short interactive job, which on a small or busy machine is faster alone on one core
             # than spread over cores it shares (benchmarks/bench_latent_preview.py), and leaves napari a core.
@@ -368,29 +386,6 @@ class RestoreWidget(HDNWidget):
         if self._preview_again:
             self._preview_again = False
             self.preview()
-
-    def _region_in_view(self, layer: Any, image: Any, stride: int) -> tuple[np.ndarray, tuple[int, ...]]:
-        """The displayed part of the current plane, centred, at most PREVIEW_SIZE per side; and its origin."""
-        height, width = image.shape[-2:]
-        lead = ()
-        if image.ndim > 2:
-            point = layer.world_to_data(self.viewer.dims.point)
-            lead = tuple(int(np.clip(round(float(p)), 0, n - 1)) for p, n in zip(point[: image.ndim - 2], image.shape))
-        corners = np.asarray(layer.corner_pixels)
-        low = corners[0, -2:]
-        high = corners[1, -2:] + 1  # corner_pixels holds the last pixel in view, not the end
-        if np.any(high <= low):  # not drawn yet: use the whole plane
-            low, high = np.array([0, 0]), np.array([height, width])
-        centre = (low + high) / 2
-        origin, sizes = [], []
-        for c, lo, hi, n in zip(centre, low, high, (height, width)):
-            size = int(min(max(hi - lo, stride), PREVIEW_SIZE, n))
-            size = max(size - size % stride, min(stride, n))
-            start = int(np.clip(round(c - size / 2), 0, n - size))
-            origin.append(start)
-            sizes.append(size)
-        region = (*lead, slice(origin[0], origin[0] + sizes[0]), slice(origin[1], origin[1] + sizes[1]))
-        return np.asarray(image[region], dtype=np.float32), (*lead, *origin)
 
     def _previewed(self, restoration: Any) -> None:
         name, origin, off = self._preview_input
@@ -449,49 +444,5 @@ class RestoreWidget(HDNWidget):
         layer = self.input_layer.layer()
         return ask_and_save(self, self.viewer, layer.name if layer is not None else None, self.task)
 
-    # -- plane labels ---------------------------------------------------------------------------------------
     def _show_plane_label(self, *_: Any) -> None:
-        """Name the plane shown of a samples / activations / KL-maps layer (z1...zn) in the canvas overlay.
-
-        Their first axis shares the viewer's slider with other layers (e.g. a
-        stack), so the slider's own label cannot say what a plane is.
-        """
-        overlay = text_overlay(self.viewer)
-        layer = self.viewer.layers.selection.active
-        labels = None if layer is None or not layer.visible else layer.metadata.get(PLANES_KEY)
-        index = -1
-        if labels:
-            index = int(round(float(layer.world_to_data(self.viewer.dims.point)[0])))
-        if not 0 <= index < len(labels or ()):
-            if overlay.text.startswith("napari-hdn:"):
-                overlay.visible = False
-                overlay.text = ""
-            return
-        overlay.text = f"napari-hdn: {layer.name}: {labels[index]}"
-        overlay.visible = True
-
-
-def text_overlay(viewer: Any) -> Any:
-    """The viewer's canvas text overlay (napari 0.9 moved it from ``viewer.text_overlay``)."""
-    canvas = getattr(viewer, "canvas", None)
-    return canvas.overlays["text"] if canvas is not None else viewer.text_overlay
-
-
-def _restore_and_explain(restoring, explaining):
-    """Restoration, then (optionally) the per-layer activations, as one job.
-
-    A lazy (dask) layer gives lazy results: they are computed here, in the worker,
-    so that napari never runs the network on the GUI thread while it draws them.
-    """
-    restoration = yield from restoring
-    if restoration.lazy:
-        restoration = restoration.compute()
-    activations = None
-    if explaining is not None:
-        activations = yield from explaining
-        if any(is_dask(plane_stack) for plane_stack in activations):
-            import dask
-
-            activations = tuple(dask.compute(*activations))
-    return restoration, activations
-
+        show_plane_label(self.viewer)

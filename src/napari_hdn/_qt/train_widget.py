@@ -399,7 +399,10 @@ class TrainWidget(HDNWidget):
 
     def _trained(self, model: Any) -> None:
         out = self._run["out"]
-        self.session.set_model(model, f"trained on '{self._run['layer']}', saved in {out}")
+        # Training ends with the best weights (as in best/, else last/ when nothing was validated): a one-pass
+        # denoiser trained for this model is saved there.
+        folder = next((Path(out) / name for name in ("best", "last") if (Path(out) / name).is_dir()), "")
+        self.session.set_model(model, f"trained on '{self._run['layer']}', saved in {out}", str(folder))
         self.loss_plot.redraw()
         self.task.set_status(f"Training ended after {model.step} steps; the model is saved in {out} "
                              "and ready in the Restore widget.")
