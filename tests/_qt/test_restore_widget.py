@@ -169,7 +169,8 @@ def test_the_suggestion_marks_noise_layers_and_applies_only_on_request(qtbot, re
     widget = restore_widget
     assert not widget.use_suggestion_button.isEnabled()
     assert run_task(qtbot, widget.suggest_task, widget.suggest) == "done"
-    assert widget.suggestion is not None and widget.use_suggestion_button.isEnabled()
+    assert widget.suggestion is not None
+    assert widget.use_suggestion_button.isEnabled() == bool(widget.suggestion.layers)  # only with something to apply
     assert widget.latent.hint.text() == widget.suggestion.summary
     assert widget.latent.switched_off() == ()  # a suggestion alone switches nothing off
     # A suggestion of z1 (as on row-correlated noise): marked, and applied by the button.

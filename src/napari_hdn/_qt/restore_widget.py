@@ -145,6 +145,7 @@ class RestoreWidget(HDNWidget):
         form.addRow("Input layer", self.input_layer)
         form.addRow("Samples to average", self.n_samples)
         form.addRow("Samples to show", self.keep_samples)
+        self._form = form
         layout.addWidget(self.one_pass)
         layout.addLayout(form)
         layout.addWidget(self.tta)
@@ -191,7 +192,15 @@ class RestoreWidget(HDNWidget):
         self._choice_changed()
 
     def _choice_changed(self, *_: Any) -> None:
-        """The method or the layers switched off changed: the one-pass line follows, a failure about them goes."""
+        """The method or the layers switched off changed: the one-pass line follows, a failure about them goes.
+
+        In one-pass mode the settings of sampling (counts, flips, activations) do not apply and are hidden."""
+        sampling = not self.one_pass.one_pass()
+        for box in (self.n_samples, self.keep_samples):
+            box.setVisible(sampling)
+            self._form.labelForField(box).setVisible(sampling)
+        self.tta.setVisible(sampling)
+        self.activations.setVisible(sampling)
         self.task.clear_error("one_pass")
         self.one_pass.task.clear_error("one_pass")
         self.one_pass.task.refresh()
@@ -351,7 +360,10 @@ class RestoreWidget(HDNWidget):
             return
         self.suggestion = suggestion
         self.latent.mark_suggestion(suggestion)
-        self.use_suggestion_button.setEnabled(True)
+        model = self.session.model
+        always_off = set(model.trained_deactivated) if model is not None else set()
+        # Nothing to apply when the suggestion keeps every layer on.
+        self.use_suggestion_button.setEnabled(bool(set(suggestion.layers) - always_off))
 
     def use_suggestion(self) -> None:
         if self.suggestion is not None:
