@@ -42,7 +42,9 @@ def test_gmm_from_calibration_stack_plot_save_and_load(viewer, qtbot, tmp_path, 
     top, bottom = widget.plot.axes
     assert len(top.lines) == 5 and len(top.patches) > 0  # model curves at 5 signal levels over the histograms
     assert len(bottom.lines) == 2  # data and model variance
-    assert "Gaussian mixture" in widget.description.text()
+    # In plain words; the precise form in the tooltip.
+    assert "learned from the data" in widget.description.text() and "Gaussian mixture" not in widget.description.text()
+    assert "Gaussian mixture" in widget.description.toolTip()
 
     path = tmp_path / "nm.npz"
     assert widget.save_noise_model(path)

@@ -62,6 +62,8 @@ REPLACEMENTS: tuple[tuple[str, str], ...] = (
     (r"or add --overwrite to replace it", "or allow replacing it"),
     # what is left: a flag in brackets ("(--overwrite)") says nothing to a widget user
     (r"\s*\((?:\w+ / )?--[\w-]+\)", ""),
+    # inference.suggest: its progress
+    (r"(\d+)/(\d+) restorations of the crop", r"checking the layers: \1 of \2 restorations of the region in view"),
     (r"\bdirect denoisers\b", "one-pass denoisers"),
     (r"\bdirect denoiser\b", "one-pass denoiser"),
 )

@@ -41,6 +41,7 @@ from ._common import (
 )
 from ._forms import FittingStack, _int_spin, _spin, _wrapping_label, is_unset, unset_spin
 from ._plots import NoiseModelPlot
+from .plain_words import plain_noise_model
 from .tooltips import explain_fit_options
 
 SOURCES = {
@@ -332,7 +333,7 @@ class NoiseModelWidget(HDNWidget):
             model = GaussianNoiseModel(self.sigma.value())
         self._diagnostics = None
         self.session.set_noise_model(model, "known parameters")
-        self.task.set_status(f"Using {model.describe()}.")
+        self.task.set_status(f"Using the {plain_noise_model(model)}.")
 
     def _fit_job(self, source: str):
         from ..noise_models import (
@@ -397,7 +398,8 @@ class NoiseModelWidget(HDNWidget):
             self.description.setText("No noise model yet: fit one, enter known parameters or load a file.")
             self.plot.clear()
             return
-        self.description.setText(f"Current noise model ({self.session.noise_model_source}):\n{model.describe()}")
+        self.description.setText(f"Current noise model ({self.session.noise_model_source}):\n{plain_noise_model(model)}")
+        self.description.setToolTip(model.describe())
         if self._diagnostics is not None and self._diagnostics[0] is model:
             self.plot.show_diagnostics(self._diagnostics[1])
         else:

@@ -2,7 +2,7 @@
 
 Restoration runs the core's ``restore_events`` (and ``layer_activations_events``)
 in a thread worker and writes layers named after the input and the layers switched
-off ("<name> HDN MMSE", "<name> HDN MMSE (z1 off)", ...; see ``result_names`` for
+off ("<name> HDN denoised" (the MMSE), "<name> HDN denoised (z1 off)", ...; see ``result_names`` for
 when a result is updated in place). The latent-layer panel switches layers off and
 previews the effect on the region in view, in the background, optionally side by
 side with the MMSE of every layer on. "Save results..." writes chosen result
@@ -109,7 +109,7 @@ class RestoreWidget(HDNWidget):
         self.preview_task.finished.connect(self._preview_finished)
         self.apply_button = QPushButton("Apply to whole image")
         self.apply_button.setToolTip("Restores the whole input with the layers switched off as above, into a new "
-                                     "layer named after them, e.g. '... HDN MMSE (z1 off)'; earlier results stay.")
+                                     "layer named after them, e.g. '... HDN denoised (z1 off)'; earlier results stay.")
         self.apply_button.clicked.connect(self.restore)
         self.side_by_side = QCheckBox("Side by side with all layers on")
         self.side_by_side.setToolTip(SIDE_BY_SIDE_TIP)

@@ -48,6 +48,7 @@ from ._common import (
     model_summary,
 )
 from ._plots import LossPlot
+from .plain_words import BUDGET_NAMES, plain_noise_model, preset_name
 from .start_from import StartFromModel
 from .tooltips import explain_training_options
 
@@ -129,13 +130,14 @@ class TrainWidget(HDNWidget):
 
         self.preset = QComboBox()
         for name, preset in PRESETS.items():
-            self.preset.addItem(name, name)
+            self.preset.addItem(preset_name(name), name)
             self.preset.setItemData(self.preset.count() - 1, preset.description, Qt.ItemDataRole.ToolTipRole)
         self.preset.setCurrentIndex(list(PRESETS).index("fast"))
         self.patch_size = QSpinBox()
         self.patch_size.setRange(8, 1024)
         self.budget_kind = QComboBox()
-        self.budget_kind.addItems(BUDGETS)
+        for key in BUDGETS:
+            self.budget_kind.addItem(BUDGET_NAMES[key], key)
         self.budget = QDoubleSpinBox()
         self.budget.setRange(0.01, 1e7)
         self.budget.setDecimals(2)
@@ -204,7 +206,7 @@ class TrainWidget(HDNWidget):
         # Settings most runs leave as they are: folded away, so that the form fits a laptop screen.
         advanced = form_page(
             ("Tile size (px)", self.patch_size),
-            ("Set aside for checking", self.val_fraction),
+            ("Tiles held back to check progress", self.val_fraction),
             ("Detail layers to leave out", self.layers_off_row),
             ("Run on", self.device),
             ("Save model in", hbox(self.output, self.output_browse)),
@@ -248,10 +250,10 @@ class TrainWidget(HDNWidget):
         self.patch_size.setSingleStep(preset.model.stride)
         self.val_fraction.setValue(preset.train.val_fraction)
         if preset.train.minutes is not None:
-            self.budget_kind.setCurrentText("minutes")
+            self.budget_kind.setCurrentIndex(BUDGETS.index("minutes"))
             self.budget.setValue(preset.train.minutes)
         elif preset.train.epochs is not None:
-            self.budget_kind.setCurrentText("epochs")
+            self.budget_kind.setCurrentIndex(BUDGETS.index("epochs"))
             self.budget.setValue(preset.train.epochs)
         self._rebuild_layer_toggles()
 
@@ -282,7 +284,7 @@ class TrainWidget(HDNWidget):
             if model is None:
                 self.noise_label.setText("none yet: fit one in the Noise model widget")
             else:
-                self.noise_label.setText(f"{model.kind} ({self.session.noise_model_source})")
+                self.noise_label.setText(f"{plain_noise_model(model)} ({self.session.noise_model_source})")
                 self.noise_label.setToolTip(model.describe())
         elif what == "model":
             model = self.session.model
@@ -318,12 +320,12 @@ class TrainWidget(HDNWidget):
             # Snapshots are cheap copies; they are previewed only while "Live preview" is ticked.
             "snapshot_every_s": PREVIEW_MIN_INTERVAL_S,
         }
-        budget_kind, value = self.budget_kind.currentText(), self.budget.value()
+        budget_kind, value = self.budget_kind.currentData(), self.budget.value()
         if budget_kind == "minutes":
             arguments["minutes"] = value
         else:
             if value != int(value):
-                raise InputError(f"The number of {budget_kind} must be a whole number, not {value:g}.")
+                raise InputError(f"The number of {BUDGET_NAMES[budget_kind]} must be a whole number, not {value:g}.")
             arguments[budget_kind] = int(value)
         source = self.noise_source.currentData()
         if source == "session":
