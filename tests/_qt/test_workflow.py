@@ -41,8 +41,9 @@ def test_fit_train_stop_restore_toggle(viewer, qtbot, tmp_path, messages):
     assert model is not None and model.noise_model is noise_widget.session.noise_model
     assert "From: trained on 'noisy'" in restore_widget.model_label.text()
 
-    # 3. Restore the whole stack, plane by plane.
+    # 3. Restore the whole stack, plane by plane (an explicit choice: the plane in view is the default).
     restore_widget.input_layer.set_layer("noisy")
+    restore_widget.target.choice.setCurrentText("Whole stack")
     restore_widget.n_samples.setValue(3)
     restore_widget.keep_samples.setValue(2)
     assert run_task(qtbot, restore_widget.task, restore_widget.restore) == "done"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -161,6 +161,7 @@ def show_image(
     like: Any,
     leading_axes: int = 0,
     metadata: dict[str, Any] | None = None,
+    offset: Sequence[int] = (),
     **kwargs: Any,
 ) -> Any:
     """Add the image layer ``name``, or update it in place if it exists, placed like the layer ``like``.
@@ -168,10 +169,12 @@ def show_image(
     The new layer inherits ``like``'s scale, units, translate and metadata (plus
     ``metadata``), and is marked as a result (``layer_roles``) unless ``metadata``
     gives another role; ``leading_axes`` extra axes in front of ``like``'s
-    (samples, latent layers) get unit scale and zero offset.
+    (samples, latent layers) get unit scale and zero offset. ``offset``: where ``data`` starts in ``like``,
+    in pixels along its first axes (a plane restored alone sits at that plane).
     """
     scale = (1.0,) * leading_axes + tuple(like.scale)
-    translate = (0.0,) * leading_axes + tuple(like.translate)
+    shift = tuple(offset) + (0,) * (like.ndim - len(offset))
+    translate = (0.0,) * leading_axes + tuple(t + o * s for t, o, s in zip(like.translate, shift, like.scale))
     units = ("pixel",) * leading_axes + tuple(str(unit) for unit in like.units)
     meta = dict(like.metadata)
     meta.update(metadata or {})

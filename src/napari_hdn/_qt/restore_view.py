@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from .._validation import is_dask
+from .restore_target import plane_in_view
 
 # Largest preview region (pixels per side): the preview must come back within about 2 s.
 PREVIEW_SIZE = 256
@@ -17,10 +18,7 @@ PLANES_KEY = "napari_hdn_planes"  # layer metadata: the label of each plane alon
 def region_in_view(viewer: Any, layer: Any, image: Any, stride: int) -> tuple[np.ndarray, tuple[int, ...]]:
     """The displayed part of the current plane, centred, at most PREVIEW_SIZE per side; and its origin."""
     height, width = image.shape[-2:]
-    lead = ()
-    if image.ndim > 2:
-        point = layer.world_to_data(viewer.dims.point)
-        lead = tuple(int(np.clip(round(float(p)), 0, n - 1)) for p, n in zip(point[: image.ndim - 2], image.shape))
+    lead = plane_in_view(viewer, layer, image)
     corners = np.asarray(layer.corner_pixels)
     low = corners[0, -2:]
     high = corners[1, -2:] + 1  # corner_pixels holds the last pixel in view, not the end

@@ -44,6 +44,7 @@ from .bioimageio_button import BioimageioExport
 from .compare import SideBySide
 from .latent_panel import NOISE_MARK, LatentLayerPanel  # noqa: F401 (NOISE_MARK: tests)
 from .one_pass import OnePassControls, layers_text
+from .restore_target import RestoreTarget
 from .restore_view import (  # noqa: F401 (PLANES_KEY, text_overlay: tests)
     PLANES_KEY,
     _restore_and_explain,
@@ -92,6 +93,10 @@ class RestoreWidget(HDNWidget):
         self.tta = QCheckBox("Average over 8 flips and rotations (slower)")
         self.activations = QCheckBox("Show what each detail layer contributes")
         self.activations.setChecked(True)
+        self.target = RestoreTarget()
+        for signal in (self.input_layer.currentIndexChanged, self.target.choice.currentIndexChanged,
+                       self.n_samples.valueChanged, self.tta.toggled):
+            signal.connect(self._update_target)
         self.restore_button = QPushButton("Restore")
         self.restore_button.clicked.connect(self.restore)
         self.task = TaskPanel("Restoration", "Cancel")
@@ -143,6 +148,7 @@ class RestoreWidget(HDNWidget):
         layout.addWidget(self.export)
         form = QFormLayout()
         form.addRow("Input layer", self.input_layer)
+        form.addRow("Restore", self.target)
         form.addRow("Samples to average", self.n_samples)
         form.addRow("Samples to show", self.keep_samples)
         self._form = form
@@ -201,9 +207,20 @@ class RestoreWidget(HDNWidget):
             self._form.labelForField(box).setVisible(sampling)
         self.tta.setVisible(sampling)
         self.activations.setVisible(sampling)
+        self._update_target()
         self.task.clear_error("one_pass")
         self.one_pass.task.clear_error("one_pass")
         self.one_pass.task.refresh()
+
+    def _update_target(self, *_: Any) -> None:
+        """"Plane in view / Whole stack" for stacks only, and the estimated time of the job chosen."""
+        layer = self.input_layer.layer()
+        shape = None if layer is None or layer.rgb else tuple(layer.data.shape)
+        stack = shape is not None and len(shape) > 2
+        self.target.setVisible(stack)
+        self._form.labelForField(self.target).setVisible(stack)
+        samples = self.n_samples.value() * (8 if self.tta.isChecked() else 1)
+        self.target.show_estimate(self.session.model, shape, samples, self.one_pass.one_pass())
 
     def load_model(self, path: str | Path) -> bool:
         return load_model_into(self.session, path, self.task)
@@ -230,9 +247,10 @@ class RestoreWidget(HDNWidget):
         def make_job(token):
             model = self._checked_model()
             layer = self.input_layer.layer()
-            image = layer_array(layer, "input layer")
+            image, plane = self.target.part(self.viewer, layer, layer_array(layer, "input layer"))
             off = self.latent.switched_off()
             threads = self.threads_for(self.task)
+            samples = self.n_samples.value() * (8 if self.tta.isChecked() else 1)
             restoring = restore_events(
                 model, image, self.n_samples.value(), self.keep_samples.value(), deactivate=off,
                 tta=self.tta.isChecked(), threads=threads, stop=token,
@@ -241,7 +259,9 @@ class RestoreWidget(HDNWidget):
             if self.activations.isChecked():
                 explaining = layer_activations_events(model, image, threads=threads, stop=token)
             self._job_input = (model, layer.name)
+            self._job_plane = plane
             self._job_model = {"model": self.session.model_source, "model_step": int(model.step)}
+            self.target.started("restore", model, np.prod(image.shape), samples)
             return _restore_and_explain(restoring, explaining)
 
         return self.task.start(make_job, self._restored)
@@ -259,8 +279,9 @@ class RestoreWidget(HDNWidget):
                 err.gui_cause = "one_pass"  # goes when the method, the layers or the denoisers change
                 raise err
             self._job_input = (model, layer.name, off)
+            image, self._job_plane = self.target.part(self.viewer, layer, layer_array(layer, "input layer"))
             self._job_model = {"model": self.session.model_source, "model_step": int(model.step)}
-            return denoise_events(model, layer_array(layer, "input layer"), off, stop=token)
+            return denoise_events(model, image, off, stop=token)
 
         return self.task.start(make_job, self._restored_one_pass)
 
@@ -270,13 +291,14 @@ class RestoreWidget(HDNWidget):
             return
         like = self.viewer.layers[name]
         switched_off = [i for i in off if i not in model.trained_deactivated]
-        identity = {"source_layer": name, "method": "direct denoiser (one pass)",
+        plane = self._job_plane
+        identity = {"source_layer": name, "method": "direct denoiser (one pass)", "plane": list(plane),
                     "deactivated_layers": list(off), "switched_off": switched_off, **self._job_model}
-        (mmse_name,) = free_names(self.viewer, [output_name(name, "MMSE") + variant_tag(switched_off, True)],
+        (mmse_name,) = free_names(self.viewer, [output_name(name, "MMSE") + variant_tag(switched_off, True, plane)],
                                   identity)
         same_contrast = {} if like.rgb else {"contrast_limits": tuple(like.contrast_limits)}
         show_image(self.viewer, mmse_name, mmse, like, metadata={"napari_hdn": {**identity, "result": "MMSE"}},
-                   **same_contrast)
+                   offset=plane, **same_contrast)
         self.task.set_status(f"Restored '{name}' in one pass into '{mmse_name}'.")
 
     def distill(self) -> bool:
@@ -295,28 +317,32 @@ class RestoreWidget(HDNWidget):
     def _restored(self, result: tuple[Any, Any]) -> None:
         restoration, activations = result
         model, name = self._job_input
+        plane = self._job_plane
+        self.target.finished("restore")
+        self._update_target()
         if name not in self.viewer.layers:
             self.task.set_status(f"The input layer '{name}' was removed during the restoration; results dropped.")
             return
         like = self.viewer.layers[name]
         switched_off = [i for i in restoration.deactivate if i not in model.trained_deactivated]
         identity = {"source_layer": name, "method": "posterior samples", "deactivated_layers":
-                    list(restoration.deactivate), "switched_off": switched_off, **self._job_model}
+                    list(restoration.deactivate), "switched_off": switched_off, "plane": list(plane),
+                    **self._job_model}
         about = {**identity, "n_samples": restoration.n_samples}
         if self.suggestion is not None and tuple(restoration.deactivate) == tuple(self.suggestion.layers):
             about["suggestion"] = self.suggestion.to_metadata()  # the choice came from it
-        tag = variant_tag(switched_off)
+        tag = variant_tag(switched_off, plane=plane)
         mmse_name, variance_name, samples_name = free_names(
             self.viewer, [output_name(name, what) + tag for what in ("MMSE", "variance", "samples")], identity)
         planes = {PLANES_KEY: [f"latent layer z{i}" for i in range(1, model.n_layers + 1)]}
         same_contrast = {} if like.rgb else {"contrast_limits": tuple(like.contrast_limits)}
         show_image(self.viewer, mmse_name, restoration.mmse, like, metadata={"napari_hdn": {**about, "result": "MMSE"}},
-                   **same_contrast)
-        show_image(self.viewer, variance_name, restoration.variance, like,
+                   offset=plane, **same_contrast)
+        show_image(self.viewer, variance_name, restoration.variance, like, offset=plane,
                    metadata={"napari_hdn": {**about, "result": "variance"}}, colormap="magma", visible=False)
         if restoration.samples.shape[0]:
             sample_labels = {PLANES_KEY: [f"sample {k + 1}" for k in range(restoration.samples.shape[0])]}
-            show_image(self.viewer, samples_name, restoration.samples, like, leading_axes=1,
+            show_image(self.viewer, samples_name, restoration.samples, like, leading_axes=1, offset=plane,
                        metadata={"napari_hdn": {**about, "result": "samples"}, **sample_labels}, visible=False,
                        **same_contrast)
         elif samples_name in self.viewer.layers:
@@ -328,7 +354,7 @@ class RestoreWidget(HDNWidget):
             names = free_names(self.viewer, [output_name(name, "activations"), output_name(name, "KL maps")], shared)
             for layer_name, what, data, colormap in zip(names, ("activations", "KL maps"), activations,
                                                         ("gray", "inferno")):
-                layer = show_image(self.viewer, layer_name, data, like, leading_axes=1,
+                layer = show_image(self.viewer, layer_name, data, like, leading_axes=1, offset=plane,
                                    metadata={"napari_hdn": {**about, "result": what}, **planes}, colormap=colormap,
                                    visible=False)
                 layer.events.visible.connect(self._show_plane_label)
@@ -390,6 +416,7 @@ class RestoreWidget(HDNWidget):
             events = restore_events(model, crop, self.preview_samples.value(), 0, deactivate=off,
                                     threads=threads, stop=token)
             self._preview_input = (layer.name, origin, off)
+            self.target.started("preview", model, crop.size, self.preview_samples.value())
             return events
 
         return self.preview_task.start(make_job, self._previewed)
@@ -401,6 +428,8 @@ class RestoreWidget(HDNWidget):
 
     def _previewed(self, restoration: Any) -> None:
         name, origin, off = self._preview_input
+        self.target.finished("preview")  # the speed of this model: the estimate of a whole job follows
+        self._update_target()
         if name not in self.viewer.layers:
             return
         like = self.viewer.layers[name]

@@ -30,11 +30,14 @@ def output_name(input_name: str, what: str) -> str:
     return f"{input_name} HDN {LAYER_WORDS.get(what, what)}"
 
 
-def variant_tag(switched_off: Sequence[int], one_pass: bool = False) -> str:
-    """' (z1, z2 off)', ' (one pass)', ' (z1 off; one pass)' or '' for every layer on, with samples."""
+def variant_tag(switched_off: Sequence[int], one_pass: bool = False, plane: Sequence[int] = ()) -> str:
+    """' (z1, z2 off)', ' (one pass)', ' (z1 off; one pass)', ' (plane 29)' or '' for every layer on, with
+    samples, of the whole image (``plane``: the indices of the one plane restored, as on napari's sliders)."""
     parts = [", ".join(f"z{i}" for i in switched_off) + " off"] if switched_off else []
     if one_pass:
         parts.append("one pass")
+    if plane:
+        parts.append("plane " + ", ".join(map(str, plane)))
     return f" ({'; '.join(parts)})" if parts else ""
 
 
