@@ -12,9 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-from qtpy.QtWidgets import QComboBox, QPushButton, QSpinBox, QVBoxLayout, QWidget
+from qtpy.QtWidgets import QPushButton, QSpinBox, QVBoxLayout, QWidget
 
 from ._common import TaskPanel, hbox
+from ._layout import choice_box
 
 SAMPLES = "Samples (average, spread and samples)"
 ONE_PASS = "Fast (one pass: average only)"
@@ -32,11 +33,10 @@ class OnePassControls(QWidget):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.method = QComboBox()
-        self.method.addItems([SAMPLES, ONE_PASS])
-        self.method.setToolTip("Samples: the MMSE with a variance map and samples (slower). One pass: the MMSE "
-                               "only, from a direct denoiser trained for the latent layers switched on now "
-                               "(hundreds of times faster: for large images and stacks).")
+        self.method = choice_box([SAMPLES, ONE_PASS], (
+            "Samples: the MMSE with a variance map and samples (slower). One pass: the MMSE only, from a direct "
+            "denoiser trained for the latent layers switched on now (hundreds of times faster: for large images "
+            "and stacks)."))
         self.distill_minutes = QSpinBox()
         self.distill_minutes.setRange(1, 120)
         self.distill_minutes.setValue(3)

@@ -13,9 +13,10 @@ import weakref
 from typing import Any
 
 import numpy as np
-from qtpy.QtWidgets import QComboBox, QLabel, QVBoxLayout, QWidget
+from qtpy.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from ..progress import format_seconds
+from ._layout import choice_box
 
 PLANE_IN_VIEW = "Plane in view"
 WHOLE_STACK = "Whole stack"
@@ -34,11 +35,9 @@ class RestoreTarget(QWidget):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.choice = QComboBox()
-        self.choice.addItems([PLANE_IN_VIEW, WHOLE_STACK])
-        self.choice.setToolTip("Plane in view: restores the plane the viewer shows (quick), into a result placed "
-                               "at that plane. Whole stack: every plane, one after the other (can take long: "
-                               "the estimate below says how long).")
+        self.choice = choice_box([PLANE_IN_VIEW, WHOLE_STACK], (
+            "Plane in view: restores the plane the viewer shows (quick), into a result placed at that plane. "
+            "Whole stack: every plane, one after the other (can take long: the estimate below says how long)."))
         self.estimate = QLabel("")
         self.estimate.setWordWrap(True)
         layout = QVBoxLayout(self)
