@@ -50,6 +50,7 @@ def test_training_runs_in_the_background_with_losses_and_a_preview(viewer, qtbot
     np.testing.assert_allclose(preview.scale, (0.5, 0.5))
     np.testing.assert_allclose(preview.translate, (10.0, 20.0))
     qtbot.waitUntil(lambda: not widget.preview_task.running, timeout=WAIT_MS)
+    assert not preview.visible  # training has ended: the preview no longer covers the image
     assert messages == []
 
 
@@ -62,6 +63,7 @@ def test_the_preview_is_refreshed_while_training_runs(viewer, qtbot, tmp_path, m
             assert widget.start()
             qtbot.waitUntil(lambda: name in viewer.layers, timeout=WAIT_MS)
             assert widget.task.running  # previewed from a snapshot, long before training ends
+            assert viewer.layers[name].visible
             first = viewer.layers[name].data.copy()
             qtbot.waitUntil(lambda: not np.array_equal(viewer.layers[name].data, first), timeout=WAIT_MS)
             assert widget.task.running

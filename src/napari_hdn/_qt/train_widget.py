@@ -50,6 +50,7 @@ from ._common import (
 from ._plots import LossPlot
 from .plain_words import BUDGET_NAMES, plain_noise_model, preset_name
 from .start_from import StartFromModel
+from .train_choices import default_output_folder, device_choices  # noqa: F401 (default_output_folder: API)
 from .tooltips import explain_training_options
 
 NOISE_SOURCES = {
@@ -64,31 +65,6 @@ EXISTING = {"refuse": "stop with a message", "resume": "continue its training", 
 PREVIEW_CROP = 128  # pixels per side of the live preview
 PREVIEW_SAMPLES = 8
 PREVIEW_MIN_INTERVAL_S = 3.0
-
-def default_output_folder(layer_name: str) -> Path:
-    """Where a training run keeps its checkpoints when the user did not choose a folder."""
-    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in layer_name) or "model"
-    return Path.home() / "napari-hdn" / "models" / f"{safe}-{time.strftime('%Y%m%d-%H%M%S')}"
-
-
-def device_choices() -> list[tuple[str, str]]:
-    """(label, device) pairs: "auto" names what it will use (the GPU found, or the CPU)."""
-    import torch
-
-    from .._device import resolve_device
-
-    found = resolve_device("auto")
-    if found.type == "cuda":
-        name = f"GPU: {torch.cuda.get_device_name(0)}"
-    elif found.type == "mps":
-        name = "GPU: Apple MPS"
-    else:
-        name = "CPU (no GPU found)"
-    choices = [(f"auto - {name}", "auto"), ("CPU", "cpu")]
-    if found.type == "cuda":
-        choices.append((f"CUDA - {torch.cuda.get_device_name(0)}", "cuda"))
-    return choices
-
 
 class TrainWidget(HDNWidget):
     """Train an HDN model on one or more image layers."""
@@ -415,6 +391,9 @@ class TrainWidget(HDNWidget):
 
     def _training_finished(self, outcome: str) -> None:
         self.start_button.setEnabled(True)
+        name = self._preview_target[0] if self._preview_target else None
+        if name is not None and f"{name} HDN training preview" in self.viewer.layers:
+            self.viewer.layers[f"{name} HDN training preview"].visible = False  # the image shows again
         self._show_convergence("")  # training has ended: nothing left to stop
 
     # -- live preview -----------------------------------------------------------------------------------------
@@ -456,9 +435,10 @@ class TrainWidget(HDNWidget):
             layer.data = mmse
             layer.translate = translate
         else:
-            self.viewer.add_image(mmse, name=preview_name, scale=scale, translate=translate,
-                                  contrast_limits=tuple(like.contrast_limits),
-                                  metadata=with_role(like.metadata, PREVIEW, source_layer=name))
+            layer = self.viewer.add_image(mmse, name=preview_name, scale=scale, translate=translate,
+                                          contrast_limits=tuple(like.contrast_limits),
+                                          metadata=with_role(like.metadata, PREVIEW, source_layer=name))
+        layer.visible = self.task.running  # once training has ended it no longer hides the image
 
     def _preview_finished(self, outcome: str) -> None:
         self._maybe_preview()
