@@ -215,7 +215,7 @@ class RestoreWidget(HDNWidget):
     def _update_target(self, *_: Any) -> None:
         """"Plane in view / Whole stack" for stacks only, and the estimated time of the job chosen."""
         layer = self.input_layer.layer()
-        shape = None if layer is None or layer.rgb else tuple(layer.data.shape)
+        shape = None if layer is None or layer.rgb else tuple(layer_array(layer, "input layer").shape)
         stack = shape is not None and len(shape) > 2
         self.target.setVisible(stack)
         self._form.labelForField(self.target).setVisible(stack)
