@@ -146,7 +146,7 @@ def render(out: Path, model_path: str | None, train_seconds: float, sizes: tuple
     restore.n_samples.setValue(50)
     restore.keep_samples.setValue(5)
     _run(restore.task, restore.restore, 600, "the restoration")
-    _show(viewer, "Restore", ["nuclei noisy", "nuclei noisy HDN MMSE", "nuclei ground truth"])
+    _show(viewer, "Restore", ["nuclei noisy", "nuclei noisy HDN denoised", "nuclei ground truth"])
     grid = viewer.canvas.grid
     grid.shape = (1, 3)  # noisy | ground truth | MMSE (napari fills the grid from the layer list)
     grid.enabled = True
@@ -161,7 +161,7 @@ def render(out: Path, model_path: str | None, train_seconds: float, sizes: tuple
     restore.preview_task.finished.connect(outcome.append)
     restore.latent.toggles[0].setChecked(False)
     _wait(lambda: bool(outcome), 120, "the latent-layer preview")
-    _show(viewer, "Restore", ["nuclei noisy HDN MMSE", "nuclei noisy HDN preview"])
+    _show(viewer, "Restore", ["nuclei noisy HDN denoised", "nuclei noisy HDN preview"])
     grid.shape = (1, 2)  # all layers on | z1 off
     grid.enabled = True
     # The latent-layer panel, below the restoration.

@@ -147,11 +147,11 @@ def _read_noise_model(path: Any) -> list[LayerData]:
 
 
 def _read_model(path: Any) -> list[LayerData]:
-    from .model.bundle import load_model
+    from .model.bundle import load_model, resolve_bundle_path
 
     p = Path(path[0] if isinstance(path, (list, tuple)) else path)
     model = load_model(p, device="auto")  # the GPU when there is one, as napari_hdn.restore(path) does
-    _hand_to_viewer("model", model, str(p))
+    _hand_to_viewer("model", model, str(p), str(resolve_bundle_path(p)))
     return [(None,)]
 
 
@@ -159,7 +159,7 @@ def _read_model(path: Any) -> list[LayerData]:
 _WIDGET_FOR = {"noise_model": "Noise model", "model": "Restore"}
 
 
-def _hand_to_viewer(what: str, obj: Any, source: str) -> None:
+def _hand_to_viewer(what: str, obj: Any, source: str, folder: str = "") -> None:
     """Put a loaded object into the current viewer's session and show the widget that uses it."""
     import napari
 
@@ -172,7 +172,7 @@ def _hand_to_viewer(what: str, obj: Any, source: str) -> None:
     if what == "noise_model":
         session.set_noise_model(obj, source)
     else:
-        session.set_model(obj, source)
+        session.set_model(obj, source, folder)
     window = getattr(viewer, "window", None)
     if window is not None and hasattr(window, "add_plugin_dock_widget"):
         window.add_plugin_dock_widget("napari-hdn", _WIDGET_FOR[what])

@@ -25,6 +25,9 @@ class Session:
     noise_model_source: str = ""
     model: Any = None
     model_source: str = ""
+    # The bundle folder the model's weights are saved in (what a one-pass denoiser trained for it is saved
+    # into); "" for a model that lives only in memory.
+    model_folder: str = ""
     _listeners: list[Any] = field(default_factory=list, repr=False)
     _members: weakref.WeakSet = field(default_factory=weakref.WeakSet, repr=False)
 
@@ -53,9 +56,10 @@ class Session:
         self.noise_model_source = source
         self._notify(NOISE_MODEL)
 
-    def set_model(self, model: Any, source: str) -> None:
+    def set_model(self, model: Any, source: str, folder: str = "") -> None:
         self.model = model
         self.model_source = source
+        self.model_folder = str(folder)
         self._notify(MODEL)
 
     def _notify(self, what: str) -> None:

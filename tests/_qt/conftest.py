@@ -23,10 +23,13 @@ def trained_model_path(tmp_path_factory):
 
 @pytest.fixture
 def messages(monkeypatch):
-    """The error notifications the widgets show, in order."""
+    """The error notifications the widgets show, in order; none may name a command or a function call."""
+    from napari_hdn._qt.gui_words import has_code
+
     shown: list[str] = []
     monkeypatch.setattr("napari_hdn._qt._errors.show_error", shown.append)
-    return shown
+    yield shown
+    assert not [m for m in shown if has_code(m)], "a widget showed a command or an API call"
 
 
 @pytest.fixture

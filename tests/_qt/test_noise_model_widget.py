@@ -42,7 +42,9 @@ def test_gmm_from_calibration_stack_plot_save_and_load(viewer, qtbot, tmp_path, 
     top, bottom = widget.plot.axes
     assert len(top.lines) == 5 and len(top.patches) > 0  # model curves at 5 signal levels over the histograms
     assert len(bottom.lines) == 2  # data and model variance
-    assert "Gaussian mixture" in widget.description.text()
+    # In plain words; the precise form in the tooltip.
+    assert "learned from the data" in widget.description.text() and "Gaussian mixture" not in widget.description.text()
+    assert "Gaussian mixture" in widget.description.toolTip()
 
     path = tmp_path / "nm.npz"
     assert widget.save_noise_model(path)
@@ -77,9 +79,14 @@ def test_known_poisson_gaussian_parameters(viewer, messages):
     widget = dock(viewer, "Noise model")
     widget.set_source("known")
     widget.known_kind.setCurrentIndex(0)
+    # Nothing pre-filled (no example values that look like the camera's): "Use these parameters" waits for them.
+    assert [box.text() for box in (widget.gain, widget.offset, widget.read_sigma)] == ["not set"] * 3
+    assert not widget.fit_button.isEnabled() and "not set" in widget.fit_hint.text()
     widget.gain.setValue(2.0)
     widget.offset.setValue(100.0)
+    assert not widget.fit_button.isEnabled()
     widget.read_sigma.setValue(4.0)
+    assert widget.fit_button.isEnabled() and widget.fit_hint.isHidden()  # the hint goes with its cause
 
     assert widget.fit()
     model = widget.session.noise_model
@@ -179,6 +186,9 @@ def test_the_calibration_stack_is_chosen_explicitly_or_is_the_marked_one(viewer,
     widget.clean_layer.set_layer("nuclei calibration")
     assert widget.fit_button.isEnabled()
     widget.set_source("known")
+    assert not widget.fit_button.isEnabled()  # the camera's values are not set yet
+    widget.known_kind.setCurrentIndex(1)
+    widget.sigma.setValue(3.0)
     assert widget.fit_button.isEnabled()
     assert messages == []
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 from qt_helpers import WAIT_MS, dock, noisy_stack, run_task
@@ -12,15 +14,17 @@ from napari_hdn.model.bundle import load_model
 
 pytestmark = pytest.mark.qt
 
-OUTPUTS = ("MMSE", "variance", "samples", "activations", "KL maps")
+OUTPUTS = ("denoised", "variance", "samples", "activations", "information maps")  # MMSE, ..., KL maps
 
 
 @pytest.fixture
-def restore_widget(viewer, trained_model_path):
+def restore_widget(viewer, trained_model_path, tmp_path):
     viewer.add_image(noisy_stack(1)[0], name="noisy", scale=(0.5, 0.25), translate=(3.0, 4.0),
                      metadata={"pixel_size_um": 0.25})
     widget = dock(viewer, "Restore")
-    assert widget.load_model(trained_model_path)
+    run = tmp_path / "run"
+    shutil.copytree(trained_model_path, run)  # a one-pass denoiser trained here is saved into the model's folder
+    assert widget.load_model(run)
     widget.input_layer.set_layer("noisy")
     widget.n_samples.setValue(6)
     widget.keep_samples.setValue(3)
@@ -31,8 +35,8 @@ def test_restoration_adds_named_layers_placed_like_the_input(viewer, qtbot, rest
     widget = restore_widget
     assert run_task(qtbot, widget.task, widget.restore) == "done"
 
-    expected_shapes = {"MMSE": (64, 64), "variance": (64, 64), "samples": (3, 64, 64), "activations": (2, 64, 64),
-                       "KL maps": (2, 64, 64)}
+    expected_shapes = {"denoised": (64, 64), "variance": (64, 64), "samples": (3, 64, 64), "activations": (2, 64, 64),
+                       "information maps": (2, 64, 64)}
     for what in OUTPUTS:
         layer = viewer.layers[f"noisy HDN {what}"]
         assert layer.data.shape == expected_shapes[what], what
@@ -41,10 +45,10 @@ def test_restoration_adds_named_layers_placed_like_the_input(viewer, qtbot, rest
         np.testing.assert_allclose(layer.translate, (0.0,) * lead + (3.0, 4.0))
         assert layer.metadata["pixel_size_um"] == 0.25
         assert layer.metadata["napari_hdn"]["source_layer"] == "noisy"
-    mmse = viewer.layers["noisy HDN MMSE"].data
+    mmse = viewer.layers["noisy HDN denoised"].data
     samples = viewer.layers["noisy HDN samples"].data
     assert np.isfinite(mmse).all() and not np.allclose(samples[0], samples[1])
-    assert viewer.layers["noisy HDN KL maps"].metadata[PLANES_KEY] == ["latent layer z1", "latent layer z2"]
+    assert viewer.layers["noisy HDN information maps"].metadata[PLANES_KEY] == ["latent layer z1", "latent layer z2"]
     # Each layer's share of the information (mean KL of this image): in words, the value in the tooltip.
     assert all("% of the information" in t.text() and "nats" not in t.text() for t in widget.latent.toggles)
     assert all("KL divergence" in t.toolTip() and "'noisy'" in t.toolTip() for t in widget.latent.toggles)
@@ -104,7 +108,7 @@ def test_latent_layer_toggles_preview_the_region_in_view(viewer, qtbot, restore_
     toggles[1].setChecked(False)
     widget.activations.setChecked(False)
     assert run_task(qtbot, widget.task, lambda: widget.apply_button.click() or widget.task.running) == "done"
-    assert viewer.layers["noisy HDN MMSE (z2 off)"].metadata["napari_hdn"]["deactivated_layers"] == [2]
+    assert viewer.layers["noisy HDN denoised (z2 off)"].metadata["napari_hdn"]["deactivated_layers"] == [2]
     assert messages == []
 
 
@@ -165,7 +169,8 @@ def test_the_suggestion_marks_noise_layers_and_applies_only_on_request(qtbot, re
     widget = restore_widget
     assert not widget.use_suggestion_button.isEnabled()
     assert run_task(qtbot, widget.suggest_task, widget.suggest) == "done"
-    assert widget.suggestion is not None and widget.use_suggestion_button.isEnabled()
+    assert widget.suggestion is not None
+    assert widget.use_suggestion_button.isEnabled() == bool(widget.suggestion.layers)  # only with something to apply
     assert widget.latent.hint.text() == widget.suggestion.summary
     assert widget.latent.switched_off() == ()  # a suggestion alone switches nothing off
     # A suggestion of z1 (as on row-correlated noise): marked, and applied by the button.
@@ -178,12 +183,12 @@ def test_the_suggestion_marks_noise_layers_and_applies_only_on_request(qtbot, re
     widget.use_suggestion_button.click()
     assert widget.latent.switched_off() == (1,)
     assert run_task(qtbot, widget.task, widget.restore) == "done"  # the choice is recorded with the result
-    recorded = widget.viewer.layers["noisy HDN MMSE (z1 off)"].metadata["napari_hdn"]
+    recorded = widget.viewer.layers["noisy HDN denoised (z1 off)"].metadata["napari_hdn"]
     assert recorded["deactivated_layers"] == [1] and recorded["suggestion"]["layers"] == [1]
 
 
 def test_one_pass_restoration_needs_a_denoiser_for_the_layers_and_can_train_one(
-        qtbot, viewer, restore_widget, messages, monkeypatch):
+        qtbot, viewer, restore_widget, messages, monkeypatch, tmp_path):
     from napari_hdn._qt.one_pass import ONE_PASS
 
     widget = restore_widget
@@ -193,8 +198,9 @@ def test_one_pass_restoration_needs_a_denoiser_for_the_layers_and_can_train_one(
     monkeypatch.setattr(widget.one_pass.distill_minutes, "value", lambda: 0.02)  # ~1 s instead of minutes
     assert run_task(qtbot, widget.one_pass.task, widget.distill) == "done"
     assert "all-on" in widget.session.model.direct_denoisers
+    assert (tmp_path / "run" / "best" / "direct.safetensors").is_file()  # saved into the model's folder
     assert run_task(qtbot, widget.task, widget.restore) == "done"
-    mmse = viewer.layers["noisy HDN MMSE (one pass)"]
+    mmse = viewer.layers["noisy HDN denoised (one pass)"]
     assert mmse.metadata["napari_hdn"]["method"] == "direct denoiser (one pass)"
     assert mmse.data.shape == viewer.layers["noisy"].data.shape and np.isfinite(mmse.data).all()
 
@@ -214,7 +220,7 @@ def test_apply_to_whole_image_adds_a_layer_named_after_the_layers_off_and_keeps_
     widget = restore_widget
     widget.activations.setChecked(False)
     assert run_task(qtbot, widget.task, widget.restore) == "done"
-    all_on = viewer.layers["noisy HDN MMSE"]
+    all_on = viewer.layers["noisy HDN denoised"]
     all_on_data = all_on.data.copy()
     # The user's own layer that happens to have the name of the next result: never replaced.
     viewer.add_image(np.zeros((64, 64), np.float32), name="noisy HDN variance (z1 off)")
@@ -222,21 +228,21 @@ def test_apply_to_whole_image_adds_a_layer_named_after_the_layers_off_and_keeps_
     with qtbot.waitSignal(widget.preview_task.finished, timeout=WAIT_MS):
         widget.latent.toggles[0].setChecked(False)
     assert run_task(qtbot, widget.task, lambda: widget.apply_button.click() or widget.task.running) == "done"
-    assert viewer.layers["noisy HDN MMSE"] is all_on
+    assert viewer.layers["noisy HDN denoised"] is all_on
     np.testing.assert_array_equal(all_on.data, all_on_data)
     assert all_on.metadata["napari_hdn"]["deactivated_layers"] == []
     assert not viewer.layers["noisy HDN variance (z1 off)"].data.any()
     # One number for the whole restoration: MMSE, variance and samples of z1 off are "... (z1 off) [2]".
-    z1_off = viewer.layers["noisy HDN MMSE (z1 off) [2]"]
+    z1_off = viewer.layers["noisy HDN denoised (z1 off) [2]"]
     assert z1_off.metadata["napari_hdn"]["deactivated_layers"] == [1]
     assert "noisy HDN variance (z1 off) [2]" in viewer.layers and "noisy HDN samples (z1 off) [2]" in viewer.layers
-    assert "noisy HDN MMSE (z1 off)" not in viewer.layers
+    assert "noisy HDN denoised (z1 off)" not in viewer.layers
     assert "(z1 off) [2]" in widget.task.status.text()
 
     # The same restoration again (same input, layers and model) updates its own layers in place.
     n_layers = len(viewer.layers)
     assert run_task(qtbot, widget.task, widget.restore) == "done"
-    assert len(viewer.layers) == n_layers and viewer.layers["noisy HDN MMSE (z1 off) [2]"] is z1_off
+    assert len(viewer.layers) == n_layers and viewer.layers["noisy HDN denoised (z1 off) [2]"] is z1_off
     assert messages == []
 
 
@@ -246,7 +252,7 @@ def test_side_by_side_shows_the_preview_next_to_the_all_layers_on_mmse(viewer, q
     widget = restore_widget
     widget.activations.setChecked(False)
     assert run_task(qtbot, widget.task, widget.restore) == "done"
-    mmse = viewer.layers["noisy HDN MMSE"]
+    mmse = viewer.layers["noisy HDN denoised"]
     variance = viewer.layers["noisy HDN variance"]
     variance.visible = True  # the user looks at the variance too
     with qtbot.waitSignal(widget.preview_task.finished, timeout=WAIT_MS):

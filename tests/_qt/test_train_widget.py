@@ -21,7 +21,7 @@ def tiny_train_widget(viewer, out, steps=8):
     widget.session.set_noise_model(GaussianNoiseModel(3.0), "test")
     widget.set_overrides(**TINY)
     widget.patch_size.setValue(TINY_PATCH)
-    widget.budget_kind.setCurrentText("steps")
+    widget.budget_kind.setCurrentIndex(widget.budget_kind.findData("steps"))
     widget.budget.setValue(steps)
     widget.layers.set_checked(["noisy"])
     widget.output.setText(str(out))
@@ -50,6 +50,7 @@ def test_training_runs_in_the_background_with_losses_and_a_preview(viewer, qtbot
     np.testing.assert_allclose(preview.scale, (0.5, 0.5))
     np.testing.assert_allclose(preview.translate, (10.0, 20.0))
     qtbot.waitUntil(lambda: not widget.preview_task.running, timeout=WAIT_MS)
+    assert not preview.visible  # training has ended: the preview no longer covers the image
     assert messages == []
 
 
@@ -62,6 +63,7 @@ def test_the_preview_is_refreshed_while_training_runs(viewer, qtbot, tmp_path, m
             assert widget.start()
             qtbot.waitUntil(lambda: name in viewer.layers, timeout=WAIT_MS)
             assert widget.task.running  # previewed from a snapshot, long before training ends
+            assert viewer.layers[name].visible
             first = viewer.layers[name].data.copy()
             qtbot.waitUntil(lambda: not np.array_equal(viewer.layers[name].data, first), timeout=WAIT_MS)
             assert widget.task.running
@@ -217,7 +219,7 @@ def test_the_training_list_offers_only_noisy_data_and_shows_four_rows(viewer, me
     viewer.add_image(noisy_stack(1)[0], name="ground truth", metadata=with_role({}, GROUND_TRUTH))
     widget = dock(viewer, "Train")
     # Results and previews as the plugin writes them (Restore widget, training preview): not training data.
-    show_image(viewer, "noisy HDN MMSE", noisy.data, noisy, metadata={"napari_hdn": {"source_layer": "noisy"}})
+    show_image(viewer, "noisy HDN denoised", noisy.data, noisy, metadata={"napari_hdn": {"source_layer": "noisy"}})
     viewer.add_image(noisy.data[:16, :16], name="noisy HDN preview", metadata=with_role({}, PREVIEW))
     viewer.add_image(noisy_stack(2), name="more noisy data")
     offered = [widget.layers.item(i).text() for i in range(widget.layers.count())]

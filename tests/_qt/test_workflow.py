@@ -41,14 +41,15 @@ def test_fit_train_stop_restore_toggle(viewer, qtbot, tmp_path, messages):
     assert model is not None and model.noise_model is noise_widget.session.noise_model
     assert "From: trained on 'noisy'" in restore_widget.model_label.text()
 
-    # 3. Restore the whole stack, plane by plane.
+    # 3. Restore the whole stack, plane by plane (an explicit choice: the plane in view is the default).
     restore_widget.input_layer.set_layer("noisy")
+    restore_widget.target.choice.setCurrentText("Whole stack")
     restore_widget.n_samples.setValue(3)
     restore_widget.keep_samples.setValue(2)
     assert run_task(qtbot, restore_widget.task, restore_widget.restore) == "done"
-    assert viewer.layers["noisy HDN MMSE"].data.shape == (4, 64, 64)
+    assert viewer.layers["noisy HDN denoised"].data.shape == (4, 64, 64)
     assert viewer.layers["noisy HDN samples"].data.shape == (2, 4, 64, 64)
-    assert viewer.layers["noisy HDN KL maps"].data.shape == (2, 4, 64, 64)
+    assert viewer.layers["noisy HDN information maps"].data.shape == (2, 4, 64, 64)
     np.testing.assert_allclose(viewer.layers["noisy HDN samples"].scale, (1.0, 2.0, 0.5, 0.5))
 
     # 4. Switch z1 off: a preview of the plane in view, then the whole stack.
@@ -59,11 +60,11 @@ def test_fit_train_stop_restore_toggle(viewer, qtbot, tmp_path, messages):
     preview = viewer.layers["noisy HDN preview"]
     assert preview.metadata["napari_hdn"]["origin"][0] == 2  # the plane in view
     assert preview.data.ndim == 2
-    before = viewer.layers["noisy HDN MMSE"].data.copy()
+    before = viewer.layers["noisy HDN denoised"].data.copy()
     restore_widget.activations.setChecked(False)
     assert run_task(qtbot, restore_widget.task, restore_widget.restore) == "done"
-    after = viewer.layers["noisy HDN MMSE (z1 off)"]  # a new layer: the all-on result stays for comparison
+    after = viewer.layers["noisy HDN denoised (z1 off)"]  # a new layer: the all-on result stays for comparison
     assert after.metadata["napari_hdn"]["deactivated_layers"] == [1]
     assert not np.allclose(after.data, before)
-    np.testing.assert_array_equal(viewer.layers["noisy HDN MMSE"].data, before)
+    np.testing.assert_array_equal(viewer.layers["noisy HDN denoised"].data, before)
     assert messages == []

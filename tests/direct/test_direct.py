@@ -57,6 +57,26 @@ def test_save_load_round_trip(distilled, tmp_path):
     np.testing.assert_array_equal(napari_hdn.denoise(loaded, image), napari_hdn.denoise(model, image))
 
 
+def test_train_direct_denoiser_out_saves_into_the_model_folder_leaving_the_weights(tmp_path):
+    import hashlib
+    import json
+
+    image = make_image((64, 64))
+    run = tmp_path / "run"
+    make_model().save(run / "best")  # a training folder: out= resolves to its best checkpoint
+    weights = hashlib.sha256((run / "best" / "weights.safetensors").read_bytes()).hexdigest()
+    model = load_model(run)
+    napari_hdn.train_direct_denoiser(model, image, steps=3, out=run, **FAST)
+    assert hashlib.sha256((run / "best" / "weights.safetensors").read_bytes()).hexdigest() == weights
+    meta = json.loads((run / "best" / "model.json").read_text())
+    assert meta["direct_denoisers"] == {"file": "direct.safetensors", "layer_sets": ["all-on"]}
+    again = load_model(run)
+    assert list(again.direct_denoisers) == ["all-on"]
+    np.testing.assert_array_equal(napari_hdn.denoise(again, image), napari_hdn.denoise(model, image))
+    with pytest.raises(Exception, match="does not exist"):  # refused before any training
+        napari_hdn.train_direct_denoiser(model, image, steps=3, out=tmp_path / "nowhere", **FAST)
+
+
 def test_old_bundle_without_denoiser_loads_and_explains(tmp_path, image=make_image((64, 64))):
     make_model().save(tmp_path / "old")
     model = load_model(tmp_path / "old")

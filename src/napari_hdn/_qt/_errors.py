@@ -10,6 +10,7 @@ from napari.utils.notifications import show_error
 from qtpy.QtCore import QCoreApplication, QTimer
 
 from ..errors import HDNError
+from .gui_words import gui_message
 
 if TYPE_CHECKING:
     from ._task import TaskPanel
@@ -26,10 +27,11 @@ def report_error(err: BaseException, doing: str) -> str:
     """Show ``err`` as a napari error notification and return the message shown.
 
     Expected errors (:class:`HDNError`) already say what went wrong and what to
-    do; anything else is a bug, whose traceback goes to the log.
+    do (in the widgets' words: :func:`gui_words.gui_message`); anything else is
+    a bug, whose traceback goes to the log.
     """
     if isinstance(err, HDNError):
-        message = str(err)
+        message = gui_message(str(err))
     elif isinstance(err, OSError):  # permissions, a full disk, a missing file: the user's to fix, not a bug
         where = f" ({err.filename})" if err.filename else ""
         message = (f"{doing} failed: {err.strerror or err}{where}. Check that the file or folder exists and "
@@ -72,7 +74,7 @@ def attempt(task: TaskPanel, doing: str, action: Callable[[], str]) -> bool:
     try:
         message = action()
     except Exception as err:
-        task.set_status(report_error(err, doing))
+        task.fail(err, doing)
         return False
     task.set_status(message)
     return True

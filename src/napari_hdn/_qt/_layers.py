@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -11,7 +11,7 @@ from qtpy.QtCore import Qt
 from qtpy.QtWidgets import QComboBox, QListWidget, QListWidgetItem, QSizePolicy, QWidget
 
 from ..errors import InputError
-from ..layer_roles import RESULT, layer_role, with_role
+from ..layer_roles import RESULT, is_training_candidate, layer_role, with_role
 
 LIST_ROWS = 4  # rows a layer checklist shows without scrolling
 
@@ -42,14 +42,17 @@ class LayerChoice(QComboBox):
     With ``none_text`` the list starts with that placeholder, which stays chosen
     (no silent default) unless a layer of the role ``prefer`` appears: that one is
     chosen, as the sample data's calibration stack is for the noise-model fit.
+    ``accept(layer)`` filters the layers offered: by default noisy data only (no ground
+    truth, none of the plugin's results and previews).
     """
 
     def __init__(self, viewer: Any, none_text: str | None = None, parent: QWidget | None = None,
-                 prefer: str | None = None):
+                 prefer: str | None = None, accept: Callable[[Any], bool] | None = None):
         super().__init__(parent)
         self.viewer = viewer
         self.none_text = none_text
         self.prefer = prefer
+        self.accept = accept or (lambda layer: is_training_candidate(layer.metadata))
         self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.setMinimumContentsLength(12)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
@@ -58,15 +61,15 @@ class LayerChoice(QComboBox):
 
     def refresh(self, *_: Any) -> None:
         current = self.currentText()
-        names = [layer.name for layer in image_layers(self.viewer)]
+        offered = [layer for layer in image_layers(self.viewer) if self.accept(layer)]
+        names = [layer.name for layer in offered]
         self.blockSignals(True)
         self.clear()
         if self.none_text is not None:
             self.addItem(self.none_text)
         self.addItems(names)
         self.blockSignals(False)
-        preferred = [layer.name for layer in image_layers(self.viewer) if self.prefer
-                     and layer_role(layer.metadata) == self.prefer]
+        preferred = [layer.name for layer in offered if self.prefer and layer_role(layer.metadata) == self.prefer]
         if current and current != self.none_text and self.findText(current) >= 0:
             self.setCurrentIndex(self.findText(current))
         elif preferred:
@@ -158,6 +161,7 @@ def show_image(
     like: Any,
     leading_axes: int = 0,
     metadata: dict[str, Any] | None = None,
+    offset: Sequence[int] = (),
     **kwargs: Any,
 ) -> Any:
     """Add the image layer ``name``, or update it in place if it exists, placed like the layer ``like``.
@@ -165,10 +169,12 @@ def show_image(
     The new layer inherits ``like``'s scale, units, translate and metadata (plus
     ``metadata``), and is marked as a result (``layer_roles``) unless ``metadata``
     gives another role; ``leading_axes`` extra axes in front of ``like``'s
-    (samples, latent layers) get unit scale and zero offset.
+    (samples, latent layers) get unit scale and zero offset. ``offset``: where ``data`` starts in ``like``,
+    in pixels along its first axes (a plane restored alone sits at that plane).
     """
     scale = (1.0,) * leading_axes + tuple(like.scale)
-    translate = (0.0,) * leading_axes + tuple(like.translate)
+    shift = tuple(offset) + (0,) * (like.ndim - len(offset))
+    translate = (0.0,) * leading_axes + tuple(t + o * s for t, o, s in zip(like.translate, shift, like.scale))
     units = ("pixel",) * leading_axes + tuple(str(unit) for unit in like.units)
     meta = dict(like.metadata)
     meta.update(metadata or {})

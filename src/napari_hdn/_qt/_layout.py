@@ -7,6 +7,7 @@ from typing import Any
 from qtpy.QtCore import QEvent, QObject, QSize, Qt
 from qtpy.QtWidgets import (
     QCheckBox,
+    QComboBox,
     QFormLayout,
     QFrame,
     QHBoxLayout,
@@ -20,6 +21,14 @@ from qtpy.QtWidgets import (
 PAGE_MIN_HEIGHT = 160
 # The height it would like when there is room (the window's layout starts from it).
 PAGE_PREFERRED_MAX_HEIGHT = 600
+
+
+def choice_box(items: list[str], tooltip: str) -> QComboBox:
+    """A drop-down of ``items`` (the first chosen) explained by ``tooltip``."""
+    box = QComboBox()
+    box.addItems(items)
+    box.setToolTip(tooltip)
+    return box
 
 
 def discard_widget(widget: QWidget) -> None:

@@ -77,8 +77,26 @@ class PlotCanvas(FigureCanvasQTAgg):
         self.draw_idle()
 
 
+# Plain axis names; the precise ones are in the plots' tooltips.
+MEASURED = "measured value"
+HOW_OFTEN = "how often"
+TRUE_BRIGHTNESS = "true brightness"
+NOISE_VARIANCE = "noise (variance)"
+NOISE_PLOT_TIP = ("Top: p(x | s), the noise model's probability of each observation x (measured value) for a few "
+                  "signal levels s (true brightness): lines, against the data's histograms: bars. Bottom: the "
+                  "variance of x given s, model against data.")
+LOSS_PLOT_TIP = ("Top: the loss per pixel (the negative ELBO: reconstruction -log p(x | s) plus the KL "
+                 "divergence, 'information') on training batches, and on the validation tiles set aside "
+                 "('held-back tiles'). Bottom: the KL divergence of each latent layer, in nats per patch "
+                 "(symmetric log scale).")
+
+
 class NoiseModelPlot(PlotCanvas):
     """p(x|s) at a few signal levels (model lines, data bars) and variance vs signal."""
+
+    def __init__(self, rows: int = 2, height: float = 4.2):
+        super().__init__(rows, height)
+        self.setToolTip(NOISE_PLOT_TIP)
 
     empty_text = "No data yet: fit a noise model (or load one) to see it here."
 
@@ -91,16 +109,16 @@ class NoiseModelPlot(PlotCanvas):
         ):
             colour = f"C{i % 10}"
             top.bar(grid, data_p, width=grid[1] - grid[0], color=colour, alpha=0.35, linewidth=0)
-            top.plot(grid, model_p, color=colour, linewidth=1.2, label=f"s = {level:.4g}")
-        top.set_xlabel("observation x", fontsize=7)
-        top.set_ylabel("p(x | s)", fontsize=7)
+            top.plot(grid, model_p, color=colour, linewidth=1.2, label=f"brightness {level:.4g}")
+        top.set_xlabel(MEASURED, fontsize=7)
+        top.set_ylabel(HOW_OFTEN, fontsize=7)
         top.set_title("model (lines) vs data (bars)", fontsize=7)
         self._legend(top)
         bottom.plot(d.signal, d.data_variance, "o", markersize=2.5, color="0.75", label="data")
         bottom.plot(d.signal, d.model_variance, "-", color="C3", label="model")
-        bottom.set_xlabel("signal s", fontsize=7)
-        bottom.set_ylabel("variance of x | s", fontsize=7)
-        bottom.set_title(f"variance vs signal (max error {100 * d.max_relative_variance_error:.1f} %)", fontsize=7)
+        bottom.set_xlabel(TRUE_BRIGHTNESS, fontsize=7)
+        bottom.set_ylabel(NOISE_VARIANCE, fontsize=7)
+        bottom.set_title(f"noise vs brightness (max error {100 * d.max_relative_variance_error:.1f} %)", fontsize=7)
         self._legend(bottom)
         self._finish()
 
@@ -110,14 +128,14 @@ class NoiseModelPlot(PlotCanvas):
         self._blank()
         top, bottom = self.axes
         for i, (level, x, p) in enumerate(zip(levels, grid, density)):
-            top.plot(x, p, color=f"C{i % 10}", linewidth=1.2, label=f"s = {level:.4g}")
-        top.set_xlabel("observation x", fontsize=7)
-        top.set_ylabel("p(x | s)", fontsize=7)
+            top.plot(x, p, color=f"C{i % 10}", linewidth=1.2, label=f"brightness {level:.4g}")
+        top.set_xlabel(MEASURED, fontsize=7)
+        top.set_ylabel(HOW_OFTEN, fontsize=7)
         top.set_title("model (no data to compare with)", fontsize=7)
         self._legend(top)
         bottom.plot(signal, variance, "-", color="C3", label="model")
-        bottom.set_xlabel("signal s", fontsize=7)
-        bottom.set_ylabel("variance of x | s", fontsize=7)
+        bottom.set_xlabel(TRUE_BRIGHTNESS, fontsize=7)
+        bottom.set_ylabel(NOISE_VARIANCE, fontsize=7)
         self._legend(bottom)
         self._finish()
 
@@ -129,6 +147,7 @@ class LossPlot(PlotCanvas):
 
     def __init__(self) -> None:
         super().__init__(rows=2, height=4.0)
+        self.setToolTip(LOSS_PLOT_TIP)
         self.reset()
 
     def reset(self) -> None:
@@ -159,19 +178,19 @@ class LossPlot(PlotCanvas):
         top, bottom = self.axes
         lines = {
             "total": top.plot([], [], color="C0", linewidth=1, label="total")[0],
-            "reconstruction": top.plot([], [], color="C1", linewidth=1, label="reconstruction")[0],
-            "kl": top.plot([], [], color="C2", linewidth=1, label="KL")[0],
-            "validation": top.plot([], [], "o-", color="C3", markersize=3, linewidth=1, label="validation")[0],
+            "reconstruction": top.plot([], [], color="C1", linewidth=1, label="fit to the image")[0],
+            "kl": top.plot([], [], color="C2", linewidth=1, label="information")[0],
+            "validation": top.plot([], [], "o-", color="C3", markersize=3, linewidth=1, label="held-back tiles")[0],
             "layers": [bottom.plot([], [], linewidth=1, color=f"C{i % 10}", label=f"z{i + 1}")[0]
                        for i in range(n_layers)],
         }
-        top.set_ylabel("loss per pixel", fontsize=7)
+        top.set_ylabel("training error", fontsize=7)
         self._legend(top)
         if n_layers:
             bottom.set_yscale("symlog", linthresh=1e-2)
             self._legend(bottom)
-        bottom.set_xlabel("step", fontsize=7)
-        bottom.set_ylabel("KL per layer (nats/patch)", fontsize=7)
+        bottom.set_xlabel("training steps", fontsize=7)
+        bottom.set_ylabel("information per detail layer", fontsize=7)
         self._finish()
         return lines
 

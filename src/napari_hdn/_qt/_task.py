@@ -20,6 +20,7 @@ from qtpy.QtWidgets import (
 
 from ..progress import Progress, StopToken, format_seconds
 from ._errors import report_error
+from .gui_words import gui_message
 
 # How long closing a widget or the viewer waits for a running job to stop (a training step, a tile).
 SHUTDOWN_WAIT_S = 60.0
@@ -54,22 +55,31 @@ class TaskPanel(QWidget):
     restorations): the button cancels, the job is abandoned and its result dropped.
 
     ``finished`` is emitted with "done", "cancelled" or "failed" after the job's
-    callbacks have run. ``hidden_until_used=True``: the panel (an empty bar and a
-    stop button) takes no room until its job first starts or it has something to say.
+    callbacks have run. ``hidden_until_used=True``: the panel takes no room until it
+    has something to say, and its bar and stop button show only while its job runs
+    (a click that cannot start a job shows one line, never an empty bar).
+
+    One status line per job, derived from the state: a failure is remembered with
+    its cause (:meth:`fail`) and goes when that cause changes (:meth:`clear_error`);
+    ``idle_status()``, if given, says what the panel's state is while no job runs
+    (:meth:`refresh`).
     """
 
     finished = Signal(str)
 
     def __init__(self, doing: str, stop_text: str = "Cancel", graceful: bool = False, parent: QWidget | None = None,
-                 hidden_until_used: bool = False):
+                 hidden_until_used: bool = False, idle_status: Callable[[], str] | None = None):
         super().__init__(parent)
         self.hidden_until_used = hidden_until_used
+        self.idle_status = idle_status
         self.doing = doing
         self.graceful = graceful
         self.token: StopToken | None = None
         self.worker: GeneratorWorker | None = None
         self.last_error: str = ""
+        self.error_cause: str = ""  # what the failure shown depends on ("model", "layers", ...); "" for anything
         self._started = 0.0
+        self._shown_fraction = 0.0
         self._cancelled = False
         self._on_result: Callable[[Any], None] | None = None
         self._on_event: Callable[[Any], None] | None = None
@@ -85,15 +95,17 @@ class TaskPanel(QWidget):
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
-        row = QHBoxLayout()
+        self.bar_row = QWidget()
+        row = QHBoxLayout(self.bar_row)
         row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(self.bar, 1)
         row.addWidget(self.stop_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addLayout(row)
+        layout.addWidget(self.bar_row)
         layout.addWidget(self.status)
         if hidden_until_used:
+            self.bar_row.setVisible(False)
             self.setVisible(False)
 
     @property
@@ -112,8 +124,6 @@ class TaskPanel(QWidget):
         checks when the generator is made are reported at once. Returns False,
         with the reason shown, when the job could not start.
         """
-        if self.hidden_until_used:
-            self.setVisible(True)
         if self.running:
             self.set_status(f"{self.doing} is already running: wait for it or stop it first.")
             return False
@@ -122,8 +132,7 @@ class TaskPanel(QWidget):
         try:
             job = make_job(token)
         except Exception as err:
-            self.last_error = report_error(err, self.doing)
-            self.set_status(self.last_error)
+            self.fail(err)
             return False
         self.token = token
         self._started = time.monotonic()
@@ -137,6 +146,10 @@ class TaskPanel(QWidget):
         self.worker = worker
         self.bar.setRange(0, 0)  # busy until the first event with a known total
         self.bar.setFormat("")
+        self._shown_fraction = 0.0
+        if self.hidden_until_used:
+            self.setVisible(True)
+            self.bar_row.setVisible(True)
         self.stop_button.setEnabled(True)
         self.set_status(f"{self.doing}...")
         worker.start()
@@ -167,8 +180,20 @@ class TaskPanel(QWidget):
 
     def set_status(self, text: str) -> None:
         self.status.setText(text)
-        if text and self.hidden_until_used:
-            self.setVisible(True)
+        if self.hidden_until_used:
+            self.setVisible(bool(text) or self.running)
+
+    def fail(self, err: BaseException, doing: str | None = None, cause: str = "") -> str:
+        """Show ``err`` (notification and status line) as this panel's failure, which goes when ``cause`` changes."""
+        self.last_error = report_error(err, doing or self.doing)
+        self.error_cause = cause or getattr(err, "gui_cause", "")
+        self.set_status(self.last_error)
+        return self.last_error
+
+    def refresh(self) -> None:
+        """Show ``idle_status()`` unless a job runs or a failure is shown."""
+        if self.idle_status is not None and not self.running and not self.last_error:
+            self.set_status(self.idle_status())
 
     # -- worker callbacks (main thread) --------------------------------------------------------------------
     def _event(self, event: Any) -> None:
@@ -182,11 +207,14 @@ class TaskPanel(QWidget):
         if fraction is None:
             self.bar.setRange(0, 0)
         else:
+            # Never backwards: a job of several stages (a restoration, then its activations) starts each at 0.
+            self._shown_fraction = max(self._shown_fraction, fraction)
+            shown = self._shown_fraction
             self.bar.setRange(0, 1000)
-            self.bar.setValue(int(round(1000 * fraction)))
-            self.bar.setFormat(f"{100 * fraction:.0f}% - {self._time_left(event, fraction)}")
+            self.bar.setValue(int(round(1000 * shown)))
+            self.bar.setFormat(f"{100 * shown:.0f}% - {self._time_left(event, fraction)}")
         if event.message and not (self.token and self.token.stop_requested):
-            self.set_status(event.message)
+            self.set_status(gui_message(event.message))
 
     def _time_left(self, event: Progress, fraction: float) -> str:
         """The job's estimate of the time left, else one from the time since the start and the fraction done."""
@@ -195,33 +223,41 @@ class TaskPanel(QWidget):
             eta = (time.monotonic() - self._started) * (1.0 - fraction) / fraction
         return "estimating time left" if eta is None else f"{format_seconds(eta)} left"
 
-    def clear_error(self) -> None:
-        """Forget the failure shown (when what it complained about has changed); a running job is left alone."""
+    def clear_error(self, cause: str | None = None) -> None:
+        """Forget the failure shown (when what it complained about has changed); a running job is left alone.
+
+        With ``cause``, only a failure recorded with that cause goes.
+        """
         if self.running or not self.last_error:
+            return
+        if cause is not None and self.error_cause != cause:
             return
         if self.status.text() == self.last_error:
             self.set_status("")
         self.last_error = ""
+        self.error_cause = ""
         self.bar.setValue(0)
         self.bar.setFormat("")
+        self.refresh()
 
     def _returned(self, outcome: Outcome) -> None:
         if self._cancelled:
             return
         if outcome.error is not None:
-            self.last_error = report_error(outcome.error, self.doing)
-            self.set_status(self.last_error)
+            self.fail(outcome.error)
             return
         try:
             if self._on_result is not None:
                 self._on_result(outcome.result)
         except Exception as err:  # a failure to show the result is reported like a failed job
-            self.last_error = report_error(err, self.doing)
-            self.set_status(self.last_error)
+            self.fail(err)
 
     def _finished(self) -> None:
         self.worker = None
         self.stop_button.setEnabled(False)
+        if self.hidden_until_used:
+            self.bar_row.setVisible(False)
+            self.setVisible(bool(self.status.text()))
         self.bar.setRange(0, 1000)
         if self._cancelled:
             self.bar.setValue(0)
@@ -236,4 +272,5 @@ class TaskPanel(QWidget):
             self.bar.setValue(1000)
             self.bar.setFormat("done")
             outcome = "done"
+            self.refresh()
         self.finished.emit(outcome)

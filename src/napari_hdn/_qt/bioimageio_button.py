@@ -21,8 +21,9 @@ class BioimageioExport(QWidget):
         super().__init__(parent)
         self._model, self._image = model, image
         self.button = QPushButton("Export to BioImage Model Zoo...")
-        self.button.setToolTip("Write the model's direct denoiser (train it with 'One pass' first) as a BioImage "
-                               "Model Zoo package; a crop of the input layer becomes its test image.")
+        self.button.setToolTip("Write the model's one-pass denoiser (direct denoiser; train it with 'Train the "
+                               "one-pass denoiser' first) as a BioImage Model Zoo package; a crop of the input "
+                               "layer becomes its test image.")
         self.button.clicked.connect(self.export_dialog)
         self.task = TaskPanel("Export", "Cancel", hidden_until_used=True)  # no empty bar until an export runs
         layout = QVBoxLayout(self)
@@ -45,4 +46,6 @@ class BioimageioExport(QWidget):
 
     def _exported(self, path: Any) -> None:
         if path is not None:
-            self.task.set_status(f"Wrote {path}: check it with 'bioimageio test {path}' or upload it to the zoo.")
+            # The package passed the zoo's own test before it was written: nothing left to check.
+            self.task.set_status(f"Wrote {path}; it passed the BioImage Model Zoo's test. Upload it to the zoo "
+                                 "or share the file.")

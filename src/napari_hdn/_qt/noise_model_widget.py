@@ -17,21 +17,17 @@ from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QLabel,
     QPushButton,
-    QSizePolicy,
-    QSpinBox,
-    QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
 from superqt import QCollapsible
 
 from ..errors import InputError
-from ..layer_roles import CALIBRATION
+from ..layer_roles import CALIBRATION, PREVIEW, layer_role
 from . import noise_sources
 from ._common import (
     HDNWidget,
@@ -42,9 +38,10 @@ from ._common import (
     hbox,
     image_layers,
     layer_array,
-    report_error,
 )
+from ._forms import FittingStack, _int_spin, _spin, _wrapping_label, is_unset, unset_spin
 from ._plots import NoiseModelPlot
+from .plain_words import plain_noise_model
 from .tooltips import explain_fit_options
 
 SOURCES = {
@@ -66,6 +63,8 @@ FIT_NEEDS = {
     "stack": "Choose the calibration stack first: repeated images of one unchanging field of view "
              "(not a z-stack, not a time-lapse of a moving sample).",
     "pair": "Choose the noisy image and a denoised version of it (the pseudo-clean image) first.",
+    "known": "Enter the camera's values first (gain, dark offset and read noise, from its data sheet or a "
+             "calibration; or the noise sigma): they are not set.",
     **noise_sources.FIT_NEEDS,
 }
 STACK_WARNING = (
@@ -74,49 +73,6 @@ STACK_WARNING = (
     "Register the frames or crop the part that changes, if you can."
 )
 WARNING_STYLE = "color: #e8a33d;"  # amber, readable on napari's dark and light themes
-
-
-def _spin(minimum: float, maximum: float, value: float, decimals: int = 3, step: float = 1.0) -> QDoubleSpinBox:
-    box = QDoubleSpinBox()
-    box.setRange(minimum, maximum)
-    box.setDecimals(decimals)
-    box.setSingleStep(step)
-    box.setValue(value)
-    return box
-
-
-def _int_spin(minimum: int, maximum: int, value: int) -> QSpinBox:
-    box = QSpinBox()
-    box.setRange(minimum, maximum)
-    box.setValue(value)
-    return box
-
-
-def _wrapping_label(style: str = "") -> QLabel:
-    label = QLabel()
-    label.setWordWrap(True)
-    label.setStyleSheet(style)
-    label.setVisible(False)
-    return label
-
-
-class FittingStack(QStackedWidget):
-    """A stack of pages as tall as the page shown (QStackedWidget is as tall as its tallest page)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.currentChanged.connect(self._fit_current)
-
-    def addWidget(self, page: QWidget) -> int:
-        index = super().addWidget(page)
-        self._fit_current()
-        return index
-
-    def _fit_current(self, *_: Any) -> None:
-        for i in range(self.count()):
-            policy = QSizePolicy.Policy.Preferred if i == self.currentIndex() else QSizePolicy.Policy.Ignored
-            self.widget(i).setSizePolicy(policy, policy)
-        self.adjustSize()
 
 
 class NoiseModelWidget(HDNWidget):
@@ -136,10 +92,13 @@ class NoiseModelWidget(HDNWidget):
         self.known_kind = QComboBox()
         for key, text in KNOWN.items():
             self.known_kind.addItem(text, key)
-        self.gain = _spin(1e-6, 1e6, 1.0, 4, 0.1)
-        self.offset = _spin(-1e9, 1e9, 100.0, 3)
-        self.read_sigma = _spin(1e-6, 1e9, 3.0, 4, 0.1)
-        self.sigma = _spin(1e-6, 1e9, 10.0, 4, 0.1)
+        # Not set until the user enters the camera's values: no example values that look like a calibration.
+        self.gain = unset_spin(0.0, 1e6, 4, 0.1)
+        self.offset = unset_spin(-1e9, 1e9, 3)
+        self.read_sigma = unset_spin(0.0, 1e9, 4, 0.1)
+        self.sigma = unset_spin(0.0, 1e9, 4, 0.1)
+        for box in (self.gain, self.offset, self.read_sigma, self.sigma):
+            box.valueChanged.connect(self._update_fit_button)
 
         known_page = form_page(
             ("Model", self.known_kind),
@@ -260,7 +219,9 @@ class NoiseModelWidget(HDNWidget):
         """No silent default: a layer must be chosen, except the one the sample data marks as calibration stack."""
         self.stack_layer = LayerChoice(self.viewer, CHOOSE_STACK, prefer=CALIBRATION)
         self.noisy_layer = LayerChoice(self.viewer, "Choose the noisy image")
-        self.clean_layer = LayerChoice(self.viewer, "Choose the pseudo-clean image")
+        # A restoration or the ground truth may serve as the pseudo-clean image; previews may not.
+        self.clean_layer = LayerChoice(self.viewer, "Choose the pseudo-clean image",
+                                       accept=lambda layer: layer_role(layer.metadata) != PREVIEW)
         self.estimate_layer = LayerChoice(self.viewer, "Choose the noisy images")
         self.bootstrap_layer = LayerChoice(self.viewer, "Choose the noisy images")
         for choice in (self.stack_layer, self.noisy_layer, self.clean_layer, self.estimate_layer, self.bootstrap_layer):
@@ -286,15 +247,23 @@ class NoiseModelWidget(HDNWidget):
         self._update_fit_button()
 
     def _update_fit_button(self, *_: Any) -> None:
-        """Fit only once the layers it needs are chosen; the hint says what is missing."""
+        """Fit only once the layers it needs are chosen; the hint says what is missing.
+
+        A failure shown is about the source and layers chosen: it goes when they change."""
+        self.task.clear_error()
         source = self.source.currentData()
         needed = {"stack": (self.stack_layer,), "pair": (self.noisy_layer, self.clean_layer),
                   "noisy": (self.estimate_layer,), "bootstrap": (self.bootstrap_layer,)}.get(source, ())
         missing = any(choice.layer() is None for choice in needed) or (
-            source == "bootstrap" and self.session.model is None)
+            source == "bootstrap" and self.session.model is None) or (
+            source == "known" and any(is_unset(box) for box in self._known_boxes()))
         self.fit_button.setEnabled(not missing)
         self.fit_hint.setText(FIT_NEEDS[source] if missing else "")
         self.fit_hint.setVisible(missing)
+
+    def _known_boxes(self) -> tuple[Any, ...]:
+        poisson = self.known_kind.currentData() == "poisson_gaussian"
+        return (self.gain, self.offset, self.read_sigma) if poisson else (self.sigma,)
 
     def _known_kind_changed(self, *_: Any) -> None:
         poisson = self.known_kind.currentData() == "poisson_gaussian"
@@ -302,6 +271,7 @@ class NoiseModelWidget(HDNWidget):
         for box, show in shown.items():
             box.setVisible(show)
             self._known_form.labelForField(box).setVisible(show)
+        self._update_fit_button()
 
     def fit_options(self) -> dict[str, Any]:
         """The options of the chosen kind, as the core's ``make_options`` takes them."""
@@ -336,7 +306,7 @@ class NoiseModelWidget(HDNWidget):
                 return True
             job, source_text = self._fit_job(source)
         except InputError as err:
-            self.task.set_status(report_error(err, "Noise-model fit"))
+            self.task.fail(err, "Noise-model fit")
             return False
         self.data_warning.setVisible(False)
         return self.task.start(job, lambda result: self._fitted(result, source_text))
@@ -363,7 +333,7 @@ class NoiseModelWidget(HDNWidget):
             model = GaussianNoiseModel(self.sigma.value())
         self._diagnostics = None
         self.session.set_noise_model(model, "known parameters")
-        self.task.set_status(f"Using {model.describe()}.")
+        self.task.set_status(f"Using the {plain_noise_model(model)}.")
 
     def _fit_job(self, source: str):
         from ..noise_models import (
@@ -392,7 +362,7 @@ class NoiseModelWidget(HDNWidget):
             noisy_layer, clean_layer = self.noisy_layer.layer(), self.clean_layer.layer()
             observation = layer_array(noisy_layer, "noisy layer")
             signal = layer_array(clean_layer, "pseudo-clean layer")
-            if noisy_layer is clean_layer:
+            if noisy_layer.name == clean_layer.name:  # (napari hands out a new proxy per look-up)
                 raise InputError(
                     "The noisy and the pseudo-clean layer are the same layer: choose a denoised version of the "
                     "noisy image (e.g. another denoiser's output) as the pseudo-clean layer."
@@ -428,7 +398,8 @@ class NoiseModelWidget(HDNWidget):
             self.description.setText("No noise model yet: fit one, enter known parameters or load a file.")
             self.plot.clear()
             return
-        self.description.setText(f"Current noise model ({self.session.noise_model_source}):\n{model.describe()}")
+        self.description.setText(f"Current noise model ({self.session.noise_model_source}):\n{plain_noise_model(model)}")
+        self.description.setToolTip(model.describe())
         if self._diagnostics is not None and self._diagnostics[0] is model:
             self.plot.show_diagnostics(self._diagnostics[1])
         else:

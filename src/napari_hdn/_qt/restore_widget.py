@@ -2,7 +2,7 @@
 
 Restoration runs the core's ``restore_events`` (and ``layer_activations_events``)
 in a thread worker and writes layers named after the input and the layers switched
-off ("<name> HDN MMSE", "<name> HDN MMSE (z1 off)", ...; see ``result_names`` for
+off ("<name> HDN denoised" (the MMSE), "<name> HDN denoised (z1 off)", ...; see ``result_names`` for
 when a result is updated in place). The latent-layer panel switches layers off and
 previews the effect on the region in view, in the background, optionally side by
 side with the MMSE of every layer on. "Save results..." writes chosen result
@@ -27,7 +27,6 @@ from qtpy.QtWidgets import (
 )
 from superqt.utils import qdebounced
 
-from .._validation import is_dask
 from ..errors import InputError
 from ..layer_roles import PREVIEW, with_role
 from ._common import (
@@ -38,24 +37,29 @@ from ._common import (
     layer_array,
     load_model_into,
     model_summary,
-    report_error,
     show_image,
 )
+from ._models import checkpoint_line
 from .bioimageio_button import BioimageioExport
 from .compare import SideBySide
 from .latent_panel import NOISE_MARK, LatentLayerPanel  # noqa: F401 (NOISE_MARK: tests)
-from .one_pass import OnePassControls
+from .one_pass import OnePassControls, layers_text
+from .restore_target import RestoreTarget
+from .restore_view import (  # noqa: F401 (PLANES_KEY, text_overlay: tests)
+    PLANES_KEY,
+    _restore_and_explain,
+    region_in_view,
+    show_plane_label,
+    text_overlay,
+)
 from .result_names import all_on_result, free_names, output_name, variant_tag
 from .save_results import ask_and_save
 from .tooltips import explain_restoration_options
 
-# Largest preview region (pixels per side): the preview must come back within about 2 s.
-PREVIEW_SIZE = 256
 # Posterior samples of a preview (see benchmarks/bench_latent_preview.py for its latency).
 DEFAULT_PREVIEW_SAMPLES = 4
 # Quiet time after the last toggle click before the preview starts (several quick clicks: one preview).
 PREVIEW_DEBOUNCE_MS = 300
-PLANES_KEY = "napari_hdn_planes"  # layer metadata: the label of each plane along the first axis
 SIDE_BY_SIDE_TIP = ("Shows the preview (the layers you switched off) next to the denoised image with every layer on, "
                     "in napari's grid; the other layers are hidden meanwhile and come back when you untick this. "
                     "Restore the whole image first to have the all-layers-on image; until then the preview is "
@@ -89,12 +93,19 @@ class RestoreWidget(HDNWidget):
         self.tta = QCheckBox("Average over 8 flips and rotations (slower)")
         self.activations = QCheckBox("Show what each detail layer contributes")
         self.activations.setChecked(True)
+        self.target = RestoreTarget()
+        for signal in (self.input_layer.currentIndexChanged, self.target.choice.currentIndexChanged,
+                       self.n_samples.valueChanged, self.tta.toggled):
+            signal.connect(self._update_target)
         self.restore_button = QPushButton("Restore")
         self.restore_button.clicked.connect(self.restore)
         self.task = TaskPanel("Restoration", "Cancel")
 
         self.one_pass = OnePassControls()
         self.one_pass.distill_button.clicked.connect(self.distill)
+        self.one_pass.task.idle_status = lambda: self.one_pass.status_line(self.session.model,
+                                                                           self.latent.switched_off())
+        self.one_pass.method.currentIndexChanged.connect(self._choice_changed)
         self.latent = LatentLayerPanel()
         self.preview_samples = QSpinBox()
         self.preview_samples.setRange(1, 1000)
@@ -103,7 +114,7 @@ class RestoreWidget(HDNWidget):
         self.preview_task.finished.connect(self._preview_finished)
         self.apply_button = QPushButton("Apply to whole image")
         self.apply_button.setToolTip("Restores the whole input with the layers switched off as above, into a new "
-                                     "layer named after them, e.g. '... HDN MMSE (z1 off)'; earlier results stay.")
+                                     "layer named after them, e.g. '... HDN denoised (z1 off)'; earlier results stay.")
         self.apply_button.clicked.connect(self.restore)
         self.side_by_side = QCheckBox("Side by side with all layers on")
         self.side_by_side.setToolTip(SIDE_BY_SIDE_TIP)
@@ -137,8 +148,10 @@ class RestoreWidget(HDNWidget):
         layout.addWidget(self.export)
         form = QFormLayout()
         form.addRow("Input layer", self.input_layer)
+        form.addRow("Restore", self.target)
         form.addRow("Samples to average", self.n_samples)
         form.addRow("Samples to show", self.keep_samples)
+        self._form = form
         layout.addWidget(self.one_pass)
         layout.addLayout(form)
         layout.addWidget(self.tta)
@@ -155,6 +168,7 @@ class RestoreWidget(HDNWidget):
         self._session_changed("model")
         self.viewer.dims.events.current_step.connect(self._show_plane_label)
         self.viewer.layers.selection.events.active.connect(self._show_plane_label)
+        self._choice_changed()
         explain_restoration_options(self)
 
     def tasks(self) -> list[TaskPanel]:
@@ -172,12 +186,41 @@ class RestoreWidget(HDNWidget):
         if model is None:
             self.model_label.setText("No model: train one in the Train widget or load a model folder.")
         else:
-            self.model_label.setText(f"Model: {model_summary(model)}.\nFrom: {self.session.model_source}")
+            checkpoint = checkpoint_line(self.session.model_folder)
+            self.model_label.setText(f"Model: {model_summary(model)}.\nFrom: {self.session.model_source}"
+                                     + (f"\n{checkpoint}" if checkpoint else ""))
         self.latent.set_model(model, model.training_kl_per_pixel() if model is not None else None, "training")
         for toggle in self.latent.toggles:
             toggle.toggled.connect(lambda _checked: self.request_preview())
+            toggle.toggled.connect(self._choice_changed)
         self.suggestion = None
         self.use_suggestion_button.setEnabled(False)
+        self._choice_changed()
+
+    def _choice_changed(self, *_: Any) -> None:
+        """The method or the layers switched off changed: the one-pass line follows, a failure about them goes.
+
+        In one-pass mode the settings of sampling (counts, flips, activations) do not apply and are hidden."""
+        sampling = not self.one_pass.one_pass()
+        for box in (self.n_samples, self.keep_samples):
+            box.setVisible(sampling)
+            self._form.labelForField(box).setVisible(sampling)
+        self.tta.setVisible(sampling)
+        self.activations.setVisible(sampling)
+        self._update_target()
+        self.task.clear_error("one_pass")
+        self.one_pass.task.clear_error("one_pass")
+        self.one_pass.task.refresh()
+
+    def _update_target(self, *_: Any) -> None:
+        """"Plane in view / Whole stack" for stacks only, and the estimated time of the job chosen."""
+        layer = self.input_layer.layer()
+        shape = None if layer is None or layer.rgb else tuple(layer_array(layer, "input layer").shape)
+        stack = shape is not None and len(shape) > 2
+        self.target.setVisible(stack)
+        self._form.labelForField(self.target).setVisible(stack)
+        samples = self.n_samples.value() * (8 if self.tta.isChecked() else 1)
+        self.target.show_estimate(self.session.model, shape, samples, self.one_pass.one_pass())
 
     def load_model(self, path: str | Path) -> bool:
         return load_model_into(self.session, path, self.task)
@@ -204,9 +247,10 @@ class RestoreWidget(HDNWidget):
         def make_job(token):
             model = self._checked_model()
             layer = self.input_layer.layer()
-            image = layer_array(layer, "input layer")
+            image, plane = self.target.part(self.viewer, layer, layer_array(layer, "input layer"))
             off = self.latent.switched_off()
             threads = self.threads_for(self.task)
+            samples = self.n_samples.value() * (8 if self.tta.isChecked() else 1)
             restoring = restore_events(
                 model, image, self.n_samples.value(), self.keep_samples.value(), deactivate=off,
                 tta=self.tta.isChecked(), threads=threads, stop=token,
@@ -215,7 +259,9 @@ class RestoreWidget(HDNWidget):
             if self.activations.isChecked():
                 explaining = layer_activations_events(model, image, threads=threads, stop=token)
             self._job_input = (model, layer.name)
+            self._job_plane = plane
             self._job_model = {"model": self.session.model_source, "model_step": int(model.step)}
+            self.target.started("restore", model, np.prod(image.shape), samples)
             return _restore_and_explain(restoring, explaining)
 
         return self.task.start(make_job, self._restored)
@@ -228,12 +274,14 @@ class RestoreWidget(HDNWidget):
             layer = self.input_layer.layer()
             off = self.latent.switched_off()
             if not self.one_pass.has_denoiser(model, off):
-                layers = ("z" + ", z".join(map(str, off)) + " off") if off else "every layer on"
-                raise InputError(f"The model has no one-pass denoiser for {layers}: click 'Train the one-pass "
-                                 "denoiser' (a few minutes), or choose Samples.")
+                err = InputError(f"The model has no one-pass denoiser for {layers_text(off)}: click 'Train the "
+                                 "one-pass denoiser' (a few minutes), or choose Samples.")
+                err.gui_cause = "one_pass"  # goes when the method, the layers or the denoisers change
+                raise err
             self._job_input = (model, layer.name, off)
+            image, self._job_plane = self.target.part(self.viewer, layer, layer_array(layer, "input layer"))
             self._job_model = {"model": self.session.model_source, "model_step": int(model.step)}
-            return denoise_events(model, layer_array(layer, "input layer"), off, stop=token)
+            return denoise_events(model, image, off, stop=token)
 
         return self.task.start(make_job, self._restored_one_pass)
 
@@ -243,13 +291,14 @@ class RestoreWidget(HDNWidget):
             return
         like = self.viewer.layers[name]
         switched_off = [i for i in off if i not in model.trained_deactivated]
-        identity = {"source_layer": name, "method": "direct denoiser (one pass)",
+        plane = self._job_plane
+        identity = {"source_layer": name, "method": "direct denoiser (one pass)", "plane": list(plane),
                     "deactivated_layers": list(off), "switched_off": switched_off, **self._job_model}
-        (mmse_name,) = free_names(self.viewer, [output_name(name, "MMSE") + variant_tag(switched_off, True)],
+        (mmse_name,) = free_names(self.viewer, [output_name(name, "MMSE") + variant_tag(switched_off, True, plane)],
                                   identity)
         same_contrast = {} if like.rgb else {"contrast_limits": tuple(like.contrast_limits)}
         show_image(self.viewer, mmse_name, mmse, like, metadata={"napari_hdn": {**identity, "result": "MMSE"}},
-                   **same_contrast)
+                   offset=plane, **same_contrast)
         self.task.set_status(f"Restored '{name}' in one pass into '{mmse_name}'.")
 
     def distill(self) -> bool:
@@ -258,38 +307,42 @@ class RestoreWidget(HDNWidget):
             model = self._checked_model()
             image = layer_array(self.input_layer.layer(), "input layer")
         except InputError as err:
-            self.one_pass.task.set_status(report_error(err, "Training the one-pass denoiser"))
+            self.one_pass.task.fail(err, "Training the one-pass denoiser", cause="model")
             return False
         off = self.latent.switched_off()
-        return self.one_pass.start_distill(model, image, off, self.threads_for(self.one_pass.task),
-                                           lambda _net: self.one_pass.task.set_status(
-                                               "One-pass denoiser ready: choose 'Fast (one pass)' and Restore."))
+        # Saved into the folder of the model it was trained for (not of a model loaded meanwhile).
+        folder = self.session.model_folder
+        return self.one_pass.start_distill(model, image, off, folder, self._choice_changed)
 
     def _restored(self, result: tuple[Any, Any]) -> None:
         restoration, activations = result
         model, name = self._job_input
+        plane = self._job_plane
+        self.target.finished("restore")
+        self._update_target()
         if name not in self.viewer.layers:
             self.task.set_status(f"The input layer '{name}' was removed during the restoration; results dropped.")
             return
         like = self.viewer.layers[name]
         switched_off = [i for i in restoration.deactivate if i not in model.trained_deactivated]
         identity = {"source_layer": name, "method": "posterior samples", "deactivated_layers":
-                    list(restoration.deactivate), "switched_off": switched_off, **self._job_model}
+                    list(restoration.deactivate), "switched_off": switched_off, "plane": list(plane),
+                    **self._job_model}
         about = {**identity, "n_samples": restoration.n_samples}
         if self.suggestion is not None and tuple(restoration.deactivate) == tuple(self.suggestion.layers):
             about["suggestion"] = self.suggestion.to_metadata()  # the choice came from it
-        tag = variant_tag(switched_off)
+        tag = variant_tag(switched_off, plane=plane)
         mmse_name, variance_name, samples_name = free_names(
             self.viewer, [output_name(name, what) + tag for what in ("MMSE", "variance", "samples")], identity)
         planes = {PLANES_KEY: [f"latent layer z{i}" for i in range(1, model.n_layers + 1)]}
         same_contrast = {} if like.rgb else {"contrast_limits": tuple(like.contrast_limits)}
         show_image(self.viewer, mmse_name, restoration.mmse, like, metadata={"napari_hdn": {**about, "result": "MMSE"}},
-                   **same_contrast)
-        show_image(self.viewer, variance_name, restoration.variance, like,
+                   offset=plane, **same_contrast)
+        show_image(self.viewer, variance_name, restoration.variance, like, offset=plane,
                    metadata={"napari_hdn": {**about, "result": "variance"}}, colormap="magma", visible=False)
         if restoration.samples.shape[0]:
             sample_labels = {PLANES_KEY: [f"sample {k + 1}" for k in range(restoration.samples.shape[0])]}
-            show_image(self.viewer, samples_name, restoration.samples, like, leading_axes=1,
+            show_image(self.viewer, samples_name, restoration.samples, like, leading_axes=1, offset=plane,
                        metadata={"napari_hdn": {**about, "result": "samples"}, **sample_labels}, visible=False,
                        **same_contrast)
         elif samples_name in self.viewer.layers:
@@ -301,7 +354,7 @@ class RestoreWidget(HDNWidget):
             names = free_names(self.viewer, [output_name(name, "activations"), output_name(name, "KL maps")], shared)
             for layer_name, what, data, colormap in zip(names, ("activations", "KL maps"), activations,
                                                         ("gray", "inferno")):
-                layer = show_image(self.viewer, layer_name, data, like, leading_axes=1,
+                layer = show_image(self.viewer, layer_name, data, like, leading_axes=1, offset=plane,
                                    metadata={"napari_hdn": {**about, "result": what}, **planes}, colormap=colormap,
                                    visible=False)
                 layer.events.visible.connect(self._show_plane_label)
@@ -322,7 +375,7 @@ class RestoreWidget(HDNWidget):
             model = self._checked_model()
             layer = self.input_layer.layer()
             image = layer_array(layer, "input layer")
-            crop, _ = self._region_in_view(layer, image, model.config.stride)
+            crop, _ = region_in_view(self.viewer, layer, image, model.config.stride)
             threads = self.threads if self.threads is not None else 1
             return suggest_deactivation_events(model, crop, threads=threads, stop=token)
 
@@ -333,7 +386,10 @@ class RestoreWidget(HDNWidget):
             return
         self.suggestion = suggestion
         self.latent.mark_suggestion(suggestion)
-        self.use_suggestion_button.setEnabled(True)
+        model = self.session.model
+        always_off = set(model.trained_deactivated) if model is not None else set()
+        # Nothing to apply when the suggestion keeps every layer on.
+        self.use_suggestion_button.setEnabled(bool(set(suggestion.layers) - always_off))
 
     def use_suggestion(self) -> None:
         if self.suggestion is not None:
@@ -352,7 +408,7 @@ class RestoreWidget(HDNWidget):
             model = self._checked_model()
             layer = self.input_layer.layer()
             image = layer_array(layer, "input layer")
-            crop, origin = self._region_in_view(layer, image, model.config.stride)
+            crop, origin = region_in_view(self.viewer, layer, image, model.config.stride)
             off = self.latent.switched_off()
             # One thread: a short interactive job, which on a small or busy machine is faster alone on one core
             # than spread over cores it shares (benchmarks/bench_latent_preview.py), and leaves napari a core.
@@ -360,6 +416,7 @@ class RestoreWidget(HDNWidget):
             events = restore_events(model, crop, self.preview_samples.value(), 0, deactivate=off,
                                     threads=threads, stop=token)
             self._preview_input = (layer.name, origin, off)
+            self.target.started("preview", model, crop.size, self.preview_samples.value())
             return events
 
         return self.preview_task.start(make_job, self._previewed)
@@ -369,31 +426,10 @@ class RestoreWidget(HDNWidget):
             self._preview_again = False
             self.preview()
 
-    def _region_in_view(self, layer: Any, image: Any, stride: int) -> tuple[np.ndarray, tuple[int, ...]]:
-        """The displayed part of the current plane, centred, at most PREVIEW_SIZE per side; and its origin."""
-        height, width = image.shape[-2:]
-        lead = ()
-        if image.ndim > 2:
-            point = layer.world_to_data(self.viewer.dims.point)
-            lead = tuple(int(np.clip(round(float(p)), 0, n - 1)) for p, n in zip(point[: image.ndim - 2], image.shape))
-        corners = np.asarray(layer.corner_pixels)
-        low = corners[0, -2:]
-        high = corners[1, -2:] + 1  # corner_pixels holds the last pixel in view, not the end
-        if np.any(high <= low):  # not drawn yet: use the whole plane
-            low, high = np.array([0, 0]), np.array([height, width])
-        centre = (low + high) / 2
-        origin, sizes = [], []
-        for c, lo, hi, n in zip(centre, low, high, (height, width)):
-            size = int(min(max(hi - lo, stride), PREVIEW_SIZE, n))
-            size = max(size - size % stride, min(stride, n))
-            start = int(np.clip(round(c - size / 2), 0, n - size))
-            origin.append(start)
-            sizes.append(size)
-        region = (*lead, slice(origin[0], origin[0] + sizes[0]), slice(origin[1], origin[1] + sizes[1]))
-        return np.asarray(image[region], dtype=np.float32), (*lead, *origin)
-
     def _previewed(self, restoration: Any) -> None:
         name, origin, off = self._preview_input
+        self.target.finished("preview")  # the speed of this model: the estimate of a whole job follows
+        self._update_target()
         if name not in self.viewer.layers:
             return
         like = self.viewer.layers[name]
@@ -449,49 +485,5 @@ class RestoreWidget(HDNWidget):
         layer = self.input_layer.layer()
         return ask_and_save(self, self.viewer, layer.name if layer is not None else None, self.task)
 
-    # -- plane labels ---------------------------------------------------------------------------------------
     def _show_plane_label(self, *_: Any) -> None:
-        """Name the plane shown of a samples / activations / KL-maps layer (z1...zn) in the canvas overlay.
-
-        Their first axis shares the viewer's slider with other layers (e.g. a
-        stack), so the slider's own label cannot say what a plane is.
-        """
-        overlay = text_overlay(self.viewer)
-        layer = self.viewer.layers.selection.active
-        labels = None if layer is None or not layer.visible else layer.metadata.get(PLANES_KEY)
-        index = -1
-        if labels:
-            index = int(round(float(layer.world_to_data(self.viewer.dims.point)[0])))
-        if not 0 <= index < len(labels or ()):
-            if overlay.text.startswith("napari-hdn:"):
-                overlay.visible = False
-                overlay.text = ""
-            return
-        overlay.text = f"napari-hdn: {layer.name}: {labels[index]}"
-        overlay.visible = True
-
-
-def text_overlay(viewer: Any) -> Any:
-    """The viewer's canvas text overlay (napari 0.9 moved it from ``viewer.text_overlay``)."""
-    canvas = getattr(viewer, "canvas", None)
-    return canvas.overlays["text"] if canvas is not None else viewer.text_overlay
-
-
-def _restore_and_explain(restoring, explaining):
-    """Restoration, then (optionally) the per-layer activations, as one job.
-
-    A lazy (dask) layer gives lazy results: they are computed here, in the worker,
-    so that napari never runs the network on the GUI thread while it draws them.
-    """
-    restoration = yield from restoring
-    if restoration.lazy:
-        restoration = restoration.compute()
-    activations = None
-    if explaining is not None:
-        activations = yield from explaining
-        if any(is_dask(plane_stack) for plane_stack in activations):
-            import dask
-
-            activations = tuple(dask.compute(*activations))
-    return restoration, activations
-
+        show_plane_label(self.viewer)

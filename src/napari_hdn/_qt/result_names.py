@@ -1,8 +1,8 @@
 """Names of the Restore widget's result layers, and the rule for when a result is updated in place.
 
 A result is named after its input, what it is, and how it differs from the plain
-restoration: "nuclei HDN MMSE", "nuclei HDN MMSE (z1 off)", "nuclei HDN MMSE
-(z1, z2 off; one pass)". Layers off since training are not named (every result of
+restoration: "nuclei HDN denoised" (the MMSE), "nuclei HDN denoised (z1 off)", "nuclei HDN
+denoised (z1, z2 off; one pass)". Layers off since training are not named (every result of
 that model has them off).
 
 The rule: a layer of that name is updated in place only if it is the same
@@ -21,16 +21,23 @@ from typing import Any
 from ..layer_roles import KEY, RESULT, layer_role
 
 
+# Result layers are named in plain words; their metadata keeps the precise term ("result": "MMSE", "KL maps").
+LAYER_WORDS = {"MMSE": "denoised", "KL maps": "information maps"}
+
+
 def output_name(input_name: str, what: str) -> str:
-    """The name of a plain result layer, e.g. "nuclei HDN MMSE"."""
-    return f"{input_name} HDN {what}"
+    """The name of a plain result layer, e.g. "nuclei HDN denoised" for the MMSE."""
+    return f"{input_name} HDN {LAYER_WORDS.get(what, what)}"
 
 
-def variant_tag(switched_off: Sequence[int], one_pass: bool = False) -> str:
-    """' (z1, z2 off)', ' (one pass)', ' (z1 off; one pass)' or '' for every layer on, with samples."""
+def variant_tag(switched_off: Sequence[int], one_pass: bool = False, plane: Sequence[int] = ()) -> str:
+    """' (z1, z2 off)', ' (one pass)', ' (z1 off; one pass)', ' (plane 29)' or '' for every layer on, with
+    samples, of the whole image (``plane``: the indices of the one plane restored, as on napari's sliders)."""
     parts = [", ".join(f"z{i}" for i in switched_off) + " off"] if switched_off else []
     if one_pass:
         parts.append("one pass")
+    if plane:
+        parts.append("plane " + ", ".join(map(str, plane)))
     return f" ({'; '.join(parts)})" if parts else ""
 
 

@@ -84,6 +84,9 @@ def save_layers(viewer: Any, names: list[str], folder: str | Path, fmt: str, ove
 
 def ask_and_save(parent: QWidget, viewer: Any, source_layer: str | None, task: Any) -> bool:
     """Ask which results, the format and the folder; confirm replacing files; save. True if saved."""
+    if not any(is_result(layer) for layer in viewer.layers):
+        task.set_status("No results to save yet: restore an image first (Restore), then save its results.")
+        return False
     dialog = SaveResultsDialog(viewer, source_layer, parent)
     if not dialog.exec():  # 0: cancelled (PyQt6's exec returns an int, not a DialogCode)
         return False

@@ -48,7 +48,9 @@ from ._common import (
     model_summary,
 )
 from ._plots import LossPlot
+from .plain_words import BUDGET_NAMES, plain_noise_model, preset_name
 from .start_from import StartFromModel
+from .train_choices import default_output_folder, device_choices  # noqa: F401 (default_output_folder: API)
 from .tooltips import explain_training_options
 
 NOISE_SOURCES = {
@@ -63,31 +65,6 @@ EXISTING = {"refuse": "stop with a message", "resume": "continue its training", 
 PREVIEW_CROP = 128  # pixels per side of the live preview
 PREVIEW_SAMPLES = 8
 PREVIEW_MIN_INTERVAL_S = 3.0
-
-def default_output_folder(layer_name: str) -> Path:
-    """Where a training run keeps its checkpoints when the user did not choose a folder."""
-    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in layer_name) or "model"
-    return Path.home() / "napari-hdn" / "models" / f"{safe}-{time.strftime('%Y%m%d-%H%M%S')}"
-
-
-def device_choices() -> list[tuple[str, str]]:
-    """(label, device) pairs: "auto" names what it will use (the GPU found, or the CPU)."""
-    import torch
-
-    from .._device import resolve_device
-
-    found = resolve_device("auto")
-    if found.type == "cuda":
-        name = f"GPU: {torch.cuda.get_device_name(0)}"
-    elif found.type == "mps":
-        name = "GPU: Apple MPS"
-    else:
-        name = "CPU (no GPU found)"
-    choices = [(f"auto - {name}", "auto"), ("CPU", "cpu")]
-    if found.type == "cuda":
-        choices.append((f"CUDA - {torch.cuda.get_device_name(0)}", "cuda"))
-    return choices
-
 
 class TrainWidget(HDNWidget):
     """Train an HDN model on one or more image layers."""
@@ -129,13 +106,14 @@ class TrainWidget(HDNWidget):
 
         self.preset = QComboBox()
         for name, preset in PRESETS.items():
-            self.preset.addItem(name, name)
+            self.preset.addItem(preset_name(name), name)
             self.preset.setItemData(self.preset.count() - 1, preset.description, Qt.ItemDataRole.ToolTipRole)
         self.preset.setCurrentIndex(list(PRESETS).index("fast"))
         self.patch_size = QSpinBox()
         self.patch_size.setRange(8, 1024)
         self.budget_kind = QComboBox()
-        self.budget_kind.addItems(BUDGETS)
+        for key in BUDGETS:
+            self.budget_kind.addItem(BUDGET_NAMES[key], key)
         self.budget = QDoubleSpinBox()
         self.budget.setRange(0.01, 1e7)
         self.budget.setDecimals(2)
@@ -204,7 +182,7 @@ class TrainWidget(HDNWidget):
         # Settings most runs leave as they are: folded away, so that the form fits a laptop screen.
         advanced = form_page(
             ("Tile size (px)", self.patch_size),
-            ("Set aside for checking", self.val_fraction),
+            ("Tiles held back to check progress", self.val_fraction),
             ("Detail layers to leave out", self.layers_off_row),
             ("Run on", self.device),
             ("Save model in", hbox(self.output, self.output_browse)),
@@ -248,10 +226,10 @@ class TrainWidget(HDNWidget):
         self.patch_size.setSingleStep(preset.model.stride)
         self.val_fraction.setValue(preset.train.val_fraction)
         if preset.train.minutes is not None:
-            self.budget_kind.setCurrentText("minutes")
+            self.budget_kind.setCurrentIndex(BUDGETS.index("minutes"))
             self.budget.setValue(preset.train.minutes)
         elif preset.train.epochs is not None:
-            self.budget_kind.setCurrentText("epochs")
+            self.budget_kind.setCurrentIndex(BUDGETS.index("epochs"))
             self.budget.setValue(preset.train.epochs)
         self._rebuild_layer_toggles()
 
@@ -282,7 +260,7 @@ class TrainWidget(HDNWidget):
             if model is None:
                 self.noise_label.setText("none yet: fit one in the Noise model widget")
             else:
-                self.noise_label.setText(f"{model.kind} ({self.session.noise_model_source})")
+                self.noise_label.setText(f"{plain_noise_model(model)} ({self.session.noise_model_source})")
                 self.noise_label.setToolTip(model.describe())
         elif what == "model":
             model = self.session.model
@@ -318,12 +296,12 @@ class TrainWidget(HDNWidget):
             # Snapshots are cheap copies; they are previewed only while "Live preview" is ticked.
             "snapshot_every_s": PREVIEW_MIN_INTERVAL_S,
         }
-        budget_kind, value = self.budget_kind.currentText(), self.budget.value()
+        budget_kind, value = self.budget_kind.currentData(), self.budget.value()
         if budget_kind == "minutes":
             arguments["minutes"] = value
         else:
             if value != int(value):
-                raise InputError(f"The number of {budget_kind} must be a whole number, not {value:g}.")
+                raise InputError(f"The number of {BUDGET_NAMES[budget_kind]} must be a whole number, not {value:g}.")
             arguments[budget_kind] = int(value)
         source = self.noise_source.currentData()
         if source == "session":
@@ -399,7 +377,10 @@ class TrainWidget(HDNWidget):
 
     def _trained(self, model: Any) -> None:
         out = self._run["out"]
-        self.session.set_model(model, f"trained on '{self._run['layer']}', saved in {out}")
+        # Training ends with the best weights (as in best/, else last/ when nothing was validated): a one-pass
+        # denoiser trained for this model is saved there.
+        folder = next((Path(out) / name for name in ("best", "last") if (Path(out) / name).is_dir()), "")
+        self.session.set_model(model, f"trained on '{self._run['layer']}', saved in {out}", str(folder))
         self.loss_plot.redraw()
         self.task.set_status(f"Training ended after {model.step} steps; the model is saved in {out} "
                              "and ready in the Restore widget.")
@@ -410,6 +391,9 @@ class TrainWidget(HDNWidget):
 
     def _training_finished(self, outcome: str) -> None:
         self.start_button.setEnabled(True)
+        name = self._preview_target[0] if self._preview_target else None
+        if name is not None and f"{name} HDN training preview" in self.viewer.layers:
+            self.viewer.layers[f"{name} HDN training preview"].visible = False  # the image shows again
         self._show_convergence("")  # training has ended: nothing left to stop
 
     # -- live preview -----------------------------------------------------------------------------------------
@@ -451,9 +435,10 @@ class TrainWidget(HDNWidget):
             layer.data = mmse
             layer.translate = translate
         else:
-            self.viewer.add_image(mmse, name=preview_name, scale=scale, translate=translate,
-                                  contrast_limits=tuple(like.contrast_limits),
-                                  metadata=with_role(like.metadata, PREVIEW, source_layer=name))
+            layer = self.viewer.add_image(mmse, name=preview_name, scale=scale, translate=translate,
+                                          contrast_limits=tuple(like.contrast_limits),
+                                          metadata=with_role(like.metadata, PREVIEW, source_layer=name))
+        layer.visible = self.task.running  # once training has ended it no longer hides the image
 
     def _preview_finished(self, outcome: str) -> None:
         self._maybe_preview()

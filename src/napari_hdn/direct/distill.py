@@ -8,6 +8,7 @@ signal is an unbiased draw of s given x, so its conditional mean is the MMSE est
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import Collection, Generator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -184,10 +185,22 @@ def _distill(model, planes, off, minutes, steps, batch_size, patch_size, n_avera
 
 
 def train_direct_denoiser(model: ModelLike, images: Any, deactivate: Collection[int] = (), minutes: float | None = None,
-                          **options: Any) -> Any:
-    """Train and attach a direct denoiser (see :func:`distill_events`); returns the model."""
-    from ..progress import drive
+                          out: str | os.PathLike | None = None, **options: Any) -> Any:
+    """Train and attach a direct denoiser (see :func:`distill_events`); returns the model.
 
+    ``out``: a model folder (a bundle with ``model.json``, or a training folder: its ``best``, else ``last``
+    checkpoint) to save the direct denoisers into, so that loading that folder brings them back. It should
+    hold the model they were trained for (e.g. the folder ``model`` was loaded from). Only
+    ``direct.safetensors`` and its record in ``model.json`` are written, each replaced atomically; the weights
+    are untouched. Without ``out`` the denoiser lives only in the returned model (``model.save`` writes it too).
+    """
+    from ..model.bundle import resolve_bundle_path
+    from ..progress import drive
+    from .store import save_direct_into
+
+    folder = None if out is None else resolve_bundle_path(out)  # a wrong folder is refused before training
     model = resolve_model(model, None)
     drive(distill_events(model, images, deactivate, minutes=minutes, **options))
+    if folder is not None:
+        save_direct_into(folder, model)
     return model

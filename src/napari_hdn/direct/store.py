@@ -94,8 +94,23 @@ def _checked_shapes(info: Any, path: Path) -> dict[str, tuple[int, int]]:
     return shapes
 
 
+def direct_record(model: HDNModel) -> dict[str, Any]:
+    """What ``model.json`` says of the bundle's direct denoisers: their file and layer sets."""
+    nets = getattr(model, "direct_denoisers", None) or {}
+    return {"file": DIRECT_WEIGHTS, "layer_sets": sorted(nets)} if nets else {}
+
+
 def save_direct_into(folder: str | Path, model: HDNModel) -> None:
-    """Write the model's direct denoisers into an existing bundle folder atomically; nothing else changes."""
+    """Add the model's direct denoisers to an existing bundle folder: ``direct.safetensors`` and their record in
+    ``model.json``, each replaced atomically; the weights and everything else stay as they are."""
+    from ..model.bundle import MODEL_JSON, update_metadata
+
+    if not (Path(folder) / MODEL_JSON).is_file():
+        raise FileFormatError(f"{folder} is not a napari-hdn model folder (no {MODEL_JSON}): the direct denoisers "
+                              "are saved into the folder of the model they were trained for.")
     for name, data in direct_files(model).items():
         with atomic_path(Path(folder) / name) as tmp:
             Path(tmp).write_bytes(data)
+    record = direct_record(model)
+    if record:
+        update_metadata(folder, direct_denoisers=record)

@@ -198,6 +198,7 @@ class HDNModel:
             "training": {"step": self.step, "epoch": self.epoch, "history": _json_safe(self.history)},
             **({} if self.parent is None else {"parent": _json_safe(self.parent)}),
             **({} if self.noise_layers is None else {"noise_layers": _json_safe(self.noise_layers)}),
+            **_direct_entry(self),
         }
 
     def save(self, path: str | os.PathLike, overwrite: bool = False, extra_files: Mapping[str, bytes] = ()) -> Path:
@@ -241,11 +242,23 @@ class HDNModel:
 
 def record_noise_layers(folder: str | os.PathLike, record: dict[str, Any]) -> None:
     """Write ``record`` as the bundle's noise layers into its ``model.json`` atomically (weights untouched)."""
+    update_metadata(folder, noise_layers=record)
+
+
+def update_metadata(folder: str | os.PathLike, **entries: Any) -> None:
+    """Set ``entries`` in the bundle's ``model.json``, replaced atomically (the weights untouched)."""
     path = Path(folder) / MODEL_JSON
     meta = json.loads(path.read_text(encoding="utf-8"))
-    meta["noise_layers"] = _json_safe(record)
+    meta.update(_json_safe(entries))
     with atomic_path(path) as tmp:
         Path(tmp).write_text(json.dumps(meta, indent=1, allow_nan=False), encoding="utf-8")
+
+
+def _direct_entry(model: HDNModel) -> dict[str, Any]:
+    from ..direct.store import direct_record
+
+    record = direct_record(model)
+    return {"direct_denoisers": record} if record else {}
 
 
 def checked_data_range(value: Any) -> tuple[float, float]:

@@ -1,0 +1,95 @@
+"""Messages in the widgets' words: the control to click, never a command line or an API call."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from qt_helpers import WAIT_MS, dock, noisy_stack
+
+from napari_hdn._qt._errors import report_error
+from napari_hdn._qt.gui_words import gui_message, has_code
+from napari_hdn.errors import FileFormatError, InputError
+
+pytestmark = pytest.mark.qt
+
+
+def core_messages() -> list[str]:
+    """The core's messages that name a command or a function (what the API and the CLI show)."""
+    from napari_hdn.noise_models.pairs import checked_stack
+    from napari_hdn.noise_models.stack_check import check_static_stack
+
+    shown = []
+    for bad in (lambda: checked_stack(np.zeros((8, 8), np.float32)),
+                lambda: check_static_stack(moving_stack())):
+        with pytest.raises(InputError) as err:
+            bad()
+        shown.append(str(err.value))
+    shown += [
+        "This model has no direct denoiser, and only a direct denoiser can be exported to the BioImage Model Zoo. "
+        "Train one first with `hdn distill MODEL DATA.tif` (or napari_hdn.train_direct_denoiser(model, images)), "
+        "then export again.",
+        "This model has no direct denoiser for latent layers off-1 (it has: all-on). Train one with "
+        "`hdn distill MODEL DATA.tif --deactivate 1` or napari_hdn.train_direct_denoiser(model, images, "
+        "deactivate=(1,)).",
+        "x: bad shapes. Train the direct denoisers again with `hdn distill` or delete /m/direct.safetensors.",
+        "Cannot save the checkpoint /m/last (No space), so training stopped. Free some disk space, then continue "
+        "the training (hdn train --resume, or resume=True).",
+        "An adapted model keeps its parent's network, so ['n_filters'] cannot change. Train a new model from "
+        "scratch (napari_hdn.train / hdn train) to use other network settings.",
+        "m.pt looks like a pickled PyTorch model. napari-hdn never unpickles files, which could run arbitrary "
+        "code: train a model with napari-hdn (hdn train).",
+        "noise layers: z1 (restore with deactivate=\"auto\")",
+        "nm.npz is not a noise model: a reference HDN/PPN2V one has ['min_sigma']. Calibrate one with "
+        "'hdn calibrate'.",
+        "m already exists: choose another name or allow overwriting (--overwrite).",
+        "out already holds a model: choose another folder, resume its training (resume / --resume) or replace it "
+        "(overwrite / --overwrite).",
+        "Resume with --preset fast (or without --preset), or start a new training.",
+        "Resume without a noise model (--noise-model), or start a new training.",
+        "Device 'cuda' was requested but no CUDA GPU is available to torch: use --device cpu or auto.",
+        "The offset would reach zero (3); give the camera's real offset (option offset / --offset).",
+        "Pass a noisy image like the training data (image=..., or --image DATA.tif): a crop of it is the test.",
+        "Both are taken. Use --keep-samples 0, or restore one time point at a time.",
+        "out.ome.zarr already exists: choose another output name or add --overwrite to replace it.",
+    ]
+    return shown
+
+
+def moving_stack() -> np.ndarray:
+    """Frames of a sample that changes from frame to frame: not repeats of one scene."""
+    base = noisy_stack(1)[0]
+    return np.stack([base * (1 + 0.5 * k) for k in range(8)]).astype(np.float32)
+
+
+def test_the_core_hints_become_controls_to_click(messages):
+    for message in core_messages():
+        assert has_code(message), message  # the test's premise: the core names commands there
+        shown = report_error(InputError(message), "Doing")
+        assert not has_code(shown), shown
+    assert "Train the one-pass denoiser" in gui_message(core_messages()[2])
+    assert "Noisy images only" in gui_message(core_messages()[1])
+    assert "Noisy image + pseudo-clean image" in gui_message(core_messages()[0])
+    assert "one-pass denoiser" in report_error(FileFormatError(core_messages()[4]), "Loading")
+
+
+def test_plain_messages_are_not_taken_for_code():
+    for text in ("/tmp/run/model.json is not a napari-hdn model description.", "Restored 'noisy' (z1 off).",
+                 "Training failed unexpectedly (ValueError: x). The full traceback is in the log."):
+        assert not has_code(text), text
+
+
+@pytest.mark.parametrize(("stack", "control"), [(lambda: noisy_stack(1)[0], "Noisy image + pseudo-clean image"),
+                                                (moving_stack, "Noisy images only")])
+def test_calibration_refusals_name_the_source_to_choose(qtbot, viewer, messages, stack, control):
+    viewer.add_image(stack(), name="data")
+    widget = dock(viewer, "Noise model")
+    widget.set_source("stack")
+    widget.set_kind("gaussian")
+    widget.stack_layer.set_layer("data")
+    with qtbot.waitSignal(widget.task.finished, timeout=WAIT_MS):
+        if not widget.fit():  # refused before starting: nothing to wait for
+            widget.task.finished.emit("failed")
+    assert control in widget.task.status.text() and control in messages[-1]
+    assert not has_code(widget.task.status.text())
+    widget.set_source("noisy")  # another source: the refusal goes
+    assert widget.task.status.text() == ""
