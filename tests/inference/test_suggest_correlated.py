@@ -98,3 +98,17 @@ def test_restore_auto_uses_the_layers_the_model_recorded(monkeypatch):
     result = restore(model, image, n_samples=2, deactivate="auto")
     assert result.deactivate == (1,) and result.suggestion == recorded
     np.testing.assert_allclose(result.mmse, restore(model, image, n_samples=2, deactivate=(1,)).mmse)
+
+
+def test_a_layer_whose_removal_leaves_content_in_the_residual_stays_on():
+    # z1 kept a little of the correlated noise but also holds fine content: with it off the residual correlates
+    # more than the noise in every direction (content), so z1 stays on although the residual's vertical
+    # correlation alone would look closer to the noise's.
+    clean, noisy, _, record = _scene(seed=4)
+    rng = np.random.default_rng(4)
+    learnt = 0.15 * (noisy - clean)
+    fine = _blur(rng.normal(0.0, 6.0, clean.shape), 1)  # detail of about 2 px
+    restored = [clean + fine + learnt, clean, _blur(clean, 3)]
+    suggestion = judge(noisy + fine, restored, GaussianNoiseModel(SIGMA), correlation=record)
+    assert suggestion.layers == () and suggestion.decided_by == "correlation"
+    assert not suggestion.verdicts[0].noise_like

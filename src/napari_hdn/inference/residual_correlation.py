@@ -9,8 +9,8 @@ correlation between neighbouring pixels, measured in the noisy images (``noise_m
 - A restoration that lost image detail (a layer with content switched off) leaves a residual holding
   edges and texture, which correlate between neighbours in every direction: higher than the noise's.
 
-So among the prefixes z1..zk (k = 0: all on) the one whose residual correlates most like the noise is the
-one that removes the noise and keeps the content. The correlations are scale-free (covariance over variance),
+So among the prefixes z1..zk (k = 0: all on) that leave out no content (no excess correlation over the noise's,
+in any direction) the one whose residual correlates most like the noise removes the noise and keeps the content. The correlations are scale-free (covariance over variance),
 so a wrong noise-model scale cannot move them.
 """
 
@@ -79,8 +79,24 @@ def distances(noisy: np.ndarray, restored: list[np.ndarray], noise: np.ndarray, 
     return [float(np.linalg.norm(residual_correlations(noisy, r, border) - noise)) for r in restored]
 
 
-def best_prefix(distance: list[float], candidates: list[int]) -> int:
-    """The prefix k (0 = all on) among ``candidates`` whose residual correlates most like the noise, if it
-    gains at least MIN_GAIN over all layers on; else 0."""
-    best = min(candidates, key=lambda k: (distance[k], k))
+def excess(noisy: np.ndarray, restored: list[np.ndarray], noise: np.ndarray, border: int) -> list[float]:
+    """Per restoration, how much its residual correlates *more* than the noise (summed over LAGS).
+
+    The noise cannot correlate more than it does: an excess is image content the restoration left out, in every
+    direction (a layer with content switched off), whereas noise a restoration kept shows as a shortfall.
+    """
+    return [float(np.clip(residual_correlations(noisy, r, border) - noise, 0.0, None).sum()) for r in restored]
+
+
+# An excess above this (summed over the 6 lags) is content lost. Its floor is the measurement's own error: each
+# correlation of a 248 x 248 residual has a sampling error of about 1/248 = 0.004 and the noise's measured one
+# about 0.01, so the positive parts of 6 differences sum to about 0.03 with no content lost at all.
+MAX_EXCESS = 0.05
+
+
+def best_prefix(distance: list[float], candidates: list[int], excesses: list[float] | None = None) -> int:
+    """The prefix k (0 = all on) among ``candidates`` whose residual correlates most like the noise, among those
+    that lose no content (excess at most MAX_EXCESS), if it gains at least MIN_GAIN over all layers on; else 0."""
+    allowed = [k for k in candidates if k == 0 or excesses is None or excesses[k] <= MAX_EXCESS]
+    best = min(allowed, key=lambda k: (distance[k], k))
     return best if distance[0] - distance[best] >= MIN_GAIN else 0

@@ -36,7 +36,7 @@ from ..threads import configure_threads
 from ..noise_models.correlation import is_correlated, record_of
 from ..noise_models.estimate import estimate_noise_model
 from .engine import TileEngine
-from .residual_correlation import best_prefix, distances, noise_correlations, residual_correlations
+from .residual_correlation import best_prefix, distances, excess, noise_correlations, residual_correlations
 
 if TYPE_CHECKING:
     from ..noise_models.base import NoiseModel
@@ -337,7 +337,8 @@ def judge(
     by_correlation = noise is not None and is_correlated(correlation)
     distance = distances(noisy64, images, noise, BORDER) if noise is not None else None
     if by_correlation:
-        last = best_prefix(distance, [k for k in range(len(images)) if k == 0 or k not in always_off])
+        over = excess(noisy64, images, noise, BORDER)
+        last = best_prefix(distance, [k for k in range(len(images)) if k == 0 or k not in always_off], over)
     main = 0 if noise is None or abs(noise[0]) >= abs(noise[1]) else 1  # the lag (1, 0) or (0, 1) reported
     verdicts, chosen, still_noise = [], [], True
     for k in range(1, len(restored)):
