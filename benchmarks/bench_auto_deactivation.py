@@ -13,6 +13,7 @@ in photons against the truth. The model is kept in ``--keep`` for other benchmar
     .venv/bin/python benchmarks/bench_auto_deactivation.py --set nuclei-cam --noise auto
     .venv/bin/python benchmarks/bench_auto_deactivation.py --set nuclei-cam --minutes 0.5 --samples 4   # smoke
     .venv/bin/python benchmarks/bench_auto_deactivation.py --set nuclei-cam --model KEPT --samples 100  # restore only
+    .venv/bin/python benchmarks/bench_auto_deactivation.py --set nuclei-cam --model KEPT --redecide   # new rules
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ from bench_noise_estimate import training_stack
 import napari_hdn
 from napari_hdn import sample_data
 from napari_hdn.metrics import psnr
+from napari_hdn.training import as_planes
+from napari_hdn.training.noise_layers import noise_layer_record, suggest_on_training_plane
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SETS = ("nuclei-cam", "nuclei-struct", "nuclei-low", "nuclei-pg")
@@ -92,6 +95,8 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--model", help="restore with this kept model instead of training one")
+    parser.add_argument("--redecide", action="store_true",
+                        help="with --model: record the noise layers anew, as the end of training does (new rules)")
     parser.add_argument("--keep", type=Path, help="folder to train into (kept); default: a folder under /tmp")
     parser.add_argument("--out", type=Path, help="JSON file (default: results/auto_deactivation_SET_NOISE.json)")
     args = parser.parse_args()
@@ -101,6 +106,10 @@ def main() -> None:
     if args.model:
         model = napari_hdn.load_model(args.model, device="cpu")
         row["model"] = args.model
+        if args.redecide:
+            suggestion = suggest_on_training_plane(model, as_planes(data["train"]))
+            row["recorded_before"] = model.noise_layers
+            model.noise_layers = noise_layer_record(suggestion, model.step)
     else:
         noise = "auto"
         if args.noise == "calibration":
