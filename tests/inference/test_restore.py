@@ -330,3 +330,8 @@ def test_self_calibration_is_opt_in_and_scales_the_spread_consistently(model, im
                                (plain.samples - plain.mmse) * np.sqrt(u.factor), rtol=1e-4, atol=1e-4)
     assert calibrated.estimated_mse == pytest.approx(u.factor * float(np.mean(plain.variance)), rel=0.5)
     assert "estimated error" in u.describe("ADU")
+
+
+def test_calibrate_must_be_true_or_false(model, image):
+    with pytest.raises(InputError, match="calibrate must be True or False"):
+        restore(model, image, n_samples=2, calibrate="yes")

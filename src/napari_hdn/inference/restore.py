@@ -144,6 +144,8 @@ def restore_events(
     n_samples = whole_number(n_samples, "n_samples", 1)
     keep_samples = _kept(keep_samples, n_samples)
     seed = checked_seed(seed)
+    if not isinstance(calibrate, (bool, np.bool_)):
+        raise InputError(f"calibrate must be True or False, not {calibrate!r}.")
     if tta and not posterior_mean and n_samples < len(TTA_TRANSFORMS):
         raise InputError(
             f"Test-time augmentation spreads the samples over {len(TTA_TRANSFORMS)} rotations/mirrorings: "
