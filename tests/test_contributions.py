@@ -133,7 +133,7 @@ def test_opening_files_in_napari_loads_them_into_the_widgets(make_napari_viewer,
     assert session.noise_model_source == str(path)
     assert len(viewer.layers) == 0
     _, widget = viewer.window.add_plugin_dock_widget("napari-hdn", "Noise model")
-    assert "Poisson-Gaussian" in widget.description.text()  # the reader opened it there
+    assert "camera model: 2 units per photon" in widget.description.text()  # the reader opened it there (plain words)
 
     viewer.open(training_folder, plugin="napari-hdn")
     assert session.model is not None and session.model.n_layers == 2
