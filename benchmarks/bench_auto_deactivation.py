@@ -12,6 +12,7 @@ in photons against the truth. The model is kept in ``--keep`` for other benchmar
 
     .venv/bin/python benchmarks/bench_auto_deactivation.py --set nuclei-cam --noise auto
     .venv/bin/python benchmarks/bench_auto_deactivation.py --set nuclei-cam --minutes 0.5 --samples 4   # smoke
+    .venv/bin/python benchmarks/bench_auto_deactivation.py --set nuclei-cam --steps 1500  # fixed steps: load-proof
     .venv/bin/python benchmarks/bench_auto_deactivation.py --set nuclei-cam --model KEPT --samples 100  # restore only
     .venv/bin/python benchmarks/bench_auto_deactivation.py --set nuclei-cam --model KEPT --redecide   # new rules
 """
@@ -92,6 +93,9 @@ def main() -> None:
     parser.add_argument("--set", choices=SETS, required=True)
     parser.add_argument("--noise", choices=("auto", "calibration"), default="auto")
     parser.add_argument("--minutes", type=float, default=15.0)
+    parser.add_argument("--steps", type=int,
+                        help="train exactly this many steps instead of --minutes (runs compare whatever the load; "
+                             "give what 15 quiet minutes reach on this CPU and say so)")
     parser.add_argument("--samples", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--model", help="restore with this kept model instead of training one")
@@ -116,11 +120,13 @@ def main() -> None:
             noise = napari_hdn.calibrate(data["calibration"](), kind="gmm")
         out = args.keep or Path(f"/tmp/bench-auto-{args.set}-{args.noise}-{os.getpid()}")
         t0 = time.perf_counter()
-        model = napari_hdn.train(data["train"], noise_model=noise, preset="fast", minutes=args.minutes, seed=args.seed,
+        model = napari_hdn.train(data["train"], noise_model=noise, preset="fast", seed=args.seed,
+                                 **({"steps": args.steps} if args.steps else {"minutes": args.minutes}),
                                  device="cpu", out=out, overwrite=True,
                                  on_event=lambda e: print(f"[{e.elapsed_s:7.1f}s] {e.message}", flush=True)
                                  if e.kind in ("setup", "bootstrap", "noise_layers", "done") else None)
-        row.update(model=str(out), training_wall_s=time.perf_counter() - t0, steps=model.step,
+        row.update(model=str(out), budget={"steps": args.steps} if args.steps else {"minutes": args.minutes},
+                   training_wall_s=time.perf_counter() - t0, steps=model.step,
                    load_average_at_end=os.getloadavg())
     row["noise_model"] = {"kind": model.noise_model.kind, "provenance": model.noise_model.provenance}
     row["noise_layers"] = model.noise_layers
