@@ -18,7 +18,8 @@ from pathlib import Path
 import torch
 
 from napari_hdn._device import use_bfloat16
-from napari_hdn.direct import DirectUNet, direct_step
+from napari_hdn.direct import DirectUNet
+from napari_hdn.direct.step import direct_step
 
 SIZES = ((1, 16), (2, 16), (2, 32), (3, 32), (2, 48))
 

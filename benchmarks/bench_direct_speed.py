@@ -27,7 +27,6 @@ import torch
 
 import napari_hdn
 from napari_hdn.direct import DirectUNet
-from napari_hdn.direct.store import layer_key
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -44,8 +43,8 @@ def _model(path: str | None, device: str):
         torch.manual_seed(0)
         model_config, _ = resolve_config("fast")
         model = HDNModel(LadderVAE(model_config).eval(), GaussianNoiseModel(10.0), 120.0, 25.0).to(device)
-    if layer_key(model) not in (getattr(model, "direct_denoisers", None) or {}):
-        model.direct_denoisers = {**getattr(model, "direct_denoisers", {}), layer_key(model): DirectUNet().to(device)}
+    if model.direct_key() not in model.direct_denoisers:
+        model.direct_denoisers = {**model.direct_denoisers, model.direct_key(): DirectUNet().to(device)}
     return model
 
 

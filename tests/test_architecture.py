@@ -1,4 +1,5 @@
-"""Architecture rules checked on the source: no import circles among napari_hdn modules."""
+"""Architecture rules checked on the source: no import circles among napari_hdn modules, counting every import
+(inside functions and under ``TYPE_CHECKING`` too), and no private name imported from outside its package."""
 
 from __future__ import annotations
 
@@ -19,42 +20,59 @@ def _modules() -> dict[str, Path]:
     return modules
 
 
-def _is_type_checking(node: ast.If) -> bool:
-    test = node.test
-    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
-    )
-
-
-def _module_level_imports(tree: ast.Module):
-    """Import statements run when the module is imported (not in functions, not under TYPE_CHECKING)."""
-    pending = list(tree.body)
-    while pending:
-        node = pending.pop()
+def _imports(tree: ast.Module):
+    """Every import statement: at module level, inside functions, under ``TYPE_CHECKING``. A lazy import
+    still ties two modules together; only the package's own modules are counted (torch, napari and the
+    optional extras may be loaded lazily as they like)."""
+    for node in ast.walk(tree):
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             yield node
-        elif isinstance(node, ast.If) and not _is_type_checking(node):
-            pending.extend(node.body + node.orelse)
-        elif isinstance(node, ast.Try):
-            pending.extend(node.body + node.orelse + node.finalbody + [s for h in node.handlers for s in h.body])
+
+
+def _imported(name: str, path: Path, modules: dict[str, Path]):
+    """(module imported, name taken from it or None) for every import in module ``name``."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    for node in _imports(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield alias.name, None
+            continue
+        base = node.module or ""
+        if node.level:
+            anchor = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+            base = ".".join(anchor + ([base] if base else []))
+        for alias in node.names:
+            submodule = f"{base}.{alias.name}"
+            yield (submodule, None) if submodule in modules else (base, alias.name)
 
 
 def _import_graph() -> dict[str, set[str]]:
     modules = _modules()
     graph: dict[str, set[str]] = {name: set() for name in modules}
     for name, path in modules.items():
-        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-        for node in _module_level_imports(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Import):
-                targets = [alias.name for alias in node.names]
-            else:
-                base = node.module or ""
-                if node.level:
-                    anchor = package.split(".")[: len(package.split(".")) - (node.level - 1)]
-                    base = ".".join(anchor + ([base] if base else []))
-                targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names]
-            graph[name].update(t for t in targets if t in modules and t != name)
+        graph[name].update(t for t, _ in _imported(name, path, modules) if t in modules and t != name)
     return graph
+
+
+def _home(module: str, modules: dict[str, Path]) -> str:
+    """The package a module's private names belong to (a package's own ``__init__`` is its home)."""
+    return module if modules[module].name == "__init__.py" else module.rpartition(".")[0]
+
+
+def _private_imports_across_packages() -> list[str]:
+    """Imports of a private name (``_x``) or module from outside the package that holds it."""
+    modules = _modules()
+    found = []
+    for name, path in modules.items():
+        for target, taken in _imported(name, path, modules):
+            if target not in modules:
+                continue
+            private_module = target.rpartition(".")[2].startswith("_") and not target.endswith("__init__")
+            private_name = taken is not None and taken.startswith("_") and not taken.startswith("__")
+            home = _home(target, modules) if private_name else target.rpartition(".")[0]
+            if (private_name or private_module) and not (name == home or name.startswith(home + ".")):
+                found.append(f"{name} imports {taken or target} from {target}")
+    return found
 
 
 def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -102,6 +120,16 @@ def test_import_graph_sees_the_package():
 
 def test_no_import_circles():
     assert _cycles(_import_graph()) == []
+
+
+def test_lazy_imports_count():
+    """An import inside a function is an edge too (a lazy import hides a circle, it does not remove it)."""
+    graph = _import_graph()
+    assert "napari_hdn.direct.concurrent" in graph["napari_hdn.training.loop"]  # imported inside a method
+
+
+def test_no_private_names_imported_across_packages():
+    assert _private_imports_across_packages() == []
 
 
 def test_cycle_finder_finds_a_circle():

@@ -75,8 +75,9 @@ def test_test_output_is_napari_hdn_denoise(model_and_image, tmp_path):
 
 def test_refuses_without_direct_denoiser(model_and_image, tmp_path):
     model, image = model_and_image
-    bare = model.copy()  # a copy holds the network only, no direct denoisers
-    assert not getattr(bare, "direct_denoisers", None)
+    bare = model.copy()
+    assert bare.direct_denoisers.list() == model.direct_denoisers.list()  # a copy keeps its one-pass denoisers
+    bare.direct_denoisers = {}
     with pytest.raises(InputError, match="hdn distill MODEL DATA.tif"):
         napari_hdn.export_bioimageio(bare, tmp_path / "m.zip", image)
     assert not list(tmp_path.iterdir())  # nothing written

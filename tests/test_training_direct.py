@@ -31,7 +31,7 @@ def test_concurrent_direct_denoiser_learns_and_is_stored_in_the_checkpoints(tmp_
 def test_without_the_option_no_direct_denoiser_is_made_and_the_vae_training_is_unchanged():
     events_a, model_a = run(steps=10)
     events_b, model_b = run(steps=10, direct_denoiser=True, direct_width=8, direct_depth=1)
-    assert not getattr(model_a, "direct_denoisers", {})
+    assert not model_a.direct_denoisers
     assert all(e.direct_loss is None for e in steps(events_a))
     # The denoiser draws no numbers from the VAE's random streams: the VAE learns exactly the same.
     assert [e.loss for e in steps(events_a)] == pytest.approx([e.loss for e in steps(events_b)])

@@ -45,7 +45,7 @@ def _spec():
 def _choose_denoiser(model: Any, deactivate: Collection[int] | None):
     from .direct.denoise import direct_denoiser
 
-    nets = getattr(model, "direct_denoisers", None) or {}
+    nets = model.direct_denoisers
     if not nets:
         raise InputError("This model has no direct denoiser, and only a direct denoiser can be exported to the "
                          "BioImage Model Zoo. Train one first with `hdn distill MODEL DATA.tif` (or "
@@ -54,9 +54,7 @@ def _choose_denoiser(model: Any, deactivate: Collection[int] | None):
         deactivate = layer_numbers(deactivate)
     else:
         deactivate = () if "all-on" in nets or len(nets) > 1 else _layers(next(iter(nets)))
-    from .direct.store import layer_key
-
-    return layer_key(model, deactivate), direct_denoiser(model, deactivate)
+    return model.direct_key(deactivate), direct_denoiser(model, deactivate)
 
 
 def _layers(key: str) -> tuple[int, ...]:
@@ -123,7 +121,7 @@ def _build(v: Any, model: Any, net: Any, key: str, crop: np.ndarray, folder: Pat
     import torch
 
     from . import __version__
-    from .direct import network
+    from .model import direct_network as network
 
     out = _apply(model, net, crop)
     np.save(folder / "test_input.npy", crop[None, None], allow_pickle=False)

@@ -145,8 +145,8 @@ def resolve_model(model: Any, device: Any) -> Any:
 
 
 def check_tiling(tile: Any, overlap: Any, stride: int) -> Any:
-    """The tiling (``inference.driver.Tiling``) for ``tile`` and ``overlap`` (None: the defaults)."""
-    from .inference.driver import Tiling
+    """The tiling (``inference.tiling.Tiling``) for ``tile`` and ``overlap`` (None: the defaults)."""
+    from .inference.tiling import Tiling
 
     if tile is None:
         tile = max(DEFAULT_TILE, stride)

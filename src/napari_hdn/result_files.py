@@ -92,7 +92,7 @@ def save_results(
 
 def _write_tiff(path: Path, image: ResultImage) -> None:
     """Float32 TIFF, pixel size in the resolution tags (pixels per unit) and ImageJ's unit and z spacing."""
-    from .cli.predict import write_tiff  # the CLI's TIFF writer (ImageJ axes), shared
+    from .tiff_io import write_tiff
 
     sy, sx = image.scale[-2:]
     metadata: dict[str, Any] = {"resolution": (1.0 / sx, 1.0 / sy), "resolutionunit": 1, "imagej": {}}  # 1: NONE

@@ -17,9 +17,9 @@ from .errors import InputError
 
 
 def _same_noise_model(a: Any, b: Any) -> bool:
-    from .model.bundle import _split_noise_arrays
+    from .model.bundle import split_noise_arrays
 
-    (scalars_a, arrays_a), (scalars_b, arrays_b) = _split_noise_arrays(a), _split_noise_arrays(b)
+    (scalars_a, arrays_a), (scalars_b, arrays_b) = split_noise_arrays(a), split_noise_arrays(b)
     if type(a) is not type(b) or scalars_a != scalars_b or set(arrays_a) != set(arrays_b):
         return False
     return all(np.array_equal(np.asarray(arrays_a[k]), np.asarray(arrays_b[k])) for k in arrays_a)

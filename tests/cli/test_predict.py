@@ -3,7 +3,7 @@ import pytest
 import tifffile
 
 from napari_hdn.cli import main
-from napari_hdn.cli.predict import _imagej_axes, read_pixel_metadata
+from napari_hdn.tiff_io import imagej_axes, read_pixel_metadata
 
 
 @pytest.fixture
@@ -123,7 +123,7 @@ def test_pixel_metadata_of_a_plain_tiff(tmp_path):
     [(2, None, False, "YX"), (3, None, True, "TYX"), (4, "ZYX", True, "TZYX"), (4, "TYX", True, None), (3, "CYX", False, "CYX")],
 )
 def test_imagej_axes(ndim, axes, extra, expected):
-    assert _imagej_axes(ndim, axes, extra) == expected
+    assert imagej_axes(ndim, axes, extra) == expected
 
 
 def test_predict_deactivate_auto_records_the_choice(model_dir, noisy_tif, tmp_path, capsys):

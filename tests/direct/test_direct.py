@@ -37,7 +37,8 @@ def test_approaches_mean_of_many_samples(distilled):
 
 
 def test_direct_step_learns_a_fixed_target():
-    from napari_hdn.direct import DirectUNet, direct_step
+    from napari_hdn.direct import DirectUNet
+    from napari_hdn.direct.step import direct_step
 
     torch.manual_seed(0)
     net = DirectUNet(depth=1, width=8)

@@ -16,13 +16,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from napari_hdn.direct import DirectUNet
-from napari_hdn.direct.store import DIRECT_WEIGHTS
+from napari_hdn.model.direct_store import DIRECT_WEIGHTS
 from napari_hdn.errors import FileFormatError, HDNError
 from napari_hdn.model import LadderVAE, load_model
 from napari_hdn.model import bundle as bundle_module
 from napari_hdn.model.bundle import MODEL_JSON
 from napari_hdn.model.folder_checks import MAX_PARAMETERS
-from napari_hdn.direct import store as store_module
+from napari_hdn.model import direct_store as store_module
 
 
 @pytest.fixture(scope="module")

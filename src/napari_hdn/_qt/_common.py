@@ -7,7 +7,7 @@ No model logic lives here: a widget builds a core generator (noise-model fit,
 training, restoration) and hands it to a :class:`TaskPanel`.
 """
 
-from ._errors import attempt, log, report_error
+from ._errors import log, report_error
 from ._layers import (
     LayerChecklist,
     LayerChoice,
@@ -18,7 +18,7 @@ from ._layers import (
 )
 from ._layout import discard_widget, form_page, hbox
 from ._models import load_model_into, model_summary
-from ._task import SHUTDOWN_WAIT_S, Outcome, TaskPanel, _guarded
+from ._task import SHUTDOWN_WAIT_S, Outcome, TaskPanel, _guarded, attempt
 from ._widget import HDNWidget
 
 __all__ = [

@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from napari.utils.notifications import show_error
 from qtpy.QtCore import QCoreApplication, QTimer
 
 from ..errors import HDNError
 from .gui_words import gui_message
-
-if TYPE_CHECKING:
-    from ._task import TaskPanel
 
 
 log = logging.getLogger("napari_hdn")
@@ -67,14 +62,3 @@ def _popup_text(popup: object) -> str | None:
         return None
     full_text = getattr(label, "full_text", None)  # superqt's eliding label: text() may be cut short
     return full_text() if callable(full_text) else label.text()
-
-
-def attempt(task: TaskPanel, doing: str, action: Callable[[], str]) -> bool:
-    """Run a quick main-thread ``action`` (loading or saving a file); show its message or its error."""
-    try:
-        message = action()
-    except Exception as err:
-        task.fail(err, doing)
-        return False
-    task.set_status(message)
-    return True

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..session import Session
-from ._errors import attempt
+from ._task import attempt
 
 if TYPE_CHECKING:
     from ._task import TaskPanel

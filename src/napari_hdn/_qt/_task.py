@@ -274,3 +274,14 @@ class TaskPanel(QWidget):
             outcome = "done"
             self.refresh()
         self.finished.emit(outcome)
+
+
+def attempt(task: TaskPanel, doing: str, action: Callable[[], str]) -> bool:
+    """Run a quick main-thread ``action`` (loading or saving a file); show its message or its error."""
+    try:
+        message = action()
+    except Exception as err:
+        task.fail(err, doing)
+        return False
+    task.set_status(message)
+    return True

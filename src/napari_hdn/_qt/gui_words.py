@@ -24,7 +24,7 @@ REPLACEMENTS: tuple[tuple[str, str], ...] = (
     # direct.denoise: none for these layers
     (r"Train one with `hdn distill[^`]*` or napari_hdn\.train_direct_denoiser\([^)]*\)\)?",
      f"Train one with {ONE_PASS_BUTTON}, with the same detail layers switched off"),
-    # direct.store: an unreadable direct.safetensors
+    # model.direct_store: an unreadable direct.safetensors
     (r"Train the direct denoisers again with `hdn distill`", f"Train them again with {ONE_PASS_BUTTON}"),
     (r"train them again with\s+`hdn distill`", f"train them again with {ONE_PASS_BUTTON}"),
     # noise_models.stack_check: not a static stack

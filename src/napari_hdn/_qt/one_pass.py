@@ -57,17 +57,13 @@ class OnePassControls(QWidget):
 
     @staticmethod
     def has_denoiser(model: Any, off: tuple[int, ...]) -> bool:
-        from ..direct.store import layer_key
-
-        return layer_key(model, off) in (getattr(model, "direct_denoisers", None) or {})
+        return model.direct_key(off) in model.direct_denoisers
 
     def status_line(self, model: Any, off: tuple[int, ...]) -> str:
         """The one-pass state of ``model`` for the layers ``off``: ready (and where it is saved), or ''."""
         if model is None or not self.has_denoiser(model, off):
             return ""
-        from ..direct.store import layer_key
-
-        folder = self.saved_in.get((id(model), layer_key(model, off)))
+        folder = self.saved_in.get((id(model), model.direct_key(off)))
         where = f" (saved in {folder})" if folder else ""
         then = "Restore uses it." if self.one_pass() else "choose 'Fast (one pass)' and Restore."
         return f"One-pass denoiser ready for {layers_text(off)}{where}: {then} {NOISIER_HINT}"
@@ -90,11 +86,10 @@ class OnePassControls(QWidget):
 
     def _save(self, model: Any, off: tuple[int, ...], folder: str) -> None:
         """Add the model's one-pass denoisers to its bundle folder (``direct.safetensors``, model.json)."""
-        from ..direct.store import layer_key, save_direct_into
 
         try:
-            save_direct_into(folder, model)
+            model.direct_denoisers.save(folder)
         except Exception as err:
             self.task.fail(err, "Saving the one-pass denoiser")
             return
-        self.saved_in[(id(model), layer_key(model, off))] = str(Path(folder))
+        self.saved_in[(id(model), model.direct_key(off))] = str(Path(folder))

@@ -25,7 +25,8 @@ from qtpy.QtWidgets import (
 from ..errors import InputError
 from ..layer_roles import KEY, RESULT, layer_role
 from ..result_files import ResultImage, ome_zarr_available, result_paths, save_results
-from ._errors import attempt, report_error
+from ._errors import report_error
+from ._task import attempt
 from ._layers import LayerChecklist, layer_array
 
 FORMAT_TEXT = {"tiff": "TIFF (.tif), one file per layer", "ome-zarr": "OME-Zarr (.ome.zarr), one folder per layer"}

@@ -141,7 +141,7 @@ def _write_zarr(out, arrays, metadata, args, output_metadata, write_ome_zarr) ->
 
 def _write_tiffs(out: Path, result: Any, args: argparse.Namespace) -> None:
     from .._io import atomic_path
-    from .predict import read_pixel_metadata, write_tiff
+    from ..tiff_io import read_pixel_metadata, write_tiff
 
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} is a file: give a folder for the results.")

@@ -23,7 +23,7 @@ from .._io import atomic_path, atomic_write_text
 from ..errors import InputError
 from ..progress import drive
 from ._progress import ProgressBar
-from .predict import write_tiff
+from ..tiff_io import write_tiff
 
 # --structured also restores with the finest latent layers off (selective deactivation: row-correlated
 # noise is learned there): file suffix -> (layers off, panel title).
@@ -180,13 +180,12 @@ def _one_pass(model: Any, data: Any, args: argparse.Namespace, out: Path, bar: A
     restore the test slice in one pass; returns its PSNR and the seconds the pass took."""
     from .. import sample_data
     from ..direct import denoise, distill_events
-    from ..direct.store import save_direct_into
     from ..metrics import psnr
 
     budget = {"steps": args.steps} if args.steps else {"minutes": args.direct_minutes}
     drive(distill_events(model, data.noisy_stack, seed=args.seed, **budget), bar)
     bar.close()
-    save_direct_into(out / "model" / "best", model)
+    model.direct_denoisers.save(out / "model" / "best")
     start = time.perf_counter()
     estimate = denoise(model, data.test_image)
     took = time.perf_counter() - start

@@ -30,7 +30,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from .._io import read_image
     from ..direct.distill import distill_events
-    from ..direct.store import layer_key, save_direct_into
     from ..model.bundle import load_model, resolve_bundle_path
     from ..progress import drive
     from ._progress import ProgressBar
@@ -48,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
             bar.close()
     # One file replaced atomically: the bundle's other files (weights, checkpoints) are never touched,
     # and the model's earlier denoisers (loaded with it) are kept.
-    save_direct_into(folder, model)
+    model.direct_denoisers.save(folder)
     if not args.quiet:
-        print(f"hdn distill: stored the direct denoiser '{layer_key(model, args.deactivate)}' in {folder}")
+        print(f"hdn distill: stored the direct denoiser '{model.direct_key(args.deactivate)}' in {folder}")
     return 0

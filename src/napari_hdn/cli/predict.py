@@ -13,6 +13,7 @@ import numpy as np
 
 from ..errors import InputError, IntensityRangeWarning
 from . import _predict_lazy
+from ..tiff_io import read_pixel_metadata, write_tiff
 from ._arguments import latent_layers_or_auto
 
 DEFAULT_SAMPLES = 100
@@ -232,57 +233,3 @@ def _run_direct(args: argparse.Namespace, model: Any, image: Any, metadata: dict
     if not args.quiet:
         print(f"hdn predict: wrote {', '.join(p.name for p in paths.values())} (direct denoiser) to {args.out}")
     return 0
-
-
-# -- pixel-size metadata ----------------------------------------------------------------------------------
-def read_pixel_metadata(path: str | Path) -> dict[str, Any]:
-    """Pixel size and axes of a TIFF (resolution tags and ImageJ spacing/unit); empty for other files."""
-    import tifffile
-
-    if Path(path).suffix.lower() not in (".tif", ".tiff"):
-        return {}
-    with tifffile.TiffFile(path) as tif:
-        page = tif.pages.first
-        meta: dict[str, Any] = {"axes": tif.series[0].axes if tif.is_imagej else None}
-        if "XResolution" in page.tags and "YResolution" in page.tags:
-            meta["resolution"] = page.resolution
-            meta["resolutionunit"] = page.resolutionunit
-        imagej = tif.imagej_metadata or {}
-        meta["imagej"] = {k: imagej[k] for k in ("spacing", "unit", "finterval") if k in imagej}
-    return meta
-
-
-def _imagej_axes(ndim: int, input_axes: str | None, extra_axis: bool) -> str | None:
-    """ImageJ axes for an output of ``ndim`` dimensions, or None when ImageJ cannot hold it.
-
-    The input's own ImageJ axes are kept; stacks from other TIFFs are taken as Z, TZ or TZC.
-    An extra leading axis (samples, layers) becomes T, the only axis ImageJ puts first.
-    """
-    n_lead = ndim - 2 - int(extra_axis)
-    if input_axes is not None and len(input_axes) == n_lead + 2:
-        lead = input_axes[:-2]
-    elif n_lead <= 3:
-        lead = ("", "Z", "TZ", "TZC")[n_lead]
-    else:
-        return None
-    if extra_axis:
-        if lead.startswith("T"):
-            return None  # ImageJ has no axis in front of T
-        lead = "T" + lead
-    return lead + "YX"
-
-
-def write_tiff(path: str | Path, data: Any, metadata: dict[str, Any], extra_axis: bool = False) -> None:
-    """Write float32 ``data`` with the input's pixel size; as an ImageJ hyperstack when possible."""
-    import tifffile
-
-    data = np.asarray(data, dtype=np.float32)
-    kwargs: dict[str, Any] = {}
-    if "resolution" in metadata:
-        kwargs["resolution"] = metadata["resolution"]
-        kwargs["resolutionunit"] = metadata["resolutionunit"]
-    axes = _imagej_axes(data.ndim, metadata.get("axes"), extra_axis)
-    if axes is not None:
-        tifffile.imwrite(path, data, imagej=True, metadata={**metadata.get("imagej", {}), "axes": axes}, **kwargs)
-    else:
-        tifffile.imwrite(path, data, metadata={**metadata.get("imagej", {})}, **kwargs)

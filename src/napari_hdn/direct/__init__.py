@@ -1,8 +1,7 @@
 """Direct denoiser (Salmon & Krull 2023): a U-Net distilled from the HDN's posterior in one pass."""
 
 from .denoise import denoise, denoise_events
-from .distill import direct_step, distill_events, train_direct_denoiser
-from .network import DirectUNet
-from .store import layer_key
+from .distill import distill_events, train_direct_denoiser
+from ..model.direct_network import DirectUNet
 
-__all__ = ["DirectUNet", "denoise", "denoise_events", "direct_step", "distill_events", "layer_key", "train_direct_denoiser"]
+__all__ = ["DirectUNet", "denoise", "denoise_events", "distill_events", "train_direct_denoiser"]

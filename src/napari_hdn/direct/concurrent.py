@@ -12,9 +12,8 @@ from typing import TYPE_CHECKING, Collection
 
 import torch
 
-from .distill import direct_step
-from .network import DirectUNet
-from .store import layer_key
+from .step import direct_step
+from ..model.direct_network import DirectUNet
 
 if TYPE_CHECKING:
     from ..model.bundle import HDNModel
@@ -25,8 +24,8 @@ class ConcurrentDirect:
 
     def __init__(self, model: HDNModel, deactivated: Collection[int], *, depth: int, width: int, lr: float,
                  loss: str, bf16: bool, seed: int):
-        self.key = layer_key(model, deactivated)
-        existing = getattr(model, "direct_denoisers", {}).get(self.key)  # a resumed training keeps its denoiser
+        self.key = model.direct_key(deactivated)
+        existing = model.direct_denoisers.get(self.key)  # a resumed training keeps its denoiser
         if existing is not None and (existing.depth, existing.width) == (depth, width):
             self.denoiser = existing
         else:
@@ -36,8 +35,6 @@ class ConcurrentDirect:
         self.denoiser.to(model.device)
         self.optimizer = torch.optim.Adam(self.denoiser.parameters(), lr=lr)
         self.loss, self.bf16 = loss, bf16
-        if not hasattr(model, "direct_denoisers"):
-            model.direct_denoisers = {}
         model.direct_denoisers[self.key] = self.denoiser
         self.last_loss: float | None = None
 

@@ -15,7 +15,6 @@ from .._validation import is_dask
 from ..errors import InputError, IntensityRangeWarning
 from ..input_checks import check_model_input, check_precision, check_tiling, layer_numbers, resolve_model, whole_number
 from ..progress import Progress, StopToken, drive
-from .store import layer_key
 
 if TYPE_CHECKING:
     from ..model.bundle import HDNModel
@@ -56,8 +55,8 @@ def default_batch(device: torch.device) -> int:
 
 def direct_denoiser(model: HDNModel, deactivate: Collection[int] = ()) -> torch.nn.Module:
     """The model's direct denoiser for ``deactivate``, or a clear error saying how to train one."""
-    key = layer_key(model, deactivate)
-    nets = getattr(model, "direct_denoisers", None) or {}
+    key = model.direct_key(deactivate)
+    nets = model.direct_denoisers
     if key not in nets:
         flag = "".join(f" --deactivate {i}" for i in model.deactivated_layers(deactivate))
         have = ", ".join(sorted(nets)) or "none"

@@ -15,16 +15,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from torch.nn import functional as F
 
 from .._config import checked_seed
-from .._device import bfloat16_autocast, use_bfloat16
+from .._device import use_bfloat16
 from ..errors import InputError
 from ..input_checks import check_image, layer_numbers, resolve_model
 from ..intensity_range import check_restoration_range
 from ..progress import Progress, StopToken, Timer
-from .network import DirectUNet
-from .store import layer_key
+from ..model.direct_network import DirectUNet
+from ..training.data import PatchSampler, as_planes
+from .step import direct_step
 from .denoise import auto_layers
 
 if TYPE_CHECKING:
@@ -33,23 +33,6 @@ if TYPE_CHECKING:
 
 LOSSES = ("l2", "l1")
 LR_SCHEDULES = ("constant", "cosine")
-
-
-def direct_step(denoiser: DirectUNet, optimizer: torch.optim.Optimizer, noisy: torch.Tensor,
-                target: torch.Tensor, loss: str = "l2", bf16: bool = False) -> float:
-    """One optimisation step of ``denoiser`` towards ``target`` (both normalised, (B, 1, H, W)).
-
-    The VAE training loop can call this every step with its own decoded output (detached).
-    """
-    denoiser.train()
-    with bfloat16_autocast(noisy.device, bf16):
-        pred = denoiser(noisy)
-    target = target.detach().float()
-    value = F.mse_loss(pred.float(), target) if loss == "l2" else F.l1_loss(pred.float(), target)
-    optimizer.zero_grad(set_to_none=True)
-    value.backward()
-    optimizer.step()
-    return float(value.detach())
 
 
 def posterior_targets(model: HDNModel, noisy: torch.Tensor, deactivate: Collection[int], n_average: int) -> torch.Tensor:
@@ -102,8 +85,6 @@ def distill_events(model: ModelLike, images: Any, deactivate: Collection[int] = 
     into the weights. On nuclei-pg (3 minutes, float32) 0.99 gave 28.26 dB against 28.25 without
     (benchmarks/bench_distill_options.py): no gain worth a default.
     """
-    from ..training import as_planes
-
     _check(minutes, steps, batch_size, patch_size, n_average, loss, lr_schedule, ema)
     seed = checked_seed(seed)
     if init is not None:
@@ -147,8 +128,6 @@ def _cosine_lr(optimizer: torch.optim.Optimizer, lr: float, fraction: float) -> 
 
 def _distill(model, planes, off, minutes, steps, batch_size, patch_size, n_average, loss, depth, width, lr, seed,
              bf16, stop, device, init, lr_schedule, ema):
-    from ..training import PatchSampler
-
     torch.manual_seed(seed)
     denoiser = DirectUNet(depth, width)
     if init is not None:
@@ -178,9 +157,7 @@ def _distill(model, planes, off, minutes, steps, batch_size, patch_size, n_avera
     if average is not None:
         denoiser = average.network
     denoiser.eval()
-    if not hasattr(model, "direct_denoisers"):
-        model.direct_denoisers = {}
-    model.direct_denoisers[layer_key(model, off)] = denoiser
+    model.direct_denoisers[model.direct_key(off)] = denoiser
     return denoiser
 
 
@@ -196,11 +173,10 @@ def train_direct_denoiser(model: ModelLike, images: Any, deactivate: Collection[
     """
     from ..model.bundle import resolve_bundle_path
     from ..progress import drive
-    from .store import save_direct_into
 
     folder = None if out is None else resolve_bundle_path(out)  # a wrong folder is refused before training
     model = resolve_model(model, None)
     drive(distill_events(model, images, deactivate, minutes=minutes, **options))
     if folder is not None:
-        save_direct_into(folder, model)
+        model.direct_denoisers.save(folder)
     return model

@@ -21,7 +21,7 @@ import numpy as np
 from ..progress import Progress, StopToken, Timer
 from ..threads import configure_threads
 from .engine import N_STATISTICS, SamplingSettings, TileEngine, tile_seed
-from .tiling import Tile, TileBlender, TileGrid
+from .tiling import Tile, TileBlender, TileGrid, Tiling
 
 TileResult = tuple[np.ndarray, "np.ndarray | None"]
 
@@ -69,16 +69,6 @@ class ActivationsJob:
         result = self.engine.activations_tile(tile, self.always_off)
         yield 1.0
         return result, None
-
-
-@dataclass(frozen=True)
-class Tiling:
-    tile: int
-    overlap: int
-    stride: int  # the network's: tiles and dask blocks start at multiples of it
-
-    def grid(self, shape: tuple[int, int]) -> TileGrid:
-        return TileGrid(shape, self.tile, self.overlap, self.stride)
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._config import checked_seed
-from .._device import use_bfloat16
 from .._validation import is_dask
 from ..errors import InputError, IntensityRangeWarning
 from ..input_checks import (
     check_image,
     check_model_input,
-    check_precision,
     check_tiling,
     layer_numbers,
     resolve_model,
@@ -37,6 +35,7 @@ from .engine import (
     VARIANCE,
     SamplingSettings,
     TileEngine,
+    inference_engine,
 )
 
 if TYPE_CHECKING:
@@ -98,16 +97,6 @@ class RestorationResult:
         return replace(self, mmse=mmse, variance=variance, std=std, median=median, samples=samples)
 
 
-def _engine(model: HDNModel, threads: int | None, precision: str) -> TileEngine:
-    if threads is not None:
-        whole_number(threads, "threads", 1)
-    check_precision(precision)
-    model.network.eval()  # dropout and batch-norm statistics as in inference
-    # "auto": bf16 where it is fast (CUDA, CPUs with matrix units), as in training. It costs no accuracy:
-    # 0.001 dB on the benchmark with a fast-preset model (benchmarks/bench_sampling_speed.py --check-bf16).
-    return TileEngine(model, model.device, use_bfloat16(precision, model.device))
-
-
 def _job_spec(model_arg: Any, engine: TileEngine, kind: str, settings: SamplingSettings | None, threads) -> JobSpec:
     # A path travels to dask workers as a path (each worker loads the bundle once).
     source = str(model_arg) if isinstance(model_arg, (str, os.PathLike)) else engine.model
@@ -139,7 +128,7 @@ def restore_events(
     """
     model_arg = model
     model = resolve_model(model, device)
-    engine = _engine(model, threads, precision)
+    engine = inference_engine(model, threads, precision)
     image = check_model_input(model, image, engine.stride)
     n_samples = whole_number(n_samples, "n_samples", 1)
     keep_samples = _kept(keep_samples, n_samples)
@@ -412,7 +401,7 @@ def layer_activations_events(
     """The generator behind :func:`layer_activations` (arguments checked when called)."""
     model_arg = model
     model = resolve_model(model, device)
-    engine = _engine(model, threads, precision)
+    engine = inference_engine(model, threads, precision)
     image = check_image(image, engine.stride)
     tiling = check_tiling(tile, overlap, engine.stride)
     n = engine.n_layers

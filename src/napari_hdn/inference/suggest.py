@@ -35,7 +35,7 @@ from ..progress import Progress, StopToken
 from ..threads import configure_threads
 from ..noise_models.correlation import is_correlated, record_of
 from ..noise_models.estimate import estimate_noise_model
-from .engine import TileEngine
+from .engine import TileEngine, inference_engine
 from .residual_correlation import best_prefix, distances, excess, noise_correlations, residual_correlations
 
 if TYPE_CHECKING:
@@ -242,10 +242,9 @@ def suggest_deactivation_events(
 ) -> Generator[SuggestionProgress, None, DeactivationSuggestion | None]:
     """The generator behind :func:`suggest_deactivation` (arguments checked when called); returns None if stopped."""
     from ..input_checks import check_model_input, resolve_model
-    from .restore import _engine
 
     model = resolve_model(model, device)
-    engine = _engine(model, threads, precision)
+    engine = inference_engine(model, threads, precision)
     image = check_model_input(model, image, engine.stride)
     crop, tolerance = _check_options(crop, tolerance)
     planes = image.reshape(-1, *image.shape[-2:])

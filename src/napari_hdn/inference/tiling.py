@@ -148,3 +148,13 @@ class TileBlender:
                 self.samples /= np.sqrt(self.weight_sq_sum)
                 self.samples += self.averaged[self.mean_channel]
                 self.samples[:, ~covered] = np.nan
+
+
+@dataclass(frozen=True)
+class Tiling:
+    tile: int
+    overlap: int
+    stride: int  # the network's: tiles and dask blocks start at multiples of it
+
+    def grid(self, shape: tuple[int, int]) -> TileGrid:
+        return TileGrid(shape, self.tile, self.overlap, self.stride)

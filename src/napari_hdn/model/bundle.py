@@ -27,12 +27,14 @@ import numpy as np
 import torch
 
 from .._config import config_from_dict, config_to_dict
-from .._io import atomic_path, give_normal_modes, make_temporary_folder, replace_folder, write_file
+from .._io import give_normal_modes, make_temporary_folder, replace_folder, write_file
 from .._version import __version__
 from ..errors import FileFormatError, InputError
 from ..config import ModelConfig, TrainConfig
+from .direct_store import DirectDenoisers, layer_set_key
 from .folder_checks import check_planned_network, header_shapes, load_noise_model_part, read_limited_text, whole_number
 from .lvae import LadderVAE
+from .metadata_file import MODEL_JSON, json_safe
 from .noise_layers import checked_noise_layers
 
 if TYPE_CHECKING:
@@ -40,7 +42,6 @@ if TYPE_CHECKING:
 
 FORMAT = "napari-hdn-model"
 FORMAT_VERSION = 1
-MODEL_JSON = "model.json"
 WEIGHTS_FILE = "weights.safetensors"
 BEST = "best"
 LAST = "last"
@@ -65,6 +66,8 @@ class HDNModel:
     ``noise_layers``: which latent layers hold the camera's correlated noise, as found at the end of
     training (the record of a :class:`~napari_hdn.inference.suggest.DeactivationSuggestion`); ``deactivate="auto"``
     switches them off. None where nothing was recorded (the suggestion then runs on the image restored).
+    ``direct_denoisers``: the one-pass denoisers (:class:`~napari_hdn.model.direct_store.DirectDenoisers`),
+    one per switched-off layer set; saved, loaded, copied and moved with the model.
     """
 
     def __init__(
@@ -82,6 +85,7 @@ class HDNModel:
         data_range: tuple[float, float] | None = None,
         parent: dict[str, Any] | None = None,
         noise_layers: dict[str, Any] | None = None,
+        direct_denoisers: Mapping[str, torch.nn.Module] | None = None,
     ):
         if not isinstance(network, LadderVAE):
             raise InputError(f"HDNModel needs a LadderVAE network, not {type(network).__name__}.")
@@ -103,8 +107,17 @@ class HDNModel:
         # The model this one was adapted from (napari_hdn.adapt): where it was, its weights' checksum, its step.
         self.parent = None if parent is None else dict(parent)
         self.noise_layers = None if noise_layers is None else checked_noise_layers(noise_layers, network.n_layers)
+        self.direct_denoisers = direct_denoisers
 
     # -- properties -------------------------------------------------------------------------------------
+    @property
+    def direct_denoisers(self) -> DirectDenoisers:
+        return self._direct_denoisers
+
+    @direct_denoisers.setter
+    def direct_denoisers(self, nets: Mapping[str, torch.nn.Module] | None) -> None:
+        self._direct_denoisers = nets if isinstance(nets, DirectDenoisers) else DirectDenoisers(nets)
+
     @property
     def config(self) -> ModelConfig:
         return self.network.config
@@ -121,6 +134,7 @@ class HDNModel:
         """Move the network and the noise model to ``device``; returns self."""
         self.network.to(device)
         self.noise_model = self.noise_model.to(device)
+        self.direct_denoisers.to(device)
         return self
 
     def copy(self) -> HDNModel:
@@ -134,7 +148,12 @@ class HDNModel:
         return HDNModel(network, self.noise_model, self.data_mean, self.data_std, train_config=self.train_config,
                         history=[dict(record) for record in self.history],
                         trained_deactivated=self.trained_deactivated, step=self.step, epoch=self.epoch,
-                        data_range=self.data_range, parent=self.parent, noise_layers=self.noise_layers)
+                        data_range=self.data_range, parent=self.parent, noise_layers=self.noise_layers,
+                        direct_denoisers=self.direct_denoisers.copy())
+
+    def direct_key(self, deactivate: Collection[int] = ()) -> str:
+        """The one-pass denoisers' key for a use with ``deactivate`` off (training's own switched-off layers too)."""
+        return layer_set_key(self.deactivated_layers(deactivate))
 
     def deactivated_layers(self, deactivate: Collection[int] = ()) -> tuple[int, ...]:
         """The layers to switch off in a use of the model: those asked for plus those off during training."""
@@ -184,7 +203,7 @@ class HDNModel:
         train_config = self.train_config
         if dataclasses.is_dataclass(train_config):
             train_config = config_to_dict(train_config)
-        noise_scalars, _ = _split_noise_arrays(self.noise_model)
+        noise_scalars, _ = split_noise_arrays(self.noise_model)
         return {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
@@ -195,10 +214,10 @@ class HDNModel:
             "noise_model": {"kind": self.noise_model.kind, "scalars": noise_scalars},
             "trained_deactivated_layers": list(self.trained_deactivated),
             "train_config": train_config,
-            "training": {"step": self.step, "epoch": self.epoch, "history": _json_safe(self.history)},
-            **({} if self.parent is None else {"parent": _json_safe(self.parent)}),
-            **({} if self.noise_layers is None else {"noise_layers": _json_safe(self.noise_layers)}),
-            **_direct_entry(self),
+            "training": {"step": self.step, "epoch": self.epoch, "history": json_safe(self.history)},
+            **({} if self.parent is None else {"parent": json_safe(self.parent)}),
+            **({} if self.noise_layers is None else {"noise_layers": json_safe(self.noise_layers)}),
+            **({"direct_denoisers": self.direct_denoisers.record()} if self.direct_denoisers else {}),
         }
 
     def save(self, path: str | os.PathLike, overwrite: bool = False, extra_files: Mapping[str, bytes] = ()) -> Path:
@@ -220,17 +239,15 @@ class HDNModel:
         tmp = make_temporary_folder(path.parent, path.name)
         try:
             tensors = {_NETWORK_PREFIX + k: v.detach().to("cpu").contiguous().clone() for k, v in self.network.state_dict().items()}
-            _, noise_arrays = _split_noise_arrays(self.noise_model)
+            _, noise_arrays = split_noise_arrays(self.noise_model)
             tensors.update({_NOISE_PREFIX + k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in noise_arrays.items()})
             # Serialised here and written by Python, so that a full disk is an OSError (ENOSPC), not a SafetensorError.
             write_file(tmp / WEIGHTS_FILE, serialize(tensors, metadata={"format": FORMAT}))
             meta = self.metadata()
             meta["weights"] = {"file": WEIGHTS_FILE, "sha256": _sha256(tmp / WEIGHTS_FILE)}
             write_file(tmp / MODEL_JSON, json.dumps(meta, indent=1, allow_nan=False).encode("utf-8"))
-            # Direct denoisers (napari_hdn.direct) travel with the bundle in their own files.
-            from ..direct.store import direct_files
-
-            for name, data in {**dict(extra_files), **direct_files(self)}.items():
+            # The one-pass denoisers travel with the bundle in their own file.
+            for name, data in {**dict(extra_files), **self.direct_denoisers.files()}.items():
                 write_file(tmp / name, data)
             give_normal_modes(tmp)
             replace_folder(tmp, path)
@@ -238,27 +255,6 @@ class HDNModel:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
         return path
-
-
-def record_noise_layers(folder: str | os.PathLike, record: dict[str, Any]) -> None:
-    """Write ``record`` as the bundle's noise layers into its ``model.json`` atomically (weights untouched)."""
-    update_metadata(folder, noise_layers=record)
-
-
-def update_metadata(folder: str | os.PathLike, **entries: Any) -> None:
-    """Set ``entries`` in the bundle's ``model.json``, replaced atomically (the weights untouched)."""
-    path = Path(folder) / MODEL_JSON
-    meta = json.loads(path.read_text(encoding="utf-8"))
-    meta.update(_json_safe(entries))
-    with atomic_path(path) as tmp:
-        Path(tmp).write_text(json.dumps(meta, indent=1, allow_nan=False), encoding="utf-8")
-
-
-def _direct_entry(model: HDNModel) -> dict[str, Any]:
-    from ..direct.store import direct_record
-
-    record = direct_record(model)
-    return {"direct_denoisers": record} if record else {}
 
 
 def checked_data_range(value: Any) -> tuple[float, float]:
@@ -280,20 +276,7 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _json_safe(value: Any) -> Any:
-    """Replace non-finite floats (JSON cannot hold them) by None, recursively."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, np.generic):
-        return _json_safe(value.item())
-    return value
-
-
-def _split_noise_arrays(noise_model: NoiseModel) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+def split_noise_arrays(noise_model: NoiseModel) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """The noise model's ``to_arrays()``: scalars (JSON, with their dtype) and arrays (safetensors)."""
     scalars: dict[str, Any] = {}
     arrays: dict[str, np.ndarray] = {}
@@ -430,12 +413,8 @@ def load_model(path: str | os.PathLike, device: str | torch.device | None = "cpu
         if isinstance(err, FileFormatError):
             raise
         raise FileFormatError(f"{where}: {err}") from err
-    # Direct denoisers (napari_hdn.direct), if the bundle has any; older bundles have none.
-    from ..direct.store import load_direct
-
-    model.direct_denoisers = load_direct(folder)
-    for denoiser in model.direct_denoisers.values():
-        denoiser.to(resolve_device(device))
+    # The one-pass denoisers, if the bundle has any; older bundles have none.
+    model.direct_denoisers = DirectDenoisers.load(folder)
     return model.to(resolve_device(device))
 
 

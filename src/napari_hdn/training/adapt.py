@@ -127,7 +127,7 @@ def adapt_events(
             raise InputError(f"{out_path} holds the model being adapted: choose another folder for the adapted model.")
         _check_out_folder(out_path, False, overwrite)
         check_writable_folder(out_path, "adaptation folder")
-    directs = dict(getattr(parent, "direct_denoisers", None) or {})
+    directs = dict(parent.direct_denoisers)
     share = DIRECT_SHARE if directs else 0.0
     cfg = _adapted_settings(parent, None if minutes is None else minutes * (1 - share),
                             None if steps is None else max(1, round(steps * (1 - share))), seed, overrides)
@@ -183,7 +183,7 @@ def _adapt_run(run, images, directs, direct_budget, seed, out_path, stop) -> Gen
                                 elapsed_s=done.elapsed_s + d.elapsed_s if done else d.elapsed_s,
                                 message=f"adapting the direct denoiser ({key}): {d.message}", direct_loss=d.loss,
                                 step=model.step, epoch=model.epoch)
-    if directs and out_path is not None and getattr(model, "direct_denoisers", None):
+    if directs and out_path is not None and model.direct_denoisers:
         model.save(out_path / BEST, overwrite=True)  # the best weights, now with their adapted direct denoisers
     if done is not None:
         yield done

@@ -22,7 +22,8 @@ from .._device import bfloat16_autocast, use_bfloat16
 from ..config import ModelConfig, TrainConfig
 from ..errors import TrainingError
 from ..intensity_range import check_training_range
-from ..model.bundle import BEST, LAST, MODEL_JSON, HDNModel, load_model, record_noise_layers
+from ..model.bundle import BEST, LAST, MODEL_JSON, HDNModel, load_model
+from ..model.metadata_file import record_noise_layers
 from ..model.lvae import LadderVAE
 from ..model.objective import hdn_loss
 from ..noise_models.auto import bootstrap_for_training, estimate_for_training
@@ -156,7 +157,7 @@ class _TrainingRun:
             from ..direct.concurrent import ConcurrentDirect
 
             if self.resume:
-                model.direct_denoisers = dict(getattr(checkpoint, "direct_denoisers", {}))
+                model.direct_denoisers = dict(checkpoint.direct_denoisers)
             self.direct = ConcurrentDirect(model, self.trained_off, depth=cfg.direct_depth, width=cfg.direct_width,
                                            lr=cfg.direct_lr, loss=cfg.direct_loss, bf16=self.bf16, seed=cfg.seed)
         self.rng = np.random.default_rng([cfg.seed, 2])
