@@ -408,7 +408,7 @@ def test_thread_tuner_keeps_the_faster_thread_count(monkeypatch):
 
 
 def test_the_optimizer_is_the_fast_implementation_of_the_same_update(monkeypatch):
-    from napari_hdn.training import _make_optimizer
+    from napari_hdn.training.optim import _make_optimizer
 
     def one_step(optimizer_factory):
         torch.manual_seed(0)
@@ -447,7 +447,7 @@ def test_the_optimizer_is_the_fast_implementation_of_the_same_update(monkeypatch
 
 
 def test_resume_uses_the_optimizer_implementation_of_the_resuming_machine():
-    from napari_hdn.training import _with_implementation_of
+    from napari_hdn.training.checkpoints import _with_implementation_of
 
     optimizer = torch.optim.Adam(torch.nn.Linear(2, 2).parameters(), foreach=True)
     saved = [{"lr": 0.5, "fused": True, "foreach": None, "params": [0, 1]}]  # saved where a fused kernel ran

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import hashlib
 
 import numpy as np
@@ -113,7 +114,7 @@ def test_the_direct_denoiser_is_adapted_with_the_model(parent_folder, tmp_path):
         ({"n_filters": 16}, "keeps its parent's network"),
         ({"epochs": 3}, "does not take"),
         ({"minutes": -1}, "minutes must be a positive"),
-        ({"minutes": None}, "budget"),
+        ({"minutes": True}, "minutes must be a positive"),
         ({"noise_model": "auto", "gaussian_sigma": 2.0}, "not both"),
     ],
 )
@@ -121,6 +122,18 @@ def test_bad_arguments_fail_when_called(parent_folder, kwargs, match):
     settings = {"minutes": 1.0, **kwargs}
     with pytest.raises(InputError, match=match):
         adapt_events(parent_folder, new_data(), device="cpu", **settings)  # no next(): the call itself checks
+
+
+def test_no_budget_means_the_default_two_minutes(parent_folder, monkeypatch):
+    adapt_module = importlib.import_module("napari_hdn.training.adapt")
+
+    budgets = []
+    settings = adapt_module._adapted_settings
+    monkeypatch.setattr(adapt_module, "_adapted_settings",
+                        lambda parent, minutes, steps, *rest: budgets.append((minutes, steps))
+                        or settings(parent, minutes, steps, *rest))
+    adapt_events(parent_folder, new_data(), device="cpu", minutes=None).close()
+    assert budgets == [(adapt_module.DEFAULT_MINUTES, None)] and adapt_module.DEFAULT_MINUTES == 2.0
 
 
 def test_the_adapted_model_cannot_replace_its_parent(parent_folder):

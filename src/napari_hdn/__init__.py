@@ -38,6 +38,10 @@ _API = {
     "estimate_events": "napari_hdn.noise_models",
     "bootstrap_noise_model": "napari_hdn.noise_models",
     "bootstrap_events": "napari_hdn.noise_models",
+    "calibrate_events": "napari_hdn.noise_models",
+    "fit_noise_model_events": "napari_hdn.noise_models",
+    "NoiseModel": "napari_hdn.noise_models",
+    "NoiseEstimate": "napari_hdn.noise_models",
     "NonStaticStackWarning": "napari_hdn.noise_models",
     "CorrelatedNoiseWarning": "napari_hdn.noise_models",
     # model and training
@@ -46,16 +50,20 @@ _API = {
     "adapt": "napari_hdn.training",
     "adapt_events": "napari_hdn.training",
     "load_model": "napari_hdn.model",
+    "HDNModel": "napari_hdn.model",
+    "TrainingEvent": "napari_hdn.training",
     # restoration
     "restore": "napari_hdn.inference",
     "restore_events": "napari_hdn.inference",
     "layer_activations": "napari_hdn.inference",
+    "layer_activations_events": "napari_hdn.inference",
+    "RestorationResult": "napari_hdn.inference",
+    "DeactivationSuggestion": "napari_hdn.inference",
     "suggest_deactivation": "napari_hdn.inference",
     "suggest_deactivation_events": "napari_hdn.inference",
     # direct denoiser (one-pass MMSE, Salmon & Krull 2023)
     "train_direct_denoiser": "napari_hdn.direct",
     "distill_events": "napari_hdn.direct",
-    "direct_step": "napari_hdn.direct",
     "denoise": "napari_hdn.direct",
     "denoise_events": "napari_hdn.direct",
     # sharing: BioImage Model Zoo package of the direct denoiser (needs napari-hdn[bioimageio])
@@ -65,12 +73,32 @@ _API = {
     "StopToken": "napari_hdn.progress",
     "Progress": "napari_hdn.progress",
     "drive": "napari_hdn.progress",
+    # errors and warnings
+    "HDNError": "napari_hdn.errors",
+    "InputError": "napari_hdn.errors",
+    "FileFormatError": "napari_hdn.errors",
+    "TrainingError": "napari_hdn.errors",
+    "RestorationError": "napari_hdn.errors",
+    "IntensityRangeWarning": "napari_hdn.errors",
+    "SaturationWarning": "napari_hdn.errors",
+}
+
+# Old public names: still found, with a DeprecationWarning saying what to use instead.
+_DEPRECATED = {
+    "direct_step": ("napari_hdn.direct.step", "it is internal now (one optimisation step); use "
+                    "napari_hdn.train_direct_denoiser or distill_events"),
 }
 
 __all__ = ["__version__", *_API]
 
 
 def __getattr__(name: str) -> Any:
+    if name in _DEPRECATED:
+        import warnings
+
+        module, advice = _DEPRECATED[name]
+        warnings.warn(f"napari_hdn.{name} is deprecated: {advice}.", DeprecationWarning, stacklevel=2)
+        return getattr(importlib.import_module(module), name)
     module = _API.get(name)
     if module is None:
         raise AttributeError(f"module 'napari_hdn' has no attribute {name!r}")

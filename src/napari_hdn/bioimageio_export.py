@@ -12,7 +12,7 @@ import os
 import shutil
 import tempfile
 import warnings
-from collections.abc import Collection, Generator
+from collections.abc import Callable, Collection, Generator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ import numpy as np
 
 from ._io import atomic_path
 from .errors import InputError
-from .input_checks import check_model_input, layer_numbers, resolve_model
+from .input_checks import as_deactivation, check_model_input, renamed_option, resolve_model
 from .progress import Progress, StopToken, drive
 
 CITATIONS = (
@@ -42,18 +42,19 @@ def _spec():
     return v0_5
 
 
-def _choose_denoiser(model: Any, deactivate: Collection[int] | None):
-    from .direct.denoise import direct_denoiser
+def _choose_denoiser(model: Any, deactivate: Collection[int] | str, image: Any):
+    from .direct.denoise import auto_layers, direct_denoiser
 
     nets = model.direct_denoisers
     if not nets:
         raise InputError("This model has no direct denoiser, and only a direct denoiser can be exported to the "
                          "BioImage Model Zoo. Train one first with `hdn distill MODEL DATA.tif` (or "
                          "napari_hdn.train_direct_denoiser(model, images)), then export again.")
-    if deactivate is not None:
-        deactivate = layer_numbers(deactivate)
-    else:
-        deactivate = () if "all-on" in nets or len(nets) > 1 else _layers(next(iter(nets)))
+    deactivate = as_deactivation(deactivate)
+    if deactivate == "auto":  # the layers the model recorded as holding noise, else the suggestion's on the image
+        deactivate = auto_layers(model, check_model_input(model, image, model.network.stride, "test image"))
+    elif not deactivate and "all-on" not in nets and len(nets) == 1:
+        deactivate = _layers(next(iter(nets)))  # the default, all layers on, is absent: the only one there is
     return model.direct_key(deactivate), direct_denoiser(model, deactivate)
 
 
@@ -170,18 +171,24 @@ def _build(v: Any, model: Any, net: Any, key: str, crop: np.ndarray, folder: Pat
         inputs=[inp], outputs=[outp], weights=weights, config={"napari_hdn": {"layers": key}})
 
 
-def export_bioimageio_events(model: Any, path: str | os.PathLike, image: Any = None,
-                             deactivate: Collection[int] | None = None, name: str = "HDN direct denoiser",
+def export_bioimageio_events(model: Any, out: str | os.PathLike | None = None, image: Any = None,
+                             deactivate: Collection[int] | str = (), name: str = "HDN direct denoiser",
                              authors: Collection[str] = ("napari-hdn user",), license: str = "CC-BY-4.0",
-                             overwrite: bool = False, check: bool = True,
-                             stop: StopToken | None = None) -> Generator[Progress, None, Path | None]:
-    """Events of :func:`export_bioimageio`; checks its arguments when called. Returns the path (None if stopped)."""
+                             overwrite: bool = False, check: bool = True, *,
+                             stop: StopToken | None = None,
+                             path: str | os.PathLike | None = None) -> Generator[Progress, None, Path | None]:
+    """Events of :func:`export_bioimageio`; checks its arguments when called. Returns the path (None if stopped).
+
+    ``path`` is the old name of ``out`` (deprecated)."""
+    path = renamed_option("path", path, "out", out)
+    if path is None:
+        raise InputError("Give the package's file: out=\"model.zip\".")
     v = _spec()
     model = resolve_model(model, "cpu")
-    key, net = _choose_denoiser(model, deactivate)
     if image is None:
-        raise InputError("Pass a noisy image like the training data (image=..., or --image DATA.tif): a crop of "
-                         "it becomes the package's test input and output.")
+        raise InputError("Pass a noisy image like the training data (image=...): a crop of it becomes the "
+                         "package's test input and output.")
+    key, net = _choose_denoiser(model, deactivate, image)
     crop = _test_crop(check_model_input(model, image, net.stride, "test image"), net.stride)
     if not overwrite and Path(path).exists():
         raise InputError(f"{path} already exists: choose another name or allow overwriting (overwrite=True).")
@@ -212,16 +219,19 @@ def _export(v, model, net, key, crop, path, name, authors, license, overwrite, c
     return path
 
 
-def export_bioimageio(model: Any, path: str | os.PathLike, image: Any = None, **options: Any) -> Path:
-    """Write ``model``'s direct denoiser as a BioImage Model Zoo package (a .zip) at ``path``, atomically.
+def export_bioimageio(model: Any, out: str | os.PathLike | None = None, image: Any = None, *,
+                      on_event: Callable[[Progress], Any] | None = None, **options: Any) -> Path:
+    """Write ``model``'s direct denoiser as a BioImage Model Zoo package (a .zip) at ``out``, atomically.
 
     ``image``: a 2D noisy image like the training data (a centred crop becomes the test tensors);
-    ``deactivate``: which direct denoiser (default all-on, or the only one); ``name``, ``authors``,
-    ``license``: the package's; ``overwrite``: replace an existing ``path`` (refused by default);
+    ``deactivate``: which direct denoiser (default all-on, or the only one; "auto": the layers the model
+    recorded as holding noise); ``name``, ``authors``,
+    ``license``: the package's; ``overwrite``: replace an existing ``out`` (refused by default);
     ``check``: run bioimageio.core's test on the package before it is put
-    at ``path`` (a failure writes nothing). Needs ``napari-hdn[bioimageio]``.
+    at ``out`` (a failure writes nothing); ``stop``; ``on_event``: called with each progress event.
+    Needs ``napari-hdn[bioimageio]``.
     """
-    return drive(export_bioimageio_events(model, path, image, **options))
+    return drive(export_bioimageio_events(model, out, image, **options), on_event)
 
 
 def _check(package: Path) -> None:

@@ -8,7 +8,9 @@ size, finiteness, intensity range) and read their arguments with :func:`whole_nu
 
 from __future__ import annotations
 
+import math
 import re
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -26,6 +28,47 @@ def whole_number(value: Any, name: str, minimum: int) -> int:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise InputError(f"{name} must be a whole number of at least {minimum}, not {value!r}.")
     return int(value)
+
+
+def positive_number(value: Any, name: str, unit: str = "") -> float | None:
+    """``value`` as a positive finite float, or None for None: the one rule for ``minutes``,
+    ``snapshot_every_s`` and other budgets (bools are refused: ``minutes=True`` is a slip, not one minute)."""
+    if value is None:
+        return None
+    if (isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating))
+            or not math.isfinite(value) or value <= 0):
+        raise InputError(f"{name} must be a positive number{unit}, not {value!r}.")
+    return float(value)
+
+
+def positive_minutes(minutes: Any, name: str = "minutes") -> float | None:
+    """A training budget in minutes (None: the job's own default)."""
+    return positive_number(minutes, name, " of minutes")
+
+
+def renamed_option(old_name: str, old_value: Any, new_name: str, new_value: Any) -> Any:
+    """The value of an option given under its old spelling (with a DeprecationWarning), else the new one's."""
+    if old_value is None:
+        return new_value
+    if new_value is not None:
+        raise InputError(f"Give {new_name} only: {old_name} is its old spelling.")
+    warnings.warn(f"{old_name}= is deprecated: use {new_name}= (same meaning).", DeprecationWarning, stacklevel=3)
+    return old_value
+
+
+def as_deactivation(deactivate: Any) -> tuple[int, ...] | str:
+    """``deactivate`` as every public function reads it: layer numbers (1 = z1), text such as "1,2", or "auto"."""
+    return layer_numbers(deactivate, allow_auto=True)
+
+
+def as_device(device: Any) -> Any:
+    """``device`` checked: "auto" (None is read as "auto"), "cpu", "cuda", "cuda:N", "mps" or a torch.device."""
+    if device is None or (isinstance(device, str) and device.strip().lower() == "auto"):
+        return "auto"
+    from ._device import resolve_device
+
+    resolve_device(device)  # an unknown or absent device is an error here, at the door
+    return device
 
 
 def layer_numbers(deactivate: Any, allow_auto: bool = False) -> tuple[int, ...] | str:
@@ -137,7 +180,7 @@ def resolve_model(model: Any, device: Any) -> Any:
             f"model must be a trained napari-hdn model (HDNModel) or the path of a model folder, "
             f"not {type(model).__name__}."
         )
-    if device is not None:
+    if as_device(device) != "auto":  # "auto": a model in memory stays where it is
         from ._device import resolve_device
 
         model = model.to(resolve_device(device))

@@ -86,7 +86,7 @@ def test_bootstrap_from_a_model_folder(noisy_tif, tmp_path, capsys):
     tiny_model(config=config, data_mean=150.0, data_std=60.0).save(tmp_path / "m")
     out, plot = tmp_path / "nm.npz", tmp_path / "nm.png"
     args = ["calibrate", str(noisy_tif), "--bootstrap", str(tmp_path / "m"), "--out", str(out)]
-    assert main([*args, "--kind", "histogram", "--bins", "16", "--n-samples", "1", "--plot", str(plot)]) == 0
+    assert main([*args, "--kind", "histogram", "--bins", "16", "--samples", "1", "--plot", str(plot)]) == 0
     model = load_noise_model(out)
     assert model.kind == "histogram" and model.provenance["source"] == "bootstrapped"
     assert plot.read_bytes()[:4] == b"\x89PNG" and "diagnostics ->" in capsys.readouterr().out
@@ -98,6 +98,6 @@ def test_help_documents_the_new_sources(capsys):
     with pytest.raises(SystemExit):
         main(["calibrate", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    for flag in ("--from-noisy", "--bootstrap MODEL", "--n-samples", "--n-bootstrap", "--no-static-check"):
+    for flag in ("--from-noisy", "--bootstrap MODEL", "--samples N", "--n-bootstrap", "--no-static-check"):
         assert flag in text
     assert "hdn calibrate noisy.tif --from-noisy --out pg.npz --plot pg.png" in text

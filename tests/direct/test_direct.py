@@ -96,8 +96,8 @@ def test_tiles_blend_without_seams(distilled):
 def test_batched_tiles_match_one_at_a_time(distilled):
     model, image = distilled
     image = np.pad(image, ((0, 16), (0, 8)), mode="reflect")  # 80 x 72: edge tiles of other sizes
-    one = napari_hdn.denoise(model, image, tile=32, overlap=16, precision="float32", batch=1)
-    many = napari_hdn.denoise(model, image, tile=32, overlap=16, precision="float32", batch=4)
+    one = napari_hdn.denoise(model, image, tile=32, overlap=16, precision="float32", batch_size=1)
+    many = napari_hdn.denoise(model, image, tile=32, overlap=16, precision="float32", batch_size=4)
     assert np.isfinite(many).all()
     np.testing.assert_allclose(many, one, rtol=1e-5, atol=1e-4)
 
@@ -107,7 +107,7 @@ def test_batched_tiles_honour_stop(distilled):
 
     model, image = distilled
     stop = StopToken()
-    events = napari_hdn.denoise_events(model, image, tile=32, overlap=16, batch=2, stop=stop)
+    events = napari_hdn.denoise_events(model, image, tile=32, overlap=16, batch_size=2, stop=stop)
     next(events)  # the "starting" event
     next(events)  # the first batch
     stop.request_stop()
@@ -119,8 +119,18 @@ def test_batched_tiles_honour_stop(distilled):
 
 @pytest.mark.parametrize("batch", [0, 1.5, "8"])
 def test_bad_batch(distilled, batch):
-    with pytest.raises(InputError, match="batch"):
-        napari_hdn.denoise(distilled[0], distilled[1], batch=batch)
+    with pytest.raises(InputError, match="batch_size"):
+        napari_hdn.denoise(distilled[0], distilled[1], batch_size=batch)
+
+
+def test_batch_is_the_old_spelling_of_batch_size(distilled):
+    model, image = distilled
+    with pytest.warns(DeprecationWarning, match="batch= is deprecated: use batch_size="):
+        old = napari_hdn.denoise(model, image, tile=32, overlap=16, precision="float32", batch=2)
+    new = napari_hdn.denoise(model, image, tile=32, overlap=16, precision="float32", batch_size=2)
+    np.testing.assert_array_equal(old, new)
+    with pytest.raises(InputError, match="Give batch_size only"):
+        napari_hdn.denoise(model, image, batch=2, batch_size=2)
 
 
 def test_dask_in_dask_out(distilled):
@@ -210,4 +220,4 @@ def test_cli_distill_then_predict_direct(tmp_path, capsys):
     refused = tmp_path / "refused"
     assert main(["predict", str(tmp_path / "m"), str(tmp_path / "x.tif"), "--out", str(refused), "--direct",
                  "--deactivate", "1", "--batch-size", "0", "--device", "cpu", "--quiet"]) == 2
-    assert not refused.exists() and "batch must be a whole number" in capsys.readouterr().err
+    assert not refused.exists() and "batch_size must be a whole number" in capsys.readouterr().err

@@ -75,7 +75,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     source.add_argument(
         "--bootstrap", type=Path, metavar="MODEL", help="trained HDN model: fit to its restoration of CALIB"
     )
-    parser.add_argument("--n-samples", type=int, help="--bootstrap: posterior samples per restoration (default: 20)")
+    parser.add_argument("--samples", dest="n_samples", type=int, metavar="N",
+                        help="--bootstrap: posterior samples per restoration (default: 20)")
+    # The old spelling, still read (as in `hdn predict`, the flag is --samples now).
+    parser.add_argument("--n-samples", dest="n_samples", type=int, help=argparse.SUPPRESS)
     parser.add_argument(
         "--no-static-check",
         action="store_true",
@@ -143,7 +146,7 @@ def _mode(args: argparse.Namespace) -> str:
             raise InputError("--bootstrap fits --kind gmm or histogram.")
         return "--bootstrap"
     if args.n_samples is not None:
-        raise InputError("--n-samples applies to --bootstrap only.")
+        raise InputError("--samples applies to --bootstrap only.")
     args.kind = args.kind or "gmm"
     return "--signal" if args.signal is not None else "calibration stack"
 

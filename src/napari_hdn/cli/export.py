@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
-from ._arguments import latent_layers
+from ._arguments import latent_layers_or_auto
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -23,9 +23,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--bioimageio", required=True, metavar="OUT.zip", help="the package to write")
     parser.add_argument("--image", metavar="DATA", help="a noisy image like the training data (.tif/.tiff/.npy); "
                         "a crop of it becomes the test input and output")
-    parser.add_argument("--deactivate", type=latent_layers, default=None, metavar="LAYERS",
+    parser.add_argument("--deactivate", type=latent_layers_or_auto, default=(), metavar="LAYERS",
                         help="which direct denoiser: its switched-off latent layers, e.g. 1,2 (default: all on, "
-                        "or the only one)")
+                        "or the only one; auto: the layers the model recorded as holding noise)")
     parser.add_argument("--name", default="HDN direct denoiser", help="the package's name")
     parser.add_argument("--author", action="append", metavar="NAME", help="an author (repeat for several)")
     parser.add_argument("--license", default="CC-BY-4.0", help="SPDX licence id (default CC-BY-4.0)")
@@ -42,7 +42,10 @@ def run(args: argparse.Namespace) -> int:
 
     if Path(args.bioimageio).exists() and not args.overwrite:  # before reading the model and the image
         raise InputError(f"{args.bioimageio} already exists: choose another name or add --overwrite to replace it.")
-    image = None if args.image is None else read_image(args.image)
+    if args.image is None:
+        raise InputError("Give --image DATA.tif, a noisy image like the training data: a crop of it becomes the "
+                         "package's test input and output.")
+    image = read_image(args.image)
     events = export_bioimageio_events(
         args.model, args.bioimageio, image, deactivate=args.deactivate, name=args.name,
         authors=args.author or ("napari-hdn user",), license=args.license, overwrite=args.overwrite,

@@ -217,7 +217,7 @@ def _run_direct(args: argparse.Namespace, model: Any, image: Any, metadata: dict
         if not args.quiet:
             print(f"hdn predict: {suggestion.summary} Switched off: {list(deactivate) or 'none'}")
     events = denoise_events(model, image, deactivate, tile=args.tile, overlap=args.overlap,
-                            precision=args.precision, batch=args.batch_size)
+                            precision=args.precision, batch_size=args.batch_size)
     bar = None if args.quiet else ProgressBar()
     try:
         mmse = drive(events, bar)

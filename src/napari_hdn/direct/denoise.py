@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 
-from collections.abc import Collection, Generator
+from collections.abc import Callable, Collection, Generator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -13,7 +13,15 @@ import torch
 from .._device import bfloat16_autocast, use_bfloat16
 from .._validation import is_dask
 from ..errors import InputError, IntensityRangeWarning
-from ..input_checks import check_model_input, check_precision, check_tiling, layer_numbers, resolve_model, whole_number
+from ..input_checks import (
+    check_model_input,
+    check_precision,
+    check_tiling,
+    layer_numbers,
+    renamed_option,
+    resolve_model,
+    whole_number,
+)
 from ..progress import Progress, StopToken, drive
 
 if TYPE_CHECKING:
@@ -78,15 +86,19 @@ def auto_layers(model: Any, image: Any, precision: str = "auto") -> tuple[int, .
         return tuple(auto_deactivation(model, image, precision=precision).layers)
 
 
-def denoise_events(model: ModelLike, image: Any, deactivate: Collection[int] = (), tile: int | None = None,
-                   overlap: int | None = None, precision: str = "auto", device: Any = None,
-                   batch: int | None = None, stop: StopToken | None = None) -> Generator[Progress, None, Any]:
-    """Events of :func:`denoise`; checks its arguments when called. Returns the estimate."""
+def denoise_events(model: ModelLike, image: Any, deactivate: Collection[int] | str = (), tile: int | None = None,
+                   overlap: int | None = None, precision: str = "auto", device: Any = "auto",
+                   batch_size: int | None = None, *, stop: StopToken | None = None,
+                   batch: int | None = None) -> Generator[Progress, None, Any]:
+    """Events of :func:`denoise`; checks its arguments when called. Returns the estimate.
+
+    ``batch`` is the old spelling of ``batch_size`` (deprecated)."""
     from ..inference.driver import numpy_events
 
+    batch_size = renamed_option("batch", batch, "batch_size", batch_size)
     model = resolve_model(model, device)
     check_precision(precision)
-    batch = default_batch(model.device) if batch is None else whole_number(batch, "batch", 1)
+    batch = default_batch(model.device) if batch_size is None else whole_number(batch_size, "batch_size", 1)
     deactivate = layer_numbers(deactivate, allow_auto=True)
     if deactivate == "auto":  # the layers the model recorded as holding noise, else those the suggestion finds
         check_model_input(model, image, model.network.stride)
@@ -122,12 +134,13 @@ def _numpy(events) -> Generator[Progress, None, Any]:
     return averaged[0]
 
 
-def denoise(model: ModelLike, image: Any, deactivate: Collection[int] = (), tile: int | None = None, **options: Any) -> Any:
+def denoise(model: ModelLike, image: Any, deactivate: Collection[int] | str = (), tile: int | None = None, *,
+            on_event: Callable[[Progress], Any] | None = None, **options: Any) -> Any:
     """One-pass MMSE estimate of ``image`` (numpy -> numpy, dask -> lazy dask) in the input's units.
 
     Needs a direct denoiser for the layer set (:func:`napari_hdn.train_direct_denoiser`).
-    Options: ``overlap``, ``precision``, ``device`` as for ``restore``; ``batch``: tiles of one size
-    per network call (default 8 on a GPU, 1 on a CPU).
+    Options: ``overlap``, ``precision``, ``device`` as for ``restore``; ``batch_size``: tiles of one size
+    per network call (default 8 on a GPU, 1 on a CPU); ``stop``; ``on_event``: called with each progress event.
     Parts not done after a stop request are NaN.
     """
-    return drive(denoise_events(model, image, deactivate, tile, **options))
+    return drive(denoise_events(model, image, deactivate, tile, **options), on_event)

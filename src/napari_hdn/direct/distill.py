@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import os
-from collections.abc import Collection, Generator
+from collections.abc import Callable, Collection, Generator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -18,10 +18,11 @@ import torch
 
 from .._config import checked_seed
 from .._device import use_bfloat16
-from ..errors import InputError
-from ..input_checks import check_image, layer_numbers, resolve_model
+from ..errors import InputError, TrainingError
+from ..input_checks import check_image, layer_numbers, positive_minutes, resolve_model
 from ..intensity_range import check_restoration_range
 from ..progress import Progress, StopToken, Timer
+from ..threads import check_threads, configure_threads
 from ..model.direct_network import DirectUNet
 from ..training.data import PatchSampler, as_planes
 from .step import direct_step
@@ -60,17 +61,16 @@ def _check(minutes, steps, batch_size, patch_size, n_average, loss, lr_schedule,
         raise InputError(f"ema must be a number from 0 up to (not including) 1, not {ema!r}.")
     if minutes is None and steps is None:
         raise InputError("Give minutes or steps for the direct denoiser's training.")
-    if minutes is not None and not (isinstance(minutes, (int, float)) and minutes > 0):
-        raise InputError(f"minutes must be a positive number, not {minutes!r}.")
+    positive_minutes(minutes)
     for value, name in ((steps, "steps"), (batch_size, "batch_size"), (patch_size, "patch_size"), (n_average, "n_average")):
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1):
             raise InputError(f"{name} must be a positive whole number, not {value!r}.")
 
 
-def distill_events(model: ModelLike, images: Any, deactivate: Collection[int] = (), *, minutes: float | None = None,
+def distill_events(model: ModelLike, images: Any, deactivate: Collection[int] | str = (), *, minutes: float | None = None,
                    steps: int | None = None, batch_size: int = 8, patch_size: int = 64, n_average: int = 1,
                    loss: str = "l2", depth: int = 2, width: int = 32, lr: float = 1e-3, seed: int = 0,
-                   precision: str = "auto", stop: StopToken | None = None,
+                   precision: str = "auto", threads: int | None = None, stop: StopToken | None = None,
                    init: DirectUNet | None = None, lr_schedule: str = "constant",
                    ema: float | None = None) -> Generator[DistillEvent, None, DirectUNet]:
     """Train a direct denoiser for ``model`` with ``deactivate`` switched off; yields progress events.
@@ -83,8 +83,11 @@ def distill_events(model: ModelLike, images: Any, deactivate: Collection[int] = 
     ``ema``: keep and return an exponential moving average of the weights with this decay (0..1; None,
     the default: the last weights), to average out the noise that single posterior samples as targets put
     into the weights. On nuclei-pg (3 minutes, float32) 0.99 gave 28.26 dB against 28.25 without
-    (benchmarks/bench_distill_options.py): no gain worth a default.
+    (benchmarks/bench_distill_options.py): no gain worth a default. ``threads``: torch threads, set in the
+    thread that runs the steps (None: the usable cores), as for training and restoration. A loss that stops
+    being finite raises :class:`~napari_hdn.errors.TrainingError`, as in training.
     """
+    check_threads(threads)
     _check(minutes, steps, batch_size, patch_size, n_average, loss, lr_schedule, ema)
     seed = checked_seed(seed)
     if init is not None:
@@ -103,7 +106,7 @@ def distill_events(model: ModelLike, images: Any, deactivate: Collection[int] = 
     device = model.device
     bf16 = use_bfloat16(precision, device)
     return _distill(model, planes, off, minutes, steps, batch_size, patch_size, n_average, loss, depth, width,
-                    lr, seed, bf16, stop, device, init, lr_schedule, ema)
+                    lr, seed, bf16, stop, device, init, lr_schedule, ema, threads)
 
 
 class _WeightAverage:
@@ -127,7 +130,8 @@ def _cosine_lr(optimizer: torch.optim.Optimizer, lr: float, fraction: float) -> 
 
 
 def _distill(model, planes, off, minutes, steps, batch_size, patch_size, n_average, loss, depth, width, lr, seed,
-             bf16, stop, device, init, lr_schedule, ema):
+             bf16, stop, device, init, lr_schedule, ema, threads):
+    configure_threads(threads)  # here, in the thread that computes (a napari worker's, for the widgets)
     torch.manual_seed(seed)
     denoiser = DirectUNet(depth, width)
     if init is not None:
@@ -149,7 +153,7 @@ def _distill(model, planes, off, minutes, steps, batch_size, patch_size, n_avera
         if average is not None:
             average.update(denoiser, step)
         if not np.isfinite(value):
-            raise FloatingPointError(f"The direct denoiser's loss became {value} at step {step}: try a lower lr.")
+            raise TrainingError(f"The one-pass denoiser's loss became {value} at step {step}: try a lower lr.")
         step += 1
         done, total = (step, steps) if steps is not None else (timer.elapsed, budget)
         yield DistillEvent("distill", done, total, f"step {step} loss {value:.4g}", timer.elapsed,
@@ -161,22 +165,24 @@ def _distill(model, planes, off, minutes, steps, batch_size, patch_size, n_avera
     return denoiser
 
 
-def train_direct_denoiser(model: ModelLike, images: Any, deactivate: Collection[int] = (), minutes: float | None = None,
-                          out: str | os.PathLike | None = None, **options: Any) -> Any:
+def train_direct_denoiser(model: ModelLike, images: Any, deactivate: Collection[int] | str = (),
+                          minutes: float | None = None, out: str | os.PathLike | None = None, *,
+                          on_event: Callable[[DistillEvent], Any] | None = None, **options: Any) -> Any:
     """Train and attach a direct denoiser (see :func:`distill_events`); returns the model.
 
     ``out``: a model folder (a bundle with ``model.json``, or a training folder: its ``best``, else ``last``
     checkpoint) to save the direct denoisers into, so that loading that folder brings them back. It should
     hold the model they were trained for (e.g. the folder ``model`` was loaded from). Only
     ``direct.safetensors`` and its record in ``model.json`` are written, each replaced atomically; the weights
-    are untouched. Without ``out`` the denoiser lives only in the returned model (``model.save`` writes it too).
+    are untouched. Without ``out`` the denoiser lives only in the returned model (``model.save`` writes it too;
+    ``model.direct_denoisers.save(folder)`` adds it to a folder later). ``on_event``: called with each event.
     """
     from ..model.bundle import resolve_bundle_path
     from ..progress import drive
 
     folder = None if out is None else resolve_bundle_path(out)  # a wrong folder is refused before training
     model = resolve_model(model, None)
-    drive(distill_events(model, images, deactivate, minutes=minutes, **options))
+    drive(distill_events(model, images, deactivate, minutes=minutes, **options), on_event)
     if folder is not None:
         model.direct_denoisers.save(folder)
     return model

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import math
 import warnings
-from collections.abc import Collection, Generator
+from collections.abc import Callable, Collection, Generator
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -117,7 +117,7 @@ def restore_events(
     posterior_mean: bool = False,
     batch_size: int | None = None,
     precision: str = "auto",
-    device: Any = None,
+    device: Any = "auto",
     threads: int | None = None,
     calibrate: bool = False,
     stop: StopToken | None = None,
@@ -346,10 +346,12 @@ def restore(
     image: Any,
     n_samples: int = 100,
     keep_samples: int | None = None,
-    deactivate: Collection[int] = (),
+    deactivate: Collection[int] | str = (),
     tta: bool = False,
     tile: int | None = None,
     seed: int = 0,
+    *,
+    on_event: Callable[[PlaneProgress], Any] | None = None,
     **options: Any,
 ) -> RestorationResult:
     """Restore ``image`` with an HDN model: N posterior samples and their statistics.
@@ -378,13 +380,13 @@ def restore(
     (experimental, off by default: scale the posterior spread by a factor found
     on a simulated copy of a central crop and estimate the error without ground
     truth, see :mod:`napari_hdn.inference.uncertainty`), ``stop`` (a
-    :class:`~napari_hdn.progress.StopToken`).
+    :class:`~napari_hdn.progress.StopToken`). ``on_event``: called with each progress event.
 
     Returns a :class:`RestorationResult` (``mmse``, ``variance``, ``std``,
     ``median``, ``samples``; with ``calibrate``: ``uncertainty``,
     ``estimated_mse``, ``estimated_psnr``) in the input's intensity units, float32.
     """
-    return drive(restore_events(model, image, n_samples, keep_samples, deactivate, tta, tile, seed, **options))
+    return drive(restore_events(model, image, n_samples, keep_samples, deactivate, tta, tile, seed, **options), on_event)
 
 
 def layer_activations_events(
@@ -394,7 +396,7 @@ def layer_activations_events(
     tile: int | None = None,
     overlap: int | None = None,
     precision: str = "auto",
-    device: Any = None,
+    device: Any = "auto",
     threads: int | None = None,
     stop: StopToken | None = None,
 ) -> Generator[PlaneProgress, None, tuple[Any, Any]]:
@@ -423,7 +425,8 @@ def _lazy_activations(spec, n, image, tiling):
     return stacked[:n], stacked[n:]
 
 
-def layer_activations(model: ModelLike, image: Any, **options: Any) -> tuple[Any, Any]:
+def layer_activations(model: ModelLike, image: Any, *, on_event: Callable[[PlaneProgress], Any] | None = None,
+                      **options: Any) -> tuple[Any, Any]:
     """What each latent layer holds, as two stacks with one plane per layer (z1 first).
 
     ``contributions[i - 1]``: the image decoded when layer i alone takes its
@@ -432,6 +435,6 @@ def layer_activations(model: ModelLike, image: Any, **options: Any) -> tuple[Any
     from the input at each place), in nats per pixel, upsampled to the image size.
     Both have shape (n_layers, *image.shape), float32. Options as
     :func:`layer_activations_events` (``tile``, ``overlap``, ``precision``,
-    ``device``, ``threads``, ``stop``).
+    ``device``, ``threads``, ``stop``); ``on_event``: called with each progress event.
     """
-    return drive(layer_activations_events(model, image, **options))
+    return drive(layer_activations_events(model, image, **options), on_event)

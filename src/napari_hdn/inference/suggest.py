@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -235,8 +235,8 @@ def suggest_deactivation_events(
     *,
     crop: int = DEFAULT_CROP,
     tolerance: float = DEFAULT_TOLERANCE,
-    precision: str = "float32",
-    device: Any = None,
+    precision: str = "auto",
+    device: Any = "auto",
     threads: int | None = None,
     stop: StopToken | None = None,
 ) -> Generator[SuggestionProgress, None, DeactivationSuggestion | None]:
@@ -244,7 +244,8 @@ def suggest_deactivation_events(
     from ..input_checks import check_model_input, resolve_model
 
     model = resolve_model(model, device)
-    engine = inference_engine(model, threads, precision)
+    # "auto" is float32 here: the scores are compared with thresholds measured in float32.
+    engine = inference_engine(model, threads, "float32" if precision == "auto" else precision)
     image = check_model_input(model, image, engine.stride)
     crop, tolerance = _check_options(crop, tolerance)
     planes = image.reshape(-1, *image.shape[-2:])
@@ -396,7 +397,8 @@ def _recorded(suggestion: DeactivationSuggestion) -> Generator[SuggestionProgres
     return suggestion
 
 
-def suggest_deactivation(model: ModelLike, image: Any, **options: Any) -> DeactivationSuggestion:
+def suggest_deactivation(model: ModelLike, image: Any, *, on_event: Callable[[SuggestionProgress], Any] | None = None,
+                         **options: Any) -> DeactivationSuggestion:
     """Which latent layers of ``model`` hold noise rather than image content, judged on ``image``.
 
     Restores a central crop (``crop`` pixels per side, default 256; the middle plane
@@ -406,12 +408,12 @@ def suggest_deactivation(model: ModelLike, image: Any, **options: Any) -> Deacti
     (see the module's docstring). Returns a :class:`DeactivationSuggestion`:
     ``layers`` (possibly empty) and one :class:`LayerVerdict` (score, reason) per
     layer examined. Options: ``crop``, ``tolerance`` (default 0.05), ``precision``
-    (default "float32"), ``device``, ``threads``, ``stop``. Nothing is switched off
+    ("auto", the default, is float32 here), ``device``, ``threads``, ``stop``; ``on_event``: called with each event. Nothing is switched off
     by this call: pass ``layers`` to :func:`restore` (or use ``deactivate="auto"``).
     """
     from ..progress import drive
 
-    suggestion = drive(suggest_deactivation_events(model, image, **options))
+    suggestion = drive(suggest_deactivation_events(model, image, **options), on_event)
     if suggestion is None:
         raise InputError("The suggestion was stopped before it finished.")
     return suggestion

@@ -344,7 +344,7 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
     return meta
 
 
-def load_model(path: str | os.PathLike, device: str | torch.device | None = "cpu") -> HDNModel:
+def load_model(path: str | os.PathLike, device: str | torch.device | None = "auto") -> HDNModel:
     """Load and validate a model bundle (or the best model of a training folder).
 
     Raises :class:`napari_hdn.errors.FileFormatError` naming what is wrong with a

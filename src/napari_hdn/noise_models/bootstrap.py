@@ -7,7 +7,7 @@ camera better than a first Poisson-Gaussian estimate, and training can continue 
 
 from __future__ import annotations
 
-from collections.abc import Collection, Generator
+from collections.abc import Callable, Collection, Generator
 from typing import Any
 
 import numpy as np
@@ -93,13 +93,14 @@ def _bootstrap(hdn, images, restoration, kind, options, stop, source):
 
 
 def bootstrap_noise_model(model: Any, images: Any, kind: str = "gmm", *, n_samples: int = 20,
-                          deactivate: Collection[int] = (), **options: Any):
+                          deactivate: Collection[int] = (), on_event: Callable[[Progress], Any] | None = None, **options: Any):
     """A noise model fitted to (restoration, noisy) pairs of ``images`` restored by ``model``.
 
     ``model``: an HDN model or the path of a model folder; ``images``: the noisy (training) images, raw units;
     ``kind``: "gmm" or "histogram"; ``n_samples``: posterior samples averaged into the restoration (MMSE);
     ``deactivate``: latent layers left out of the restoration (those that learnt noise: a restoration that
     keeps noise would make the fitted noise smaller than it is); ``options``: those of :class:`GMMOptions`
-    or :class:`HistogramOptions`.
+    or :class:`HistogramOptions`; ``on_event``: called with each progress event.
     """
-    return drive(bootstrap_events(model, images, kind, n_samples=n_samples, deactivate=deactivate, **options))
+    return drive(bootstrap_events(model, images, kind, n_samples=n_samples, deactivate=deactivate, **options),
+                 on_event)

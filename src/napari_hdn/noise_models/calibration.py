@@ -13,7 +13,7 @@ Options are validated at the edge by one dataclass per kind (``options.py``).
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import Any
 
 import numpy as np
@@ -125,18 +125,19 @@ def _fit_pairs_run(
     return model
 
 
-def calibrate(stack: Any, kind: str = "gmm", **options: Any) -> NoiseModel:
+def calibrate(stack: Any, kind: str = "gmm", *, on_event: Callable[[Progress], Any] | None = None, **options: Any) -> NoiseModel:
     """A noise model from a stack of repeated acquisitions of a static scene (frames first).
 
     ``kind`` is "gmm", "histogram", "poisson_gaussian" or "gaussian"; ``options``
     are those of :class:`GMMOptions`, :class:`HistogramOptions`,
-    :class:`PoissonGaussianOptions` or :class:`GaussianOptions`.
+    :class:`PoissonGaussianOptions` or :class:`GaussianOptions`; ``on_event``: called with each progress event.
     """
-    return drive(calibrate_events(stack, kind, **options))
+    return drive(calibrate_events(stack, kind, **options), on_event)
 
 
-def fit_noise_model(signal: Any, observation: Any, kind: str = "gmm", **options: Any) -> NoiseModel:
+def fit_noise_model(signal: Any, observation: Any, kind: str = "gmm", *, on_event: Callable[[Progress], Any] | None = None,
+                    **options: Any) -> NoiseModel:
     """A noise model from a pseudo-clean ``signal`` and noisy ``observation`` (same shape, or extra
     leading axes of frames: repeats of the one scene of ``signal``, checked like a calibration stack).
     ``kind`` and ``options`` as for :func:`calibrate`."""
-    return drive(fit_noise_model_events(signal, observation, kind, **options))
+    return drive(fit_noise_model_events(signal, observation, kind, **options), on_event)

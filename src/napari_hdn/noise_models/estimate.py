@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -319,10 +319,11 @@ def _estimate(planes: np.ndarray, opts: EstimateOptions, stop: StopToken | None)
     return estimate
 
 
-def estimate_noise_model(images: Any, kind: str = "poisson_gaussian", **options: Any) -> NoiseEstimate:
+def estimate_noise_model(images: Any, kind: str = "poisson_gaussian", *, on_event: Callable[[Progress], Any] | None = None,
+                         **options: Any) -> NoiseEstimate:
     """A Poisson-Gaussian noise model estimated from ordinary noisy images (see the module docstring).
 
     ``images``: one 2-D image or a stack (N, Y, X) of different images, raw camera units. ``options``:
-    those of :class:`EstimateOptions`. Returns a :class:`NoiseEstimate`; its ``model`` is the noise model.
+    those of :class:`EstimateOptions`; ``on_event``: called with each progress event. Returns a :class:`NoiseEstimate`; its ``model`` is the noise model.
     """
-    return drive(estimate_events(images, kind, **options))
+    return drive(estimate_events(images, kind, **options), on_event)

@@ -10,7 +10,6 @@ A parent's direct denoisers are adapted after the network, from their own weight
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import time
 from collections.abc import Callable, Generator
@@ -24,6 +23,7 @@ from .._device import resolve_device
 from .._io import check_writable_folder
 from ..config import PRESETS, ModelConfig, TrainConfig
 from ..errors import InputError
+from ..input_checks import positive_minutes, positive_number
 from ..model.bundle import HDNModel
 from ..noise_models.auto import is_auto
 from ..progress import StopToken, drive
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 # Chosen by benchmarks/bench_adapt.py (README): nuclei-pg model adapted 3 min to nuclei-low, gains 27.61 dB,
 # all weights 27.27, 15 min from scratch 27.11. Few free parameters keep what the parent learned.
 DEFAULT_MODE = "gains"
+DEFAULT_MINUTES = 2.0  # minutes=None and steps=None: a short adaptation, as the widget offers
 # Share of the budget spent adapting the parent's direct denoisers (when it has any), after the network.
 DIRECT_SHARE = 0.2
 # Settings an adaptation may not take: they would make another network, or a training of another kind.
@@ -57,11 +58,7 @@ def _load_parent(model: Any) -> tuple[HDNModel, Path | None]:
 
 
 def _check_budget(minutes: Any, steps: Any) -> None:
-    if minutes is None and steps is None:
-        raise InputError("Give the adaptation a budget: minutes=... or steps=...")
-    if minutes is not None and (isinstance(minutes, bool) or not isinstance(minutes, (int, float))
-                                or not math.isfinite(minutes) or minutes <= 0):
-        raise InputError(f"minutes must be a positive number, not {minutes!r}.")
+    positive_minutes(minutes)
     if steps is not None and (isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1):
         raise InputError(f"steps must be a positive whole number, not {steps!r}.")
 
@@ -94,7 +91,7 @@ def adapt_events(
     model: ModelLike,
     images: Any,
     noise_model: NoiseModelLike | None = None,
-    minutes: float | None = 2.0,
+    minutes: float | None = None,
     mode: str = DEFAULT_MODE,
     out: str | os.PathLike | None = None,
     seed: int = 0,
@@ -111,7 +108,8 @@ def adapt_events(
 
     ``noise_model``: the new data's noise model (a NoiseModel, its path, "auto" to estimate one from
     ``images``, or ``gaussian_sigma``); None keeps the parent's. ``mode``: "all" trains every weight,
-    "gains" only per-channel gains and biases (GainTuning). ``minutes`` / ``steps``: the budget.
+    "gains" only per-channel gains and biases (GainTuning). ``minutes`` / ``steps``: the budget (neither:
+    ``DEFAULT_MINUTES``, 2 minutes).
     ``out``: the folder for the ``best`` and ``last`` checkpoints, as for training. Training settings
     (``lr``, ``batch_size``, ...) may be given; network settings may not. Arguments are checked here,
     in the caller's thread.
@@ -120,6 +118,8 @@ def adapt_events(
     if mode not in ADAPT_MODES:
         raise InputError(f"mode={mode!r} is not an adaptation mode; choose one of {sorted(ADAPT_MODES)}.")
     _check_budget(minutes, steps)
+    if minutes is None and steps is None:
+        minutes = DEFAULT_MINUTES
     torch_device = resolve_device(device)
     out_path = None if out is None else Path(out)
     if out_path is not None:
@@ -139,8 +139,7 @@ def adapt_events(
         noise = parent.noise_model
     else:
         noise = _resolve_noise_model(noise_model, gaussian_sigma)
-    if snapshot_every_s is not None and not (isinstance(snapshot_every_s, (int, float)) and snapshot_every_s > 0):
-        raise InputError(f"snapshot_every_s={snapshot_every_s!r} must be a positive number of seconds (or None).")
+    positive_number(snapshot_every_s, "snapshot_every_s", " of seconds (or None)")
     record = {"path": None if parent_path is None else str(parent_path.resolve()),
               "weights_sha256": weights_fingerprint(parent.network), "step": parent.step, "mode": mode,
               "noise_model": parent.noise_model.kind,
@@ -194,11 +193,12 @@ def adapt(
     model: ModelLike,
     images: Any,
     noise_model: NoiseModelLike | None = None,
-    minutes: float | None = 2.0,
+    minutes: float | None = None,
     mode: str = DEFAULT_MODE,
     out: str | os.PathLike | None = None,
     seed: int = 0,
     device: str | torch.device = "auto",
+    *,
     on_event: Callable[[TrainingEvent], Any] | None = None,
     **kwargs: Any,
 ) -> HDNModel:

@@ -19,7 +19,7 @@ from ..config import resolve_config
 from ..config.presets import BUDGET_FIELDS as _BUDGET_FIELDS
 from ..config.presets import PRESETS
 from ..errors import FileFormatError, InputError
-from ..input_checks import layer_numbers
+from ..input_checks import layer_numbers, positive_minutes, positive_number
 from ..model.bundle import LAST, HDNModel, load_model
 from ..model.lvae import latent_layer_indices
 from ..noise_models.auto import is_auto
@@ -111,10 +111,8 @@ def training_events(
     if out_path is not None:
         _check_out_folder(out_path, resume, overwrite)
         check_writable_folder(out_path, "training folder")
-    if snapshot_every_s is not None and not (
-        isinstance(snapshot_every_s, (int, float)) and not isinstance(snapshot_every_s, bool) and snapshot_every_s > 0
-    ):
-        raise InputError(f"snapshot_every_s={snapshot_every_s!r} must be a positive number of seconds (or None).")
+    positive_number(snapshot_every_s, "snapshot_every_s", " of seconds (or None)")
+    positive_minutes(minutes)
 
     if resume:
         assert out_path is not None
@@ -180,6 +178,7 @@ def train(
     deactivate: Collection[int] = (),
     seed: int = 0,
     device: str | torch.device = "auto",
+    *,
     on_event: Callable[[TrainingEvent], Any] | None = None,
     **kwargs: Any,
 ) -> HDNModel:
