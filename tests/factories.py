@@ -1,14 +1,16 @@
-"""The tests' one factory of tiny HDN networks and models: a step or a restoration takes milliseconds."""
+"""The tests' one factory of tiny HDN networks, models and training runs: a step or a restoration takes
+milliseconds."""
 
 from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import torch
 
 from napari_hdn.model import LadderVAE, ModelConfig
 from napari_hdn.model.bundle import HDNModel
-from napari_hdn.noise_models import GaussianNoiseModel
+from napari_hdn.noise_models import GaussianNoiseModel, PoissonGaussianNoiseModel
 
 # 2 latent layers (stride 4): the smallest network that still has a hierarchy.
 TINY_NETWORK = ModelConfig(n_latent_layers=2, z_channels=2, n_filters=4, blocks_per_layer=1, dropout=0.0)
@@ -35,3 +37,46 @@ def cli_network_settings() -> list[str]:
 
 def _cli_value(value) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+# -- training runs ---------------------------------------------------------------------------------
+# Two latent layers (stride 4), 16 x 16 patches: a step takes milliseconds on one core.
+TINY = dict(
+    n_latent_layers=2,
+    z_channels=4,
+    n_filters=8,
+    blocks_per_layer=1,
+    dropout=0.0,
+    patch_size=16,
+    batch_size=8,
+    steps_per_epoch=5,
+    val_patches=8,
+    threads=1,
+    precision="float32",
+)
+NOISE = PoissonGaussianNoiseModel(1.0, 100.0, 3.0)
+
+
+def noisy_stack(n: int = 6, size: int = 32, seed: int = 0) -> np.ndarray:
+    """Piecewise-constant photon counts (0-30) with Poisson-Gaussian camera noise, uint16 like a camera."""
+    rng = np.random.default_rng(seed)
+    clean = np.kron(rng.uniform(0, 30, (n, size // 8, size // 8)), np.ones((1, 8, 8)))
+    return (rng.poisson(clean) + rng.normal(0, 3, clean.shape) + 100).round().astype(np.uint16)
+
+
+def run(images=None, **kwargs):
+    """All events and the returned model of one training."""
+    settings = {**TINY, "noise_model": NOISE, "device": "cpu", **kwargs}
+    from napari_hdn.training import training_events
+
+    gen = training_events(noisy_stack() if images is None else images, **settings)
+    events = []
+    while True:
+        try:
+            events.append(next(gen))
+        except StopIteration as finished:
+            return events, finished.value
+
+
+def steps(events):
+    return [e for e in events if e.kind == "step"]

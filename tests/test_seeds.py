@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from factories import cli_network_settings, tiny_model
-from test_training import noisy_stack, run
+from factories import noisy_stack, run
 
 from napari_hdn import cli
 from napari_hdn.cli import main

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_training import run
+from factories import run
 
 from napari_hdn.errors import FileFormatError
 

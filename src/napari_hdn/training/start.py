@@ -24,7 +24,7 @@ from ..model.bundle import LAST, HDNModel, load_model
 from ..model.lvae import latent_layer_indices
 from ..noise_models.auto import is_auto
 from ..progress import StopToken, drive
-from ..resume_check import check_resume_matches
+from .resume_check import check_resume_matches
 from .checkpoints import _check_out_folder
 from .events import TrainingEvent
 from .loop import _training_run

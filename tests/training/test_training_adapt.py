@@ -8,7 +8,7 @@ import hashlib
 import numpy as np
 import pytest
 import torch
-from test_training import TINY, noisy_stack, run
+from factories import TINY, noisy_stack, run
 
 from napari_hdn.direct import denoise, train_direct_denoiser
 from napari_hdn.errors import InputError

@@ -13,11 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InputError
+from ..errors import InputError
 
 
 def _same_noise_model(a: Any, b: Any) -> bool:
-    from .model.bundle import split_noise_arrays
+    from ..model.bundle import split_noise_arrays
 
     (scalars_a, arrays_a), (scalars_b, arrays_b) = split_noise_arrays(a), split_noise_arrays(b)
     if type(a) is not type(b) or scalars_a != scalars_b or set(arrays_a) != set(arrays_b):

@@ -11,7 +11,7 @@ from napari_hdn.errors import InputError
 from napari_hdn.model import load_model
 from napari_hdn.training import TrainConfig
 
-from test_training import TINY, noisy_stack, run, steps
+from factories import TINY, noisy_stack, run, steps
 
 
 def test_concurrent_direct_denoiser_learns_and_is_stored_in_the_checkpoints(tmp_path):

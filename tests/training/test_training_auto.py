@@ -9,7 +9,7 @@ from napari_hdn.errors import InputError
 from napari_hdn.model import load_model
 from napari_hdn.training import TrainConfig, training_events
 
-from test_training import TINY, run
+from factories import TINY, run
 
 
 def blobs(n: int, size: int, rng: np.random.Generator) -> np.ndarray:
