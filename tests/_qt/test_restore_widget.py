@@ -35,8 +35,9 @@ def test_restoration_adds_named_layers_placed_like_the_input(viewer, qtbot, rest
     widget = restore_widget
     assert run_task(qtbot, widget.task, widget.restore) == "done"
 
-    expected_shapes = {"denoised": (64, 64), "variance": (64, 64), "samples": (3, 64, 64), "activations": (2, 64, 64),
-                       "information maps": (2, 64, 64)}
+    # Samples on a "sample" axis; activations and KL maps on a "detail layer" axis in front of it (length 1 there).
+    expected_shapes = {"denoised": (64, 64), "variance": (64, 64), "samples": (3, 64, 64),
+                       "activations": (2, 1, 64, 64), "information maps": (2, 1, 64, 64)}
     for what in OUTPUTS:
         layer = viewer.layers[f"noisy HDN {what}"]
         assert layer.data.shape == expected_shapes[what], what
@@ -45,10 +46,13 @@ def test_restoration_adds_named_layers_placed_like_the_input(viewer, qtbot, rest
         np.testing.assert_allclose(layer.translate, (0.0,) * lead + (3.0, 4.0))
         assert layer.metadata["pixel_size_um"] == 0.25
         assert layer.metadata["napari_hdn"]["source_layer"] == "noisy"
+    assert viewer.layers["noisy HDN samples"].axis_labels[0] == "sample"
+    assert viewer.layers["noisy HDN activations"].axis_labels[:2] == ("detail layer", "sample")
+    assert viewer.dims.axis_labels[:2] == ("detail layer", "sample")
     mmse = viewer.layers["noisy HDN denoised"].data
     samples = viewer.layers["noisy HDN samples"].data
     assert np.isfinite(mmse).all() and not np.allclose(samples[0], samples[1])
-    assert viewer.layers["noisy HDN information maps"].metadata[PLANES_KEY] == ["latent layer z1", "latent layer z2"]
+    assert viewer.layers["noisy HDN information maps"].metadata[PLANES_KEY] == ["detail layer z1", "detail layer z2"]
     # Each layer's share of the information (mean KL of this image): in words, the value in the tooltip.
     assert all("% of the information" in t.text() and "nats" not in t.text() for t in widget.latent.toggles)
     assert all("KL divergence" in t.toolTip() and "'noisy'" in t.toolTip() for t in widget.latent.toggles)
@@ -73,9 +77,9 @@ def test_plane_labels_name_the_latent_layer_in_view(viewer, qtbot, restore_widge
     assert not overlay.visible  # hidden layers are not labelled
     activations.visible = True
     viewer.dims.set_current_step(0, 1)
-    assert overlay.visible and overlay.text.endswith("activations: latent layer z2")
+    assert overlay.visible and overlay.text.endswith("activations: detail layer z2")
     viewer.dims.set_current_step(0, 0)
-    assert overlay.text.endswith("activations: latent layer z1")
+    assert overlay.text.endswith("activations: detail layer z1")
     viewer.layers.selection.active = viewer.layers["noisy"]
     assert not overlay.visible
 

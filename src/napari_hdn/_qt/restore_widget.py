@@ -52,6 +52,7 @@ from .restore_view import (  # noqa: F401 (PLANES_KEY, text_overlay: tests)
     show_plane_label,
     text_overlay,
 )
+from .result_axes import follow_sliders, show_stack
 from .result_names import all_on_result, free_names, output_name, variant_tag
 from .save_results import ask_and_save
 from .tooltips import explain_restoration_options
@@ -167,6 +168,7 @@ class RestoreWidget(HDNWidget):
         self.session.subscribe(self._session_changed)
         self._session_changed("model")
         self.viewer.dims.events.current_step.connect(self._show_plane_label)
+        self.viewer.dims.events.current_step.connect(self._follow_sliders)
         self.viewer.layers.selection.events.active.connect(self._show_plane_label)
         self._choice_changed()
         explain_restoration_options(self)
@@ -334,7 +336,7 @@ class RestoreWidget(HDNWidget):
         tag = variant_tag(switched_off, plane=plane)
         mmse_name, variance_name, samples_name = free_names(
             self.viewer, [output_name(name, what) + tag for what in ("MMSE", "variance", "samples")], identity)
-        planes = {PLANES_KEY: [f"latent layer z{i}" for i in range(1, model.n_layers + 1)]}
+        planes = {PLANES_KEY: [f"detail layer z{i}" for i in range(1, model.n_layers + 1)]}
         same_contrast = {} if like.rgb else {"contrast_limits": tuple(like.contrast_limits)}
         show_image(self.viewer, mmse_name, restoration.mmse, like, metadata={"napari_hdn": {**about, "result": "MMSE"}},
                    offset=plane, **same_contrast)
@@ -342,9 +344,8 @@ class RestoreWidget(HDNWidget):
                    metadata={"napari_hdn": {**about, "result": "variance"}}, colormap="magma", visible=False)
         if restoration.samples.shape[0]:
             sample_labels = {PLANES_KEY: [f"sample {k + 1}" for k in range(restoration.samples.shape[0])]}
-            show_image(self.viewer, samples_name, restoration.samples, like, leading_axes=1, offset=plane,
-                       metadata={"napari_hdn": {**about, "result": "samples"}, **sample_labels}, visible=False,
-                       **same_contrast)
+            show_stack(self.viewer, samples_name, "samples", restoration.samples, like, plane,
+                       {"napari_hdn": {**about, "result": "samples"}, **sample_labels}, **same_contrast)
         elif samples_name in self.viewer.layers:
             self.viewer.layers.remove(samples_name)  # none kept this time: drop the stale ones of this restoration
         if activations is not None:
@@ -354,9 +355,8 @@ class RestoreWidget(HDNWidget):
             names = free_names(self.viewer, [output_name(name, "activations"), output_name(name, "KL maps")], shared)
             for layer_name, what, data, colormap in zip(names, ("activations", "KL maps"), activations,
                                                         ("gray", "inferno")):
-                layer = show_image(self.viewer, layer_name, data, like, leading_axes=1, offset=plane,
-                                   metadata={"napari_hdn": {**about, "result": what}, **planes}, colormap=colormap,
-                                   visible=False)
+                layer = show_stack(self.viewer, layer_name, what, data, like, plane,
+                                   {"napari_hdn": {**about, "result": what}, **planes}, colormap=colormap)
                 layer.events.visible.connect(self._show_plane_label)
             mean_kl = [float(np.mean(plane)) for plane in kl_maps]
             self._mean_kl = (model, mean_kl)
@@ -487,3 +487,6 @@ class RestoreWidget(HDNWidget):
 
     def _show_plane_label(self, *_: Any) -> None:
         show_plane_label(self.viewer)
+
+    def _follow_sliders(self, *_: Any) -> None:
+        follow_sliders(self.viewer)
