@@ -45,9 +45,9 @@ def test_results_of_plane_29_of_a_60_plane_stack_show_on_their_own_sliders(viewe
     viewer.dims.set_current_step(0, 29)
     assert run_task(qtbot, widget.task, widget.restore) == "done"
 
-    samples = viewer.layers["stack HDN samples (plane 29)"]
-    activations = viewer.layers["stack HDN activations"]
-    kl_maps = viewer.layers["stack HDN information maps"]
+    samples = viewer.layers["stack samples (plane 29)"]
+    activations = viewer.layers["stack activations"]
+    kl_maps = viewer.layers["stack info maps"]
     assert samples.data.shape == (3, 1, 64, 64)  # the plane keeps its plane axis: drawn at plane 29
     assert activations.data.shape == kl_maps.data.shape == (2, 1, 1, 64, 64)
     assert samples.axis_labels == ("sample", "-3", "-2", "-1")
@@ -83,8 +83,8 @@ def test_samples_of_an_image_show_at_any_plane_of_a_stack_open_beside_it(viewer,
     viewer.dims.set_current_step(0, 29)
     assert run_task(qtbot, widget.task, widget.restore) == "done"
 
-    samples = viewer.layers["noisy HDN samples"]
-    kl_maps = viewer.layers["noisy HDN information maps"]
+    samples = viewer.layers["noisy samples"]
+    kl_maps = viewer.layers["noisy info maps"]
     # In front of the stack's plane axis, which they span with length 1 (following its slider).
     assert samples.data.shape == (3, 1, 64, 64) and samples.metadata[PADDING_KEY] == [1]
     assert kl_maps.data.shape == (2, 1, 1, 64, 64) and kl_maps.metadata[PADDING_KEY] == [1, 2]

@@ -2,7 +2,7 @@
 
 Restoration runs the core's ``restore_events`` (and ``layer_activations_events``)
 in a thread worker and writes layers named after the input and the layers switched
-off ("<name> HDN denoised" (the MMSE), "<name> HDN denoised (z1 off)", ...; see ``result_names`` for
+off ("<name> denoised" (the MMSE), "<name> denoised (no z1)", ...; see ``result_names`` for
 when a result is updated in place). The latent-layer panel switches layers off and
 previews the effect on the region in view, in the background, optionally side by
 side with the MMSE of every layer on. "Save results..." writes chosen result
@@ -53,7 +53,7 @@ from .restore_view import (  # noqa: F401 (PLANES_KEY, text_overlay: tests)
     text_overlay,
 )
 from .result_axes import follow_sliders, show_stack
-from .result_names import all_on_result, free_names, output_name, variant_tag
+from .result_names import all_on_result, free_names, output_name, result_name, variant_tag
 from .save_results import ask_and_save
 from .tooltips import explain_restoration_options
 
@@ -115,7 +115,7 @@ class RestoreWidget(HDNWidget):
         self.preview_task.finished.connect(self._preview_finished)
         self.apply_button = QPushButton("Apply to whole image")
         self.apply_button.setToolTip("Restores the whole input with the layers switched off as above, into a new "
-                                     "layer named after them, e.g. '... HDN denoised (z1 off)'; earlier results stay.")
+                                     "layer named after them, e.g. '... denoised (no z1)'; earlier results stay.")
         self.apply_button.clicked.connect(self.restore)
         self.side_by_side = QCheckBox("Side by side with all layers on")
         self.side_by_side.setToolTip(SIDE_BY_SIDE_TIP)
@@ -296,7 +296,7 @@ class RestoreWidget(HDNWidget):
         plane = self._job_plane
         identity = {"source_layer": name, "method": "direct denoiser (one pass)", "plane": list(plane),
                     "deactivated_layers": list(off), "switched_off": switched_off, **self._job_model}
-        (mmse_name,) = free_names(self.viewer, [output_name(name, "MMSE") + variant_tag(switched_off, True, plane)],
+        (mmse_name,) = free_names(self.viewer, [result_name(name, "MMSE", variant_tag(switched_off, True, plane))],
                                   identity)
         same_contrast = {} if like.rgb else {"contrast_limits": tuple(like.contrast_limits)}
         show_image(self.viewer, mmse_name, mmse, like, metadata={"napari_hdn": {**identity, "result": "MMSE"}},
@@ -335,7 +335,7 @@ class RestoreWidget(HDNWidget):
             about["suggestion"] = self.suggestion.to_metadata()  # the choice came from it
         tag = variant_tag(switched_off, plane=plane)
         mmse_name, variance_name, samples_name = free_names(
-            self.viewer, [output_name(name, what) + tag for what in ("MMSE", "variance", "samples")], identity)
+            self.viewer, [result_name(name, what, tag) for what in ("MMSE", "variance", "samples")], identity)
         planes = {PLANES_KEY: [f"detail layer z{i}" for i in range(1, model.n_layers + 1)]}
         same_contrast = {} if like.rgb else {"contrast_limits": tuple(like.contrast_limits)}
         show_image(self.viewer, mmse_name, restoration.mmse, like, metadata={"napari_hdn": {**about, "result": "MMSE"}},
