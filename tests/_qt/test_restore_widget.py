@@ -9,6 +9,7 @@ import pytest
 from qt_helpers import WAIT_MS, dock, noisy_stack, run_task
 from qtpy.QtWidgets import QCheckBox
 
+from napari_hdn._qt.gui_words import gui_message
 from napari_hdn._qt.restore_widget import PLANES_KEY, text_overlay
 from napari_hdn.model.bundle import load_model
 
@@ -175,7 +176,8 @@ def test_the_suggestion_marks_noise_layers_and_applies_only_on_request(qtbot, re
     assert run_task(qtbot, widget.suggest_task, widget.suggest) == "done"
     assert widget.suggestion is not None
     assert widget.use_suggestion_button.isEnabled() == bool(widget.suggestion.layers)  # only with something to apply
-    assert widget.latent.hint.text() == widget.suggestion.summary
+    assert widget.latent.hint.text() == gui_message(widget.suggestion.summary)  # "detail layer", not "latent"
+    assert "latent" not in widget.latent.hint.text()
     assert widget.latent.switched_off() == ()  # a suggestion alone switches nothing off
     # A suggestion of z1 (as on row-correlated noise): marked, and applied by the button.
     verdicts = tuple(LayerVerdict(k, k == 1, 0.3 if k == 1 else -0.1, 0.6, 0.9, 1.0, 0.1, f"reason {k}")

@@ -50,9 +50,9 @@ def test_results_of_plane_29_of_a_60_plane_stack_show_on_their_own_sliders(viewe
     kl_maps = viewer.layers["stack info maps"]
     assert samples.data.shape == (3, 1, 64, 64)  # the plane keeps its plane axis: drawn at plane 29
     assert activations.data.shape == kl_maps.data.shape == (2, 1, 1, 64, 64)
-    assert samples.axis_labels == ("sample", "-3", "-2", "-1")
-    assert activations.axis_labels == kl_maps.axis_labels == ("detail layer", "sample", "-3", "-2", "-1")
-    assert viewer.dims.axis_labels == ("detail layer", "sample", "-3", "-2", "-1")
+    assert samples.axis_labels == ("sample", "plane", "-2", "-1")
+    assert activations.axis_labels == kl_maps.axis_labels == ("detail layer", "sample", "plane", "-2", "-1")
+    assert viewer.dims.axis_labels == ("detail layer", "sample", "plane", "-2", "-1")  # the sliders' names
     plane = 2  # the stacks' slider comes after the two of the results
     assert viewer.dims.current_step[plane] == 29
     for layer in (samples, activations, kl_maps):
@@ -88,7 +88,7 @@ def test_samples_of_an_image_show_at_any_plane_of_a_stack_open_beside_it(viewer,
     # In front of the stack's plane axis, which they span with length 1 (following its slider).
     assert samples.data.shape == (3, 1, 64, 64) and samples.metadata[PADDING_KEY] == [1]
     assert kl_maps.data.shape == (2, 1, 1, 64, 64) and kl_maps.metadata[PADDING_KEY] == [1, 2]
-    assert viewer.dims.axis_labels[:2] == ("detail layer", "sample")
+    assert viewer.dims.axis_labels[:3] == ("detail layer", "sample", "plane")
     samples.visible = kl_maps.visible = True
     plane = 2
     for position in (29, 0, 59):

@@ -125,7 +125,7 @@ def test_the_walk_through_of_a_new_user_on_a_laptop(make_napari_viewer, qtbot, t
     samples = viewer.layers[f"stack samples (plane {PLANE})"]
     kl_maps = viewer.layers["stack info maps"]
     assert samples.axis_labels[0] == "sample" and kl_maps.axis_labels[:2] == ("detail layer", "sample")
-    assert viewer.dims.axis_labels[:2] == ("detail layer", "sample")
+    assert viewer.dims.axis_labels[:3] == ("detail layer", "sample", "plane")
     samples.visible = kl_maps.visible = True
     viewer.dims.set_current_step(1, 2)  # the third sample
     assert viewer.dims.current_step[2] == PLANE  # the plane stays
@@ -134,6 +134,7 @@ def test_the_walk_through_of_a_new_user_on_a_laptop(make_napari_viewer, qtbot, t
 
     # Which layers hold noise: "Apply suggestion" only when it switches something off.
     assert run_task(qtbot, restore.suggest_task, restore.suggest) == "done"
+    assert "latent" not in restore.latent.hint.text()  # the panel's word: "detail layer"
     off = set(restore.suggestion.layers) - set(restore.session.model.trained_deactivated)
     assert restore.use_suggestion_button.isEnabled() == bool(off)
     # Switch z1 off: a preview of the region in view, then the plane, into a layer of its own.

@@ -191,6 +191,7 @@ class RestoreWidget(HDNWidget):
             checkpoint = checkpoint_line(self.session.model_folder)
             self.model_label.setText(f"Model: {model_summary(model)}.\nFrom: {self.session.model_source}"
                                      + (f"\n{checkpoint}" if checkpoint else ""))
+            self.model_label.setToolTip(model.describe())  # the precise terms
         self.latent.set_model(model, model.training_kl_per_pixel() if model is not None else None, "training")
         for toggle in self.latent.toggles:
             toggle.toggled.connect(lambda _checked: self.request_preview())

@@ -8,7 +8,8 @@ nothing. So every result stack is laid out in front of the axes of the user's ow
     samples:                       K      | 1 ... 1 (axes the input has not) | <input's axes>
     activations:    L            | 1      | 1 ... 1                          | <input's axes>
 
-Each stack names its axes (``layer.axis_labels``; napari shows them on the sliders: "sample", "detail layer"),
+Each stack names its axes (``layer.axis_labels``; napari shows them on the sliders: "sample", "detail layer", and
+"plane" for a stack's axis that its own layers leave unnamed),
 and its length-1 axes (the "padding", listed in the layer's metadata under ``PADDING_KEY``) follow the sliders
 (:func:`follow_sliders`), so that a stack shows whatever plane of another layer is in view. A plane restored
 alone keeps its own plane axis (not padding): its results show at that plane.
@@ -26,6 +27,7 @@ from ._layers import show_image
 
 SAMPLE_AXIS = "sample"
 DETAIL_LAYER_AXIS = "detail layer"
+PLANE_AXIS = "plane"  # a stack's axis, unless its layers name it ("Plane in view", "... (plane 29)")
 # The axes in front of the input's, outermost first, of each kind of result stack.
 STACK_AXES = {"samples": (SAMPLE_AXIS,), "activations": (DETAIL_LAYER_AXIS, SAMPLE_AXIS),
               "KL maps": (DETAIL_LAYER_AXIS, SAMPLE_AXIS)}
@@ -50,7 +52,10 @@ def on_own_axis(viewer: Any, like: Any, what: str, data: Any) -> tuple[Any, dict
     pads = len(kinds) - 1 + missing
     shape = np.shape(data)
     stacked = np.reshape(data, (shape[0], *(1,) * pads, *shape[1:]))
-    labels = (*kinds, *tuple(viewer.dims.axis_labels)[-n_data:])
+    data_labels = list(viewer.dims.axis_labels)[-n_data:]
+    if n_data >= 3 and data_labels[-3] == "-3":  # napari's default name of a stack's axis: the widget's word
+        data_labels[-3] = PLANE_AXIS
+    labels = (*kinds, *data_labels)
     return stacked, {"leading_axes": 1 + pads, "axis_labels": labels,
                      "metadata": {PADDING_KEY: list(range(1, 1 + pads))}}
 

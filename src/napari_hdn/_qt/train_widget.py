@@ -269,6 +269,7 @@ class TrainWidget(HDNWidget):
                 "No model yet." if model is None
                 else f"Current model: {model_summary(model)}.\nFrom: {self.session.model_source}"
             )
+            self.model_label.setToolTip("" if model is None else model.describe())
 
     def _browse_noise_model(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Noise model", "", "Noise model (*.npz)")
