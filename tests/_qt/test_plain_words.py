@@ -59,6 +59,7 @@ def test_restore_modes_and_progress_in_plain_words(viewer):
     modes = [restore.one_pass.method.itemText(i) for i in range(restore.one_pass.method.count())]
     assert not any("MMSE" in mode for mode in modes) and "MMSE" in restore.one_pass.method.toolTip()
     assert "restorations of the crop" not in gui_message("4/4 restorations of the crop")
+    assert gui_message("model at step 26") == "the model after 26 batches of tiles"  # the Train widget's unit
 
 
 def test_the_model_line_is_plain_and_its_tooltip_precise(viewer, trained_model_path):

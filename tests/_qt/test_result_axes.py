@@ -28,6 +28,12 @@ def axis(viewer, label: str) -> int:
     return list(viewer.dims.axis_labels).index(label)
 
 
+def restore_plane_29(viewer, qtbot, widget, name: str) -> None:
+    widget.input_layer.set_layer(name)
+    viewer.dims.set_current_step(0, 29)
+    assert run_task(qtbot, widget.task, widget.restore) == "done"
+
+
 @pytest.fixture
 def restore(viewer, trained_model_path):
     widget = dock(viewer, "Restore")
@@ -40,10 +46,7 @@ def restore(viewer, trained_model_path):
 def test_results_of_plane_29_of_a_60_plane_stack_show_on_their_own_sliders(viewer, qtbot, restore, messages):
     viewer.add_image(noisy_stack(100, size=32, seed=1), name="calibration")  # 100 frames: the longest slider
     viewer.add_image(noisy_stack(60, size=64), name="stack")
-    widget = restore
-    widget.input_layer.set_layer("stack")
-    viewer.dims.set_current_step(0, 29)
-    assert run_task(qtbot, widget.task, widget.restore) == "done"
+    restore_plane_29(viewer, qtbot, restore, "stack")
 
     samples = viewer.layers["stack samples (plane 29)"]
     activations = viewer.layers["stack activations"]
@@ -78,10 +81,7 @@ def test_results_of_plane_29_of_a_60_plane_stack_show_on_their_own_sliders(viewe
 def test_samples_of_an_image_show_at_any_plane_of_a_stack_open_beside_it(viewer, qtbot, restore, messages):
     viewer.add_image(noisy_stack(60, size=64), name="stack")
     viewer.add_image(noisy_stack(1, seed=3)[0], name="noisy")
-    widget = restore
-    widget.input_layer.set_layer("noisy")
-    viewer.dims.set_current_step(0, 29)
-    assert run_task(qtbot, widget.task, widget.restore) == "done"
+    restore_plane_29(viewer, qtbot, restore, "noisy")
 
     samples = viewer.layers["noisy samples"]
     kl_maps = viewer.layers["noisy info maps"]

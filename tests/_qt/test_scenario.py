@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from qt_helpers import TINY, TINY_PATCH, WAIT_MS, dock, run_task
+from qt_helpers import TINY, TINY_PATCH, WAIT_MS, click_refused_or_run, dock, run_task
 
 from napari_hdn._qt.gui_words import has_code
 from napari_hdn._qt.launch import WIDGETS
@@ -75,9 +75,7 @@ def test_the_walk_through_of_a_new_user_on_a_laptop(make_napari_viewer, qtbot, t
     noise.set_source("stack")
     noise.set_kind("gaussian")
     noise.stack_layer.set_layer("stack")
-    with qtbot.waitSignal(noise.task.finished, timeout=WAIT_MS):
-        if not noise.fit():  # refused before starting: nothing to wait for
-            noise.task.finished.emit("failed")
+    click_refused_or_run(qtbot, noise.task, noise.fit)
     assert "Noisy images only" in noise.task.status.text()
     assert_plain(noise, train, restore)
 

@@ -66,6 +66,8 @@ REPLACEMENTS: tuple[tuple[str, Any], ...] = (
     (r"\s*\((?:\w+ / )?--[\w-]+\)", ""),
     # inference.suggest: its progress
     (r"(\d+)/(\d+) restorations of the crop", r"checking the layers: \1 of \2 restorations of the region in view"),
+    # training.loop: a snapshot of the model in training (the Train widget counts "batches of tiles")
+    (r"\bmodel at step (\d+)", r"the model after \1 batches of tiles"),
     # the widgets call the latent layers "detail layers" (the precise term is in the tooltips)
     (r"\b([Ll])atent layer(s?)\b", lambda m: ("D" if m.group(1) == "L" else "d") + "etail layer" + m.group(2)),
     (r"\bdirect denoisers\b", "one-pass denoisers"),

@@ -384,7 +384,7 @@ class TrainWidget(HDNWidget):
         folder = next((Path(out) / name for name in ("best", "last") if (Path(out) / name).is_dir()), "")
         self.session.set_model(model, f"trained on '{self._run['layer']}', saved in {out}", str(folder))
         self.loss_plot.redraw()
-        self.task.set_status(f"Training ended after {model.step} steps; the model is saved in {out} "
+        self.task.set_status(f"Training ended after {model.step} batches of tiles; the model is saved in {out} "
                              "and ready in the Restore widget.")
         if self.live_preview.isChecked():
             self._pending_model = model.copy()  # the session's model may be in use by a restoration
