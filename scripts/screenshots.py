@@ -1,8 +1,9 @@
 """Render screenshots of the napari-hdn widgets in use on the sample data into docs/images/.
 
-    xvfb-run -s "-screen 0 1920x1080x24" .venv/bin/python scripts/screenshots.py \
-        [--model MODEL] [--train-seconds 300] [--shot-after-steps 100] [--out docs/images] \
-        [--sizes 1366x768 1920x1080]
+    xvfb-run -s "-screen 0 1366x768x24" .venv/bin/python scripts/screenshots.py --sizes 1366x768 \
+        [--model MODEL] [--train-seconds 300] [--shot-after-steps 100] [--out docs/images]
+
+(one size per run, on a screen of that size: a laptop's 1366x768, then 1920x1080)
 
 Opens napari as a user gets it (the launch helper: the three widgets as tabs of
 one dock, napari's layer list and controls beside them), clicks through the
