@@ -91,7 +91,7 @@ def widget_seconds(model, image, samples: int, rounds: int) -> list[float]:
 
     toggle_and_wait(False)  # warm-up: z1 off
     times = [toggle_and_wait(k % 2 == 0) for k in range(rounds)]  # on, off, on, ...: every click changes it
-    shape = viewer.layers["nuclei noisy HDN preview"].data.shape
+    shape = viewer.layers["nuclei noisy preview"].data.shape
     viewer.close()
     assert shape == image.shape, shape
     return times

@@ -1,8 +1,9 @@
 """Render screenshots of the napari-hdn widgets in use on the sample data into docs/images/.
 
-    xvfb-run -s "-screen 0 1920x1080x24" .venv/bin/python scripts/screenshots.py \
-        [--model MODEL] [--train-seconds 300] [--shot-after-steps 100] [--out docs/images] \
-        [--sizes 1366x768 1920x1080]
+    xvfb-run -s "-screen 0 1366x768x24" .venv/bin/python scripts/screenshots.py --sizes 1366x768 \
+        [--model MODEL] [--train-seconds 300] [--shot-after-steps 100] [--out docs/images]
+
+(one size per run, on a screen of that size: a laptop's 1366x768, then 1920x1080)
 
 Opens napari as a user gets it (the launch helper: the three widgets as tabs of
 one dock, napari's layer list and controls beside them), clicks through the
@@ -98,6 +99,7 @@ def _save(viewer, out: Path, name: str, sizes: tuple[tuple[int, int], ...], page
 def render(out: Path, model_path: str | None, train_seconds: float, sizes: tuple[tuple[int, int], ...],
            shot_after_steps: int = 100) -> None:
     from napari_hdn._qt.launch import open_viewer
+    from napari_hdn._qt.result_names import output_name
 
     viewer = open_viewer(sample="nuclei", calibration=True, show=True)
     viewer.window.resize(*sizes[0])
@@ -133,7 +135,7 @@ def render(out: Path, model_path: str | None, train_seconds: float, sizes: tuple
     seen = previews.count("done")
     _wait(lambda: previews.count("done") > seen or not train.task.running, 120, "a training preview")
     for layer in viewer.layers:
-        layer.visible = layer.name in ("nuclei noisy stack", "nuclei noisy stack HDN training preview")
+        layer.visible = layer.name in ("nuclei noisy stack", output_name("nuclei noisy stack", "training preview"))
     viewer.dims.set_current_step(0, 30)
     _save(viewer, out, "train", sizes, train.page, train.loss_plot)  # the page scrolls: show the live losses
     train.stop()
@@ -146,7 +148,7 @@ def render(out: Path, model_path: str | None, train_seconds: float, sizes: tuple
     restore.n_samples.setValue(50)
     restore.keep_samples.setValue(5)
     _run(restore.task, restore.restore, 600, "the restoration")
-    _show(viewer, "Restore", ["nuclei noisy", "nuclei noisy HDN denoised", "nuclei ground truth"])
+    _show(viewer, "Restore", ["nuclei noisy", output_name("nuclei noisy", "MMSE"), "nuclei ground truth"])
     grid = viewer.canvas.grid
     grid.shape = (1, 3)  # noisy | ground truth | MMSE (napari fills the grid from the layer list)
     grid.enabled = True
@@ -161,7 +163,7 @@ def render(out: Path, model_path: str | None, train_seconds: float, sizes: tuple
     restore.preview_task.finished.connect(outcome.append)
     restore.latent.toggles[0].setChecked(False)
     _wait(lambda: bool(outcome), 120, "the latent-layer preview")
-    _show(viewer, "Restore", ["nuclei noisy HDN denoised", "nuclei noisy HDN preview"])
+    _show(viewer, "Restore", [output_name("nuclei noisy", "MMSE"), output_name("nuclei noisy", "preview")])
     grid.shape = (1, 2)  # all layers on | z1 off
     grid.enabled = True
     # The latent-layer panel, below the restoration.

@@ -42,3 +42,10 @@ def run_task(qtbot, task, start) -> str:
             assert start(), task.status.text()
     assert not exceptions, exceptions
     return blocker.args[0]
+
+
+def click_refused_or_run(qtbot, task, start) -> None:
+    """Call ``start()``, whether the job is refused before it starts or runs (then wait for its end)."""
+    with qtbot.waitSignal(task.finished, timeout=WAIT_MS):
+        if not start():  # refused before starting: nothing to wait for
+            task.finished.emit("failed")

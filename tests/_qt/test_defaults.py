@@ -22,15 +22,15 @@ def items(choice) -> list[str]:
 def test_layer_pickers_offer_noisy_data_not_ground_truth_or_results(viewer):
     viewer.add_image(noisy_stack(1)[0], name="noisy")
     viewer.add_image(noisy_stack(1)[0], name="truth", metadata=with_role({}, GROUND_TRUTH))
-    viewer.add_image(noisy_stack(1)[0], name="noisy HDN denoised", metadata=with_role({}, RESULT))
-    viewer.add_image(noisy_stack(1)[0], name="noisy HDN preview", metadata=with_role({}, PREVIEW))
+    viewer.add_image(noisy_stack(1)[0], name="noisy denoised", metadata=with_role({}, RESULT))
+    viewer.add_image(noisy_stack(1)[0], name="noisy preview", metadata=with_role({}, PREVIEW))
     restore = dock(viewer, "Restore")
     noise = dock(viewer, "Noise model")
     assert items(restore.input_layer) == ["noisy"]
     for choice in (noise.stack_layer, noise.noisy_layer, noise.estimate_layer, noise.bootstrap_layer):
         assert items(choice)[1:] == ["noisy"]
     # A restoration (or the ground truth) is a fair pseudo-clean image; a preview is not.
-    assert items(noise.clean_layer)[1:] == ["noisy", "truth", "noisy HDN denoised"]
+    assert items(noise.clean_layer)[1:] == ["noisy", "truth", "noisy denoised"]
     viewer.layers["truth"].metadata = {}  # the list follows the layers (on the next change)
     viewer.add_image(noisy_stack(1)[0], name="second")
     assert items(restore.input_layer) == ["noisy", "truth", "second"]
@@ -68,6 +68,6 @@ def test_save_results_without_results_says_so_instead_of_an_empty_dialog(viewer,
     monkeypatch.setattr(save_results.SaveResultsDialog, "exec", lambda dialog: opened.append(dialog) or 0)
     assert not widget.save_dialog()
     assert not opened and "No results to save yet" in widget.task.status.text()
-    viewer.add_image(np.zeros((8, 8), np.float32), name="noisy HDN denoised", metadata=with_role({}, RESULT))
+    viewer.add_image(np.zeros((8, 8), np.float32), name="noisy denoised", metadata=with_role({}, RESULT))
     assert not widget.save_dialog()  # cancelled
     assert len(opened) == 1 and isinstance(opened[0], QDialog)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from qt_helpers import WAIT_MS, dock, noisy_stack
+from qt_helpers import click_refused_or_run, dock, noisy_stack
 
 from napari_hdn._qt._errors import report_error
 from napari_hdn._qt.gui_words import gui_message, has_code
@@ -86,9 +86,7 @@ def test_calibration_refusals_name_the_source_to_choose(qtbot, viewer, messages,
     widget.set_source("stack")
     widget.set_kind("gaussian")
     widget.stack_layer.set_layer("data")
-    with qtbot.waitSignal(widget.task.finished, timeout=WAIT_MS):
-        if not widget.fit():  # refused before starting: nothing to wait for
-            widget.task.finished.emit("failed")
+    click_refused_or_run(qtbot, widget.task, widget.fit)
     assert control in widget.task.status.text() and control in messages[-1]
     assert not has_code(widget.task.status.text())
     widget.set_source("noisy")  # another source: the refusal goes

@@ -59,3 +59,15 @@ def test_restore_modes_and_progress_in_plain_words(viewer):
     modes = [restore.one_pass.method.itemText(i) for i in range(restore.one_pass.method.count())]
     assert not any("MMSE" in mode for mode in modes) and "MMSE" in restore.one_pass.method.toolTip()
     assert "restorations of the crop" not in gui_message("4/4 restorations of the crop")
+    assert gui_message("model at step 26") == "the model after 26 batches of tiles"  # the Train widget's unit
+
+
+def test_the_model_line_is_plain_and_its_tooltip_precise(viewer, trained_model_path):
+    restore = dock(viewer, "Restore")
+    train = dock(viewer, "Train")
+    assert restore.load_model(trained_model_path)
+    for label in (restore.model_label, train.model_label):
+        text = label.text()
+        assert "2 detail layers, trained for 6 batches of tiles; noise model: even noise" in text, text
+        assert not any(word in text for word in (*JARGON, "latent", "filters", " steps")), text
+        assert "latent layers" in label.toolTip() and "filters" in label.toolTip()  # the core's describe()

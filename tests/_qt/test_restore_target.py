@@ -26,16 +26,16 @@ def test_a_stack_is_restored_at_the_plane_in_view_unless_whole_stack_is_chosen(
     assert "known after the first restoration" in widget.target.estimate.text()
     viewer.dims.set_current_step(0, 2)
     assert run_task(qtbot, widget.task, widget.restore) == "done"
-    mmse = viewer.layers["stack HDN denoised (plane 2)"]
+    mmse = viewer.layers["stack denoised (plane 2)"]
     assert mmse.data.shape == (1, 64, 64)
     np.testing.assert_allclose(mmse.translate[0], 10.0 + 2 * 2.0)  # drawn at the plane it came from
-    assert viewer.layers["stack HDN samples (plane 2)"].data.shape == (2, 1, 64, 64)
+    assert viewer.layers["stack samples (plane 2)"].data.shape == (2, 1, 64, 64)
     # Measured on that plane: the time of the whole stack is known before it starts.
     widget.target.choice.setCurrentText(WHOLE_STACK)
     assert "Estimated time for the whole stack: about" in widget.target.estimate.text()
     widget.activations.setChecked(False)
     assert run_task(qtbot, widget.task, widget.restore) == "done"
-    assert viewer.layers["stack HDN denoised"].data.shape == (4, 64, 64)
+    assert viewer.layers["stack denoised"].data.shape == (4, 64, 64)
     viewer.add_image(noisy_stack(1)[0], name="flat")
     widget.input_layer.set_layer("flat")
     assert not widget.target.isVisibleTo(widget)  # one plane: nothing to choose

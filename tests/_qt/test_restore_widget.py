@@ -9,12 +9,13 @@ import pytest
 from qt_helpers import WAIT_MS, dock, noisy_stack, run_task
 from qtpy.QtWidgets import QCheckBox
 
+from napari_hdn._qt.gui_words import gui_message
 from napari_hdn._qt.restore_widget import PLANES_KEY, text_overlay
 from napari_hdn.model.bundle import load_model
 
 pytestmark = pytest.mark.qt
 
-OUTPUTS = ("denoised", "variance", "samples", "activations", "information maps")  # MMSE, ..., KL maps
+OUTPUTS = ("denoised", "variance", "samples", "activations", "info maps")  # MMSE, ..., KL maps
 
 
 @pytest.fixture
@@ -35,47 +36,51 @@ def test_restoration_adds_named_layers_placed_like_the_input(viewer, qtbot, rest
     widget = restore_widget
     assert run_task(qtbot, widget.task, widget.restore) == "done"
 
-    expected_shapes = {"denoised": (64, 64), "variance": (64, 64), "samples": (3, 64, 64), "activations": (2, 64, 64),
-                       "information maps": (2, 64, 64)}
+    # Samples on a "sample" axis; activations and KL maps on a "detail layer" axis in front of it (length 1 there).
+    expected_shapes = {"denoised": (64, 64), "variance": (64, 64), "samples": (3, 64, 64),
+                       "activations": (2, 1, 64, 64), "info maps": (2, 1, 64, 64)}
     for what in OUTPUTS:
-        layer = viewer.layers[f"noisy HDN {what}"]
+        layer = viewer.layers[f"noisy {what}"]
         assert layer.data.shape == expected_shapes[what], what
         lead = layer.data.ndim - 2
         np.testing.assert_allclose(layer.scale, (1.0,) * lead + (0.5, 0.25))
         np.testing.assert_allclose(layer.translate, (0.0,) * lead + (3.0, 4.0))
         assert layer.metadata["pixel_size_um"] == 0.25
         assert layer.metadata["napari_hdn"]["source_layer"] == "noisy"
-    mmse = viewer.layers["noisy HDN denoised"].data
-    samples = viewer.layers["noisy HDN samples"].data
+    assert viewer.layers["noisy samples"].axis_labels[0] == "sample"
+    assert viewer.layers["noisy activations"].axis_labels[:2] == ("detail layer", "sample")
+    assert viewer.dims.axis_labels[:2] == ("detail layer", "sample")
+    mmse = viewer.layers["noisy denoised"].data
+    samples = viewer.layers["noisy samples"].data
     assert np.isfinite(mmse).all() and not np.allclose(samples[0], samples[1])
-    assert viewer.layers["noisy HDN information maps"].metadata[PLANES_KEY] == ["latent layer z1", "latent layer z2"]
+    assert viewer.layers["noisy info maps"].metadata[PLANES_KEY] == ["detail layer z1", "detail layer z2"]
     # Each layer's share of the information (mean KL of this image): in words, the value in the tooltip.
     assert all("% of the information" in t.text() and "nats" not in t.text() for t in widget.latent.toggles)
     assert all("KL divergence" in t.toolTip() and "'noisy'" in t.toolTip() for t in widget.latent.toggles)
 
     # Re-running updates the same layers in place.
-    layers_before = {what: viewer.layers[f"noisy HDN {what}"] for what in OUTPUTS}
+    layers_before = {what: viewer.layers[f"noisy {what}"] for what in OUTPUTS}
     widget.keep_samples.setValue(2)
     assert run_task(qtbot, widget.task, widget.restore) == "done"
     assert len(viewer.layers) == 1 + len(OUTPUTS)
     for what, layer in layers_before.items():
-        assert viewer.layers[f"noisy HDN {what}"] is layer
-    assert viewer.layers["noisy HDN samples"].data.shape == (2, 64, 64)
+        assert viewer.layers[f"noisy {what}"] is layer
+    assert viewer.layers["noisy samples"].data.shape == (2, 64, 64)
     assert messages == []
 
 
 def test_plane_labels_name_the_latent_layer_in_view(viewer, qtbot, restore_widget):
     widget = restore_widget
     assert run_task(qtbot, widget.task, widget.restore) == "done"
-    activations = viewer.layers["noisy HDN activations"]
+    activations = viewer.layers["noisy activations"]
     overlay = text_overlay(viewer)
     viewer.layers.selection.active = activations
     assert not overlay.visible  # hidden layers are not labelled
     activations.visible = True
     viewer.dims.set_current_step(0, 1)
-    assert overlay.visible and overlay.text.endswith("activations: latent layer z2")
+    assert overlay.visible and overlay.text.endswith("activations: detail layer z2")
     viewer.dims.set_current_step(0, 0)
-    assert overlay.text.endswith("activations: latent layer z1")
+    assert overlay.text.endswith("activations: detail layer z1")
     viewer.layers.selection.active = viewer.layers["noisy"]
     assert not overlay.visible
 
@@ -93,7 +98,7 @@ def test_latent_layer_toggles_preview_the_region_in_view(viewer, qtbot, restore_
         with qtbot.waitSignal(widget.preview_task.finished, timeout=WAIT_MS) as blocker:
             toggles[0].setChecked(False)  # debounced: starts a moment later
     assert not exceptions and blocker.args == ["done"]
-    preview = viewer.layers["noisy HDN preview"]
+    preview = viewer.layers["noisy preview"]
     assert preview.data.ndim == 2 and min(preview.data.shape) >= 4
     origin = preview.metadata["napari_hdn"]["origin"]
     np.testing.assert_allclose(preview.translate, (3.0 + 0.5 * origin[0], 4.0 + 0.25 * origin[1]))
@@ -102,13 +107,13 @@ def test_latent_layer_toggles_preview_the_region_in_view(viewer, qtbot, restore_
 
     with qtbot.waitSignal(widget.preview_task.finished, timeout=WAIT_MS):
         toggles[0].setChecked(True)
-    assert viewer.layers["noisy HDN preview"] is preview  # updated in place
+    assert viewer.layers["noisy preview"] is preview  # updated in place
     assert not np.allclose(preview.data, first_preview)  # z1 on again changes the estimate
 
     toggles[1].setChecked(False)
     widget.activations.setChecked(False)
     assert run_task(qtbot, widget.task, lambda: widget.apply_button.click() or widget.task.running) == "done"
-    assert viewer.layers["noisy HDN denoised (z2 off)"].metadata["napari_hdn"]["deactivated_layers"] == [2]
+    assert viewer.layers["noisy denoised (no z2)"].metadata["napari_hdn"]["deactivated_layers"] == [2]
     assert messages == []
 
 
@@ -171,7 +176,8 @@ def test_the_suggestion_marks_noise_layers_and_applies_only_on_request(qtbot, re
     assert run_task(qtbot, widget.suggest_task, widget.suggest) == "done"
     assert widget.suggestion is not None
     assert widget.use_suggestion_button.isEnabled() == bool(widget.suggestion.layers)  # only with something to apply
-    assert widget.latent.hint.text() == widget.suggestion.summary
+    assert widget.latent.hint.text() == gui_message(widget.suggestion.summary)  # "detail layer", not "latent"
+    assert "latent" not in widget.latent.hint.text()
     assert widget.latent.switched_off() == ()  # a suggestion alone switches nothing off
     # A suggestion of z1 (as on row-correlated noise): marked, and applied by the button.
     verdicts = tuple(LayerVerdict(k, k == 1, 0.3 if k == 1 else -0.1, 0.6, 0.9, 1.0, 0.1, f"reason {k}")
@@ -183,7 +189,7 @@ def test_the_suggestion_marks_noise_layers_and_applies_only_on_request(qtbot, re
     widget.use_suggestion_button.click()
     assert widget.latent.switched_off() == (1,)
     assert run_task(qtbot, widget.task, widget.restore) == "done"  # the choice is recorded with the result
-    recorded = widget.viewer.layers["noisy HDN denoised (z1 off)"].metadata["napari_hdn"]
+    recorded = widget.viewer.layers["noisy denoised (no z1)"].metadata["napari_hdn"]
     assert recorded["deactivated_layers"] == [1] and recorded["suggestion"]["layers"] == [1]
 
 
@@ -200,7 +206,7 @@ def test_one_pass_restoration_needs_a_denoiser_for_the_layers_and_can_train_one(
     assert "all-on" in widget.session.model.direct_denoisers
     assert (tmp_path / "run" / "best" / "direct.safetensors").is_file()  # saved into the model's folder
     assert run_task(qtbot, widget.task, widget.restore) == "done"
-    mmse = viewer.layers["noisy HDN denoised (one pass)"]
+    mmse = viewer.layers["noisy denoised (fast)"]
     assert mmse.metadata["napari_hdn"]["method"] == "direct denoiser (one pass)"
     assert mmse.data.shape == viewer.layers["noisy"].data.shape and np.isfinite(mmse.data).all()
 
@@ -220,29 +226,29 @@ def test_apply_to_whole_image_adds_a_layer_named_after_the_layers_off_and_keeps_
     widget = restore_widget
     widget.activations.setChecked(False)
     assert run_task(qtbot, widget.task, widget.restore) == "done"
-    all_on = viewer.layers["noisy HDN denoised"]
+    all_on = viewer.layers["noisy denoised"]
     all_on_data = all_on.data.copy()
     # The user's own layer that happens to have the name of the next result: never replaced.
-    viewer.add_image(np.zeros((64, 64), np.float32), name="noisy HDN variance (z1 off)")
+    viewer.add_image(np.zeros((64, 64), np.float32), name="noisy variance (no z1)")
 
     with qtbot.waitSignal(widget.preview_task.finished, timeout=WAIT_MS):
         widget.latent.toggles[0].setChecked(False)
     assert run_task(qtbot, widget.task, lambda: widget.apply_button.click() or widget.task.running) == "done"
-    assert viewer.layers["noisy HDN denoised"] is all_on
+    assert viewer.layers["noisy denoised"] is all_on
     np.testing.assert_array_equal(all_on.data, all_on_data)
     assert all_on.metadata["napari_hdn"]["deactivated_layers"] == []
-    assert not viewer.layers["noisy HDN variance (z1 off)"].data.any()
-    # One number for the whole restoration: MMSE, variance and samples of z1 off are "... (z1 off) [2]".
-    z1_off = viewer.layers["noisy HDN denoised (z1 off) [2]"]
+    assert not viewer.layers["noisy variance (no z1)"].data.any()
+    # One number for the whole restoration: MMSE, variance and samples of z1 off are "... (no z1) [2]".
+    z1_off = viewer.layers["noisy denoised (no z1) [2]"]
     assert z1_off.metadata["napari_hdn"]["deactivated_layers"] == [1]
-    assert "noisy HDN variance (z1 off) [2]" in viewer.layers and "noisy HDN samples (z1 off) [2]" in viewer.layers
-    assert "noisy HDN denoised (z1 off)" not in viewer.layers
-    assert "(z1 off) [2]" in widget.task.status.text()
+    assert "noisy variance (no z1) [2]" in viewer.layers and "noisy samples (no z1) [2]" in viewer.layers
+    assert "noisy denoised (no z1)" not in viewer.layers
+    assert "(no z1) [2]" in widget.task.status.text()
 
     # The same restoration again (same input, layers and model) updates its own layers in place.
     n_layers = len(viewer.layers)
     assert run_task(qtbot, widget.task, widget.restore) == "done"
-    assert len(viewer.layers) == n_layers and viewer.layers["noisy HDN denoised (z1 off) [2]"] is z1_off
+    assert len(viewer.layers) == n_layers and viewer.layers["noisy denoised (no z1) [2]"] is z1_off
     assert messages == []
 
 
@@ -252,12 +258,12 @@ def test_side_by_side_shows_the_preview_next_to_the_all_layers_on_mmse(viewer, q
     widget = restore_widget
     widget.activations.setChecked(False)
     assert run_task(qtbot, widget.task, widget.restore) == "done"
-    mmse = viewer.layers["noisy HDN denoised"]
-    variance = viewer.layers["noisy HDN variance"]
+    mmse = viewer.layers["noisy denoised"]
+    variance = viewer.layers["noisy variance"]
     variance.visible = True  # the user looks at the variance too
     with qtbot.waitSignal(widget.preview_task.finished, timeout=WAIT_MS):
         widget.latent.toggles[0].setChecked(False)
-    preview = viewer.layers["noisy HDN preview"]
+    preview = viewer.layers["noisy preview"]
     grid = grid_of(viewer)
     assert not grid.enabled
 

@@ -50,24 +50,24 @@ def test_save_results_writes_the_input_results_with_its_pixel_size(viewer, resto
     widget = restored
     asked = _answer_dialogs(monkeypatch, tmp_path)
     widget.save_button.click()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["noisy HDN denoised.tif", "noisy HDN variance.tif"]
-    with tifffile.TiffFile(tmp_path / "noisy HDN denoised.tif") as tif:
-        np.testing.assert_array_equal(tif.asarray(), viewer.layers["noisy HDN denoised"].data)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["noisy denoised.tif", "noisy variance.tif"]
+    with tifffile.TiffFile(tmp_path / "noisy denoised.tif") as tif:
+        np.testing.assert_array_equal(tif.asarray(), viewer.layers["noisy denoised"].data)
         assert tif.pages.first.resolution == pytest.approx((4.0, 2.0))  # pixels per micron along x, y
         assert tif.imagej_metadata["unit"] == "micron"
     assert asked == [] and "Saved" in widget.task.status.text()
 
     # Saving again: asked first; "No" keeps the files as they are.
-    (tmp_path / "noisy HDN denoised.tif").write_bytes(b"older result")
+    (tmp_path / "noisy denoised.tif").write_bytes(b"older result")
     asked = _answer_dialogs(monkeypatch, tmp_path, replace=False)
     widget.save_button.click()
-    assert len(asked) == 1 and "noisy HDN denoised.tif" in asked[0]
-    assert (tmp_path / "noisy HDN denoised.tif").read_bytes() == b"older result"
+    assert len(asked) == 1 and "noisy denoised.tif" in asked[0]
+    assert (tmp_path / "noisy denoised.tif").read_bytes() == b"older result"
     asked = _answer_dialogs(monkeypatch, tmp_path, replace=True)
     widget.save_button.click()
     assert len(asked) == 1
-    np.testing.assert_array_equal(tifffile.imread(tmp_path / "noisy HDN denoised.tif"),
-                                  viewer.layers["noisy HDN denoised"].data)
+    np.testing.assert_array_equal(tifffile.imread(tmp_path / "noisy denoised.tif"),
+                                  viewer.layers["noisy denoised"].data)
     assert messages == []
 
 
@@ -77,8 +77,8 @@ def test_save_results_as_ome_zarr(viewer, restored, tmp_path, monkeypatch, messa
 
     _answer_dialogs(monkeypatch, tmp_path, fmt="ome-zarr")
     restored.save_button.click()
-    data, meta = read_ome_zarr(tmp_path / "noisy HDN denoised.ome.zarr" / "noisy_HDN_denoised")
-    np.testing.assert_array_equal(np.asarray(data), viewer.layers["noisy HDN denoised"].data)
+    data, meta = read_ome_zarr(tmp_path / "noisy denoised.ome.zarr" / "noisy_denoised")
+    np.testing.assert_array_equal(np.asarray(data), viewer.layers["noisy denoised"].data)
     assert meta.scale == (0.5, 0.25) and meta.units == {"y": "micrometer", "x": "micrometer"}
     assert messages == []
 
@@ -87,5 +87,5 @@ def test_the_dialog_offers_only_results_and_ticks_the_input_mmse_and_variance(vi
     viewer.add_image(noisy_stack(1)[0], name="other image")
     dialog = save_results.SaveResultsDialog(restored.viewer, "noisy")
     offered = [dialog.layers.item(i).text() for i in range(dialog.layers.count())]
-    assert sorted(offered) == ["noisy HDN denoised", "noisy HDN samples", "noisy HDN variance"]
-    assert sorted(dialog.chosen()[0]) == ["noisy HDN denoised", "noisy HDN variance"]
+    assert sorted(offered) == ["noisy denoised", "noisy samples", "noisy variance"]
+    assert sorted(dialog.chosen()[0]) == ["noisy denoised", "noisy variance"]

@@ -84,7 +84,7 @@ def test_the_one_pass_line_follows_the_layers_the_method_and_the_model(
     again.input_layer.set_layer("noisy")
     again.one_pass.method.setCurrentText(ONE_PASS)
     assert run_task(qtbot, again.task, again.restore) == "done"
-    assert np.isfinite(other.layers["noisy HDN denoised (one pass)"].data).all()
+    assert np.isfinite(other.layers["noisy denoised (fast)"].data).all()
     assert len(messages) == 2 and all("no one-pass denoiser" in m for m in messages)  # the two clicks above
 
 

@@ -44,8 +44,8 @@ def test_training_runs_in_the_background_with_losses_and_a_preview(viewer, qtbot
     assert len(widget.loss_plot.axes[1].lines) == 2  # one KL curve per latent layer
     assert widget.start_button.isEnabled()
 
-    qtbot.waitUntil(lambda: "noisy HDN training preview" in viewer.layers, timeout=WAIT_MS)
-    preview = viewer.layers["noisy HDN training preview"]
+    qtbot.waitUntil(lambda: "noisy training preview" in viewer.layers, timeout=WAIT_MS)
+    preview = viewer.layers["noisy training preview"]
     assert preview.data.shape == (64, 64)  # the crop, at most 128 px, of the middle plane
     np.testing.assert_allclose(preview.scale, (0.5, 0.5))
     np.testing.assert_allclose(preview.translate, (10.0, 20.0))
@@ -57,7 +57,7 @@ def test_training_runs_in_the_background_with_losses_and_a_preview(viewer, qtbot
 def test_the_preview_is_refreshed_while_training_runs(viewer, qtbot, tmp_path, messages, monkeypatch):
     monkeypatch.setattr(train_widget, "PREVIEW_MIN_INTERVAL_S", 0.05)  # the widget's pace, shortened
     widget = tiny_train_widget(viewer, tmp_path / "run", steps=100_000)
-    name = "noisy HDN training preview"
+    name = "noisy training preview"
     with qtbot.captureExceptions() as exceptions:
         with qtbot.waitSignal(widget.task.finished, timeout=WAIT_MS):
             assert widget.start()
@@ -70,6 +70,7 @@ def test_the_preview_is_refreshed_while_training_runs(viewer, qtbot, tmp_path, m
             widget.stop()
         qtbot.waitUntil(lambda: not widget.preview_task.running, timeout=WAIT_MS)
     assert not exceptions
+    assert not viewer.layers[name].visible  # stopped: the preview no longer covers the image
     assert messages == []
 
 
@@ -219,8 +220,8 @@ def test_the_training_list_offers_only_noisy_data_and_shows_four_rows(viewer, me
     viewer.add_image(noisy_stack(1)[0], name="ground truth", metadata=with_role({}, GROUND_TRUTH))
     widget = dock(viewer, "Train")
     # Results and previews as the plugin writes them (Restore widget, training preview): not training data.
-    show_image(viewer, "noisy HDN denoised", noisy.data, noisy, metadata={"napari_hdn": {"source_layer": "noisy"}})
-    viewer.add_image(noisy.data[:16, :16], name="noisy HDN preview", metadata=with_role({}, PREVIEW))
+    show_image(viewer, "noisy denoised", noisy.data, noisy, metadata={"napari_hdn": {"source_layer": "noisy"}})
+    viewer.add_image(noisy.data[:16, :16], name="noisy preview", metadata=with_role({}, PREVIEW))
     viewer.add_image(noisy_stack(2), name="more noisy data")
     offered = [widget.layers.item(i).text() for i in range(widget.layers.count())]
     assert offered == ["noisy", "more noisy data"]

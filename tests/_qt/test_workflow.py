@@ -47,24 +47,24 @@ def test_fit_train_stop_restore_toggle(viewer, qtbot, tmp_path, messages):
     restore_widget.n_samples.setValue(3)
     restore_widget.keep_samples.setValue(2)
     assert run_task(qtbot, restore_widget.task, restore_widget.restore) == "done"
-    assert viewer.layers["noisy HDN denoised"].data.shape == (4, 64, 64)
-    assert viewer.layers["noisy HDN samples"].data.shape == (2, 4, 64, 64)
-    assert viewer.layers["noisy HDN information maps"].data.shape == (2, 4, 64, 64)
-    np.testing.assert_allclose(viewer.layers["noisy HDN samples"].scale, (1.0, 2.0, 0.5, 0.5))
+    assert viewer.layers["noisy denoised"].data.shape == (4, 64, 64)
+    assert viewer.layers["noisy samples"].data.shape == (2, 4, 64, 64)
+    assert viewer.layers["noisy info maps"].data.shape == (2, 1, 4, 64, 64)  # its own slider: "detail layer"
+    np.testing.assert_allclose(viewer.layers["noisy samples"].scale, (1.0, 2.0, 0.5, 0.5))
 
     # 4. Switch z1 off: a preview of the plane in view, then the whole stack.
     viewer.dims.set_point(viewer.dims.ndim - 3, 2 * 2.0)  # the stack's axis (results added axes in front): plane 2
     with qtbot.waitSignal(restore_widget.preview_task.finished, timeout=WAIT_MS) as blocker:
         restore_widget.latent.toggles[0].setChecked(False)
     assert blocker.args == ["done"]
-    preview = viewer.layers["noisy HDN preview"]
+    preview = viewer.layers["noisy preview"]
     assert preview.metadata["napari_hdn"]["origin"][0] == 2  # the plane in view
     assert preview.data.ndim == 2
-    before = viewer.layers["noisy HDN denoised"].data.copy()
+    before = viewer.layers["noisy denoised"].data.copy()
     restore_widget.activations.setChecked(False)
     assert run_task(qtbot, restore_widget.task, restore_widget.restore) == "done"
-    after = viewer.layers["noisy HDN denoised (z1 off)"]  # a new layer: the all-on result stays for comparison
+    after = viewer.layers["noisy denoised (no z1)"]  # a new layer: the all-on result stays for comparison
     assert after.metadata["napari_hdn"]["deactivated_layers"] == [1]
     assert not np.allclose(after.data, before)
-    np.testing.assert_array_equal(viewer.layers["noisy HDN denoised"].data, before)
+    np.testing.assert_array_equal(viewer.layers["noisy denoised"].data, before)
     assert messages == []

@@ -27,9 +27,21 @@ def load_model_into(session: Session, path: Any, task: TaskPanel) -> bool:
     return attempt(task, "Loading the model", action)
 
 
+# A noise model in a few plain words (plain_words.plain_noise_model says more).
+NOISE_WORDS = {"poisson_gaussian": "a camera model", "gaussian": "even noise at every brightness",
+               "gmm": "learned from the data", "histogram": "a table measured from the data"}
+
+
 def model_summary(model: Any) -> str:
-    """One line about an HDN model for the widgets' labels (the core's :meth:`HDNModel.describe`)."""
-    return model.describe()
+    """One line about an HDN model for the widgets' labels, in plain words (the core's :meth:`HDNModel.describe`,
+    with its precise terms, is the labels' tooltip)."""
+    text = f"{model.n_layers} detail layers, trained for {model.step} batches of tiles"
+    if model.trained_deactivated:
+        text += ", " + ", ".join(f"z{i}" for i in model.trained_deactivated) + " off since training"
+    if model.parent:
+        text += f", adapted from {model.parent.get('path') or 'a model in memory'}"
+    noise = NOISE_WORDS.get(getattr(model.noise_model, "kind", ""))
+    return text + (f"; noise model: {noise}" if noise else "")
 
 
 def checkpoint_line(folder: str | Path) -> str:

@@ -189,7 +189,7 @@ class LossPlot(PlotCanvas):
         if n_layers:
             bottom.set_yscale("symlog", linthresh=1e-2)
             self._legend(bottom)
-        bottom.set_xlabel("training steps", fontsize=7)
+        bottom.set_xlabel("batches of tiles trained", fontsize=7)  # a training step (budget unit)
         bottom.set_ylabel("information per detail layer", fontsize=7)
         self._finish()
         return lines

@@ -4,20 +4,22 @@ The core (and so the API and the ``hdn`` CLI) names commands and functions in it
 messages: "Train one first with `hdn distill MODEL DATA.tif`". A widget user has
 neither a terminal nor a Python prompt at hand, so every message a widget shows
 passes through :func:`gui_message`, which replaces those hints by the control that
-does the same, and the core's "direct denoiser" by the button's "one-pass denoiser".
+does the same, the core's "direct denoiser" by the button's "one-pass denoiser" and "latent layer" by the panel's
+"detail layer".
 :data:`CODE_TEXT` finds what is left (the tests check that nothing is).
 """
 
 from __future__ import annotations
 
 import re
+from typing import Any
 
 ONE_PASS_BUTTON = "'Train the one-pass denoiser' (Restore widget)"
 ESTIMATE_SOURCE = "the source 'Noisy images only (estimate the camera)' in the Noise model widget"
 PAIR_SOURCE = "the source 'Noisy image + pseudo-clean image' in the Noise model widget"
 
 # (pattern, replacement), applied in order; each names the control that does what the hint asked for.
-REPLACEMENTS: tuple[tuple[str, str], ...] = (
+REPLACEMENTS: tuple[tuple[str, Any], ...] = (
     # bioimageio_export: no direct denoiser to export
     (r"Train one first with `hdn distill[^`]*` \(or napari_hdn\.train_direct_denoiser\([^)]*\)\)",
      f"Train one first with {ONE_PASS_BUTTON}"),
@@ -64,6 +66,10 @@ REPLACEMENTS: tuple[tuple[str, str], ...] = (
     (r"\s*\((?:\w+ / )?--[\w-]+\)", ""),
     # inference.suggest: its progress
     (r"(\d+)/(\d+) restorations of the crop", r"checking the layers: \1 of \2 restorations of the region in view"),
+    # training.loop: a snapshot of the model in training (the Train widget counts "batches of tiles")
+    (r"\bmodel at step (\d+)", r"the model after \1 batches of tiles"),
+    # the widgets call the latent layers "detail layers" (the precise term is in the tooltips)
+    (r"\b([Ll])atent layer(s?)\b", lambda m: ("D" if m.group(1) == "L" else "d") + "etail layer" + m.group(2)),
     (r"\bdirect denoisers\b", "one-pass denoisers"),
     (r"\bdirect denoiser\b", "one-pass denoiser"),
 )

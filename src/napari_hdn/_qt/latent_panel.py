@@ -12,6 +12,7 @@ from ..errors import InputError
 from ..inference.suggest import DeactivationSuggestion
 from ._common import discard_widget
 from ._layout import WrappingCheckBox
+from .gui_words import gui_message
 
 NOISE_MARK = "   ← looks like noise: try switching off"
 
@@ -62,7 +63,7 @@ class LatentLayerPanel(QGroupBox):
                         "Untick a layer to see the image without what it adds.")
         self.toggles: list[WrappingCheckBox] = []
         self._rows = QVBoxLayout()
-        self.hint = QLabel("Load or train a model to see its latent layers.")
+        self.hint = QLabel("Load or train a model to see its detail layers.")
         self.hint.setWordWrap(True)
         layout = QVBoxLayout(self)
         layout.addWidget(self.hint)
@@ -73,7 +74,7 @@ class LatentLayerPanel(QGroupBox):
             discard_widget(toggle.row)
         self.toggles = []
         if model is None:
-            self.hint.setText("Load or train a model to see its latent layers.")
+            self.hint.setText("Load or train a model to see its detail layers.")
             return
         always_off = set(model.trained_deactivated)
         for i in range(1, model.n_layers + 1):
@@ -117,7 +118,7 @@ class LatentLayerPanel(QGroupBox):
             text = toggle.text().split(NOISE_MARK)[0]
             toggle.setText(text + (NOISE_MARK if verdict.layer in suggestion.layers else ""))
             toggle.setToolTip(verdict.reason)
-        self.hint.setText(suggestion.summary)
+        self.hint.setText(gui_message(suggestion.summary))  # in the panel's words ("detail layer")
 
     def apply_suggestion(self, suggestion: Any) -> None:
         """Set the toggles to exactly the suggestion (layers off in training stay off)."""

@@ -2,7 +2,7 @@
 
 Restoration runs the core's ``restore_events`` (and ``layer_activations_events``)
 in a thread worker and writes layers named after the input and the layers switched
-off ("<name> HDN denoised" (the MMSE), "<name> HDN denoised (z1 off)", ...; see ``result_names`` for
+off ("<name> denoised" (the MMSE), "<name> denoised (no z1)", ...; see ``result_names`` for
 when a result is updated in place). The latent-layer panel switches layers off and
 previews the effect on the region in view, in the background, optionally side by
 side with the MMSE of every layer on. "Save results..." writes chosen result
@@ -52,7 +52,8 @@ from .restore_view import (  # noqa: F401 (PLANES_KEY, text_overlay: tests)
     show_plane_label,
     text_overlay,
 )
-from .result_names import all_on_result, free_names, output_name, variant_tag
+from .result_axes import follow_sliders, show_stack
+from .result_names import all_on_result, free_names, output_name, result_name, variant_tag
 from .save_results import ask_and_save
 from .tooltips import explain_restoration_options
 
@@ -114,7 +115,7 @@ class RestoreWidget(HDNWidget):
         self.preview_task.finished.connect(self._preview_finished)
         self.apply_button = QPushButton("Apply to whole image")
         self.apply_button.setToolTip("Restores the whole input with the layers switched off as above, into a new "
-                                     "layer named after them, e.g. '... HDN denoised (z1 off)'; earlier results stay.")
+                                     "layer named after them, e.g. '... denoised (no z1)'; earlier results stay.")
         self.apply_button.clicked.connect(self.restore)
         self.side_by_side = QCheckBox("Side by side with all layers on")
         self.side_by_side.setToolTip(SIDE_BY_SIDE_TIP)
@@ -167,6 +168,7 @@ class RestoreWidget(HDNWidget):
         self.session.subscribe(self._session_changed)
         self._session_changed("model")
         self.viewer.dims.events.current_step.connect(self._show_plane_label)
+        self.viewer.dims.events.current_step.connect(self._follow_sliders)
         self.viewer.layers.selection.events.active.connect(self._show_plane_label)
         self._choice_changed()
         explain_restoration_options(self)
@@ -189,6 +191,7 @@ class RestoreWidget(HDNWidget):
             checkpoint = checkpoint_line(self.session.model_folder)
             self.model_label.setText(f"Model: {model_summary(model)}.\nFrom: {self.session.model_source}"
                                      + (f"\n{checkpoint}" if checkpoint else ""))
+            self.model_label.setToolTip(model.describe())  # the precise terms
         self.latent.set_model(model, model.training_kl_per_pixel() if model is not None else None, "training")
         for toggle in self.latent.toggles:
             toggle.toggled.connect(lambda _checked: self.request_preview())
@@ -294,7 +297,7 @@ class RestoreWidget(HDNWidget):
         plane = self._job_plane
         identity = {"source_layer": name, "method": "direct denoiser (one pass)", "plane": list(plane),
                     "deactivated_layers": list(off), "switched_off": switched_off, **self._job_model}
-        (mmse_name,) = free_names(self.viewer, [output_name(name, "MMSE") + variant_tag(switched_off, True, plane)],
+        (mmse_name,) = free_names(self.viewer, [result_name(name, "MMSE", variant_tag(switched_off, True, plane))],
                                   identity)
         same_contrast = {} if like.rgb else {"contrast_limits": tuple(like.contrast_limits)}
         show_image(self.viewer, mmse_name, mmse, like, metadata={"napari_hdn": {**identity, "result": "MMSE"}},
@@ -333,8 +336,8 @@ class RestoreWidget(HDNWidget):
             about["suggestion"] = self.suggestion.to_metadata()  # the choice came from it
         tag = variant_tag(switched_off, plane=plane)
         mmse_name, variance_name, samples_name = free_names(
-            self.viewer, [output_name(name, what) + tag for what in ("MMSE", "variance", "samples")], identity)
-        planes = {PLANES_KEY: [f"latent layer z{i}" for i in range(1, model.n_layers + 1)]}
+            self.viewer, [result_name(name, what, tag) for what in ("MMSE", "variance", "samples")], identity)
+        planes = {PLANES_KEY: [f"detail layer z{i}" for i in range(1, model.n_layers + 1)]}
         same_contrast = {} if like.rgb else {"contrast_limits": tuple(like.contrast_limits)}
         show_image(self.viewer, mmse_name, restoration.mmse, like, metadata={"napari_hdn": {**about, "result": "MMSE"}},
                    offset=plane, **same_contrast)
@@ -342,9 +345,8 @@ class RestoreWidget(HDNWidget):
                    metadata={"napari_hdn": {**about, "result": "variance"}}, colormap="magma", visible=False)
         if restoration.samples.shape[0]:
             sample_labels = {PLANES_KEY: [f"sample {k + 1}" for k in range(restoration.samples.shape[0])]}
-            show_image(self.viewer, samples_name, restoration.samples, like, leading_axes=1, offset=plane,
-                       metadata={"napari_hdn": {**about, "result": "samples"}, **sample_labels}, visible=False,
-                       **same_contrast)
+            show_stack(self.viewer, samples_name, "samples", restoration.samples, like, plane,
+                       {"napari_hdn": {**about, "result": "samples"}, **sample_labels}, **same_contrast)
         elif samples_name in self.viewer.layers:
             self.viewer.layers.remove(samples_name)  # none kept this time: drop the stale ones of this restoration
         if activations is not None:
@@ -354,9 +356,8 @@ class RestoreWidget(HDNWidget):
             names = free_names(self.viewer, [output_name(name, "activations"), output_name(name, "KL maps")], shared)
             for layer_name, what, data, colormap in zip(names, ("activations", "KL maps"), activations,
                                                         ("gray", "inferno")):
-                layer = show_image(self.viewer, layer_name, data, like, leading_axes=1, offset=plane,
-                                   metadata={"napari_hdn": {**about, "result": what}, **planes}, colormap=colormap,
-                                   visible=False)
+                layer = show_stack(self.viewer, layer_name, what, data, like, plane,
+                                   {"napari_hdn": {**about, "result": what}, **planes}, colormap=colormap)
                 layer.events.visible.connect(self._show_plane_label)
             mean_kl = [float(np.mean(plane)) for plane in kl_maps]
             self._mean_kl = (model, mean_kl)
@@ -487,3 +488,6 @@ class RestoreWidget(HDNWidget):
 
     def _show_plane_label(self, *_: Any) -> None:
         show_plane_label(self.viewer)
+
+    def _follow_sliders(self, *_: Any) -> None:
+        follow_sliders(self.viewer)

@@ -28,6 +28,7 @@ from ..result_files import ResultImage, ome_zarr_available, result_paths, save_r
 from ._errors import report_error
 from ._task import attempt
 from ._layers import LayerChecklist, layer_array
+from .result_axes import without_padding
 
 FORMAT_TEXT = {"tiff": "TIFF (.tif), one file per layer", "ome-zarr": "OME-Zarr (.ome.zarr), one folder per layer"}
 PRESELECTED = ("MMSE", "variance")  # results ticked at first (of the input layer chosen in the widget)
@@ -74,8 +75,10 @@ def result_image(layer: Any) -> ResultImage:
     """A result layer as the core saves it: pixels, pixel size (the layer's scale) and spatial unit."""
     units = [str(unit) for unit in getattr(layer, "units", ())]
     what = (layer.metadata.get(KEY) or {}).get("result")
-    return ResultImage(layer.name, layer_array(layer, "result layer"), tuple(float(s) for s in layer.scale),
-                       unit=units[-1] if units else None, stacked=what in STACKED)
+    # Saved without the length-1 axes that only put a stack on its own slider (result_axes).
+    data, scale = without_padding(layer_array(layer, "result layer"), layer.scale, layer.metadata)
+    return ResultImage(layer.name, data, tuple(float(s) for s in scale), unit=units[-1] if units else None,
+                       stacked=what in STACKED)
 
 
 def save_layers(viewer: Any, names: list[str], folder: str | Path, fmt: str, overwrite: bool = False) -> list[Path]:

@@ -4,7 +4,7 @@ Training runs the core's ``training_events`` generator in a thread worker; Stop
 asks it (through its StopToken) to end after the current step, keeping the last
 checkpoint. Every few seconds training hands over a copy of the model as trained
 so far (a "snapshot" event); the widget restores a small crop with it in a second
-worker and shows it as "<name> HDN training preview".
+worker and shows it as "<name> training preview" (hidden when training ends).
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ from ._common import (
 )
 from ._plots import LossPlot
 from .plain_words import BUDGET_NAMES, plain_noise_model, preset_name
+from .result_names import result_name
 from .start_from import StartFromModel
 from .train_choices import default_output_folder, device_choices  # noqa: F401 (default_output_folder: API)
 from .tooltips import explain_training_options
@@ -268,6 +269,7 @@ class TrainWidget(HDNWidget):
                 "No model yet." if model is None
                 else f"Current model: {model_summary(model)}.\nFrom: {self.session.model_source}"
             )
+            self.model_label.setToolTip("" if model is None else model.describe())
 
     def _browse_noise_model(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Noise model", "", "Noise model (*.npz)")
@@ -382,7 +384,7 @@ class TrainWidget(HDNWidget):
         folder = next((Path(out) / name for name in ("best", "last") if (Path(out) / name).is_dir()), "")
         self.session.set_model(model, f"trained on '{self._run['layer']}', saved in {out}", str(folder))
         self.loss_plot.redraw()
-        self.task.set_status(f"Training ended after {model.step} steps; the model is saved in {out} "
+        self.task.set_status(f"Training ended after {model.step} batches of tiles; the model is saved in {out} "
                              "and ready in the Restore widget.")
         if self.live_preview.isChecked():
             self._pending_model = model.copy()  # the session's model may be in use by a restoration
@@ -392,8 +394,8 @@ class TrainWidget(HDNWidget):
     def _training_finished(self, outcome: str) -> None:
         self.start_button.setEnabled(True)
         name = self._preview_target[0] if self._preview_target else None
-        if name is not None and f"{name} HDN training preview" in self.viewer.layers:
-            self.viewer.layers[f"{name} HDN training preview"].visible = False  # the image shows again
+        if name is not None and result_name(name, "training preview") in self.viewer.layers:
+            self.viewer.layers[result_name(name, "training preview")].visible = False  # the image shows again
         self._show_convergence("")  # training has ended: nothing left to stop
 
     # -- live preview -----------------------------------------------------------------------------------------
@@ -429,7 +431,7 @@ class TrainWidget(HDNWidget):
         like = self.viewer.layers[name]
         scale = tuple(like.scale)[-2:]
         translate = tuple(t + o * s for t, o, s in zip(tuple(like.translate)[-2:], origin[-2:], scale))
-        preview_name = f"{name} HDN training preview"
+        preview_name = result_name(name, "training preview")
         if preview_name in self.viewer.layers:
             layer = self.viewer.layers[preview_name]
             layer.data = mmse
