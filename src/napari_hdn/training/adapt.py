@@ -30,7 +30,7 @@ from ..progress import StopToken, drive
 from .checkpoints import _check_out_folder
 from .events import TrainingEvent
 from .loop import _training_run
-from .start import _resolve_noise_model
+from .noise_choice import resolve_noise_model
 from .warm_start import ADAPT_MODES, WarmStart, weights_fingerprint
 
 if TYPE_CHECKING:
@@ -138,7 +138,7 @@ def adapt_events(
     elif noise_model is None and gaussian_sigma is None:
         noise = parent.noise_model
     else:
-        noise = _resolve_noise_model(noise_model, gaussian_sigma)
+        noise = resolve_noise_model(noise_model, gaussian_sigma)
     positive_number(snapshot_every_s, "snapshot_every_s", " of seconds (or None)")
     record = {"path": None if parent_path is None else str(parent_path.resolve()),
               "weights_sha256": weights_fingerprint(parent.network), "step": parent.step, "mode": mode,

@@ -7,13 +7,14 @@ or another preset given on resume would otherwise have no effect without the use
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..config.presets import PRESETS
 from ..errors import InputError
+from .noise_choice import resolve_noise_model
 
 
 def _same_noise_model(a: Any, b: Any) -> bool:
@@ -35,8 +36,6 @@ def check_resume_matches(
     noise_model: Any,
     gaussian_sigma: float | None,
     preset: str | None,
-    presets: Mapping[str, Any],
-    resolve_noise_model: Callable[[Any, float | None], Any],
 ) -> None:
     """Refuse a noise model or preset given on resume that is not the checkpoint's.
 
@@ -53,9 +52,9 @@ def check_resume_matches(
             )
     if preset is None:
         return
-    if preset not in presets:
-        raise InputError(f"Unknown preset {preset!r}: choose one of {sorted(presets)}.")
-    distance = {name: _differences(checkpoint.config, p.model) for name, p in presets.items()}
+    if preset not in PRESETS:
+        raise InputError(f"Unknown preset {preset!r}: choose one of {sorted(PRESETS)}.")
+    distance = {name: _differences(checkpoint.config, p.model) for name, p in PRESETS.items()}
     closest = min(distance, key=distance.get)
     if distance[preset] > distance[closest]:
         raise InputError(

@@ -28,38 +28,15 @@ from .resume_check import check_resume_matches
 from .checkpoints import _check_out_folder
 from .events import TrainingEvent
 from .loop import _training_run
+from .noise_choice import resolve_noise_model
 
 if TYPE_CHECKING:
     from .._types import NoiseModelLike
-    from ..noise_models.base import NoiseModel
 
 # noise_model="auto": the fraction of the budget after which the estimated model is replaced by a bootstrapped GMM.
 AUTO_BOOTSTRAP_AT = 0.5
 # Settings that change how fast training runs, not what it computes: free to change on resume.
 _RUNTIME_FIELDS = frozenset({"threads", "precision", "val_batch_size"})
-
-
-def _resolve_noise_model(noise_model: NoiseModelLike | None, gaussian_sigma: float | None) -> NoiseModel:
-    from ..noise_models.base import NoiseModel
-    from ..noise_models.files import load_noise_model
-    from ..noise_models.gaussian import GaussianNoiseModel
-
-    if noise_model is not None and gaussian_sigma is not None:
-        raise InputError("Give either a noise model or a Gaussian noise sigma, not both.")
-    if gaussian_sigma is not None:
-        return GaussianNoiseModel(gaussian_sigma)
-    if noise_model is None:
-        raise InputError(
-            "Training needs a noise model (noise_model=..., e.g. from napari_hdn.calibrate, or a .npz file) "
-            "or, for data with Gaussian noise of known sigma, gaussian_sigma=..."
-        )
-    if isinstance(noise_model, (str, os.PathLike)):
-        return load_noise_model(noise_model)
-    if not isinstance(noise_model, NoiseModel):
-        raise InputError(
-            f"noise_model must be a napari-hdn noise model or the path of one, not {type(noise_model).__name__}."
-        )
-    return noise_model
 
 
 def training_events(
@@ -118,8 +95,7 @@ def training_events(
         assert out_path is not None
         checkpoint = load_model(out_path / LAST, device="cpu")
         if not is_auto(noise_model):  # "auto" made the checkpoint's noise model: nothing to compare with
-            check_resume_matches(checkpoint, out_path, noise_model, gaussian_sigma, preset, PRESETS,
-                                 _resolve_noise_model)
+            check_resume_matches(checkpoint, out_path, noise_model, gaussian_sigma, preset)
         model_config, saved_config = checkpoint.config, checkpoint.train_config
         if saved_config is None:
             raise FileFormatError(f"{out_path / LAST} has no training settings: it cannot be resumed.")
@@ -153,7 +129,7 @@ def training_events(
         if auto_noise and "bootstrap_at" not in overrides:
             overrides = {**overrides, "bootstrap_at": AUTO_BOOTSTRAP_AT}
         model_config, train_config = resolve_config(preset or "fast", minutes, epochs, steps, seed, **overrides)
-        noise = None if auto_noise else _resolve_noise_model(noise_model, gaussian_sigma)
+        noise = None if auto_noise else resolve_noise_model(noise_model, gaussian_sigma)
         trained_off = tuple(deactivate)
 
     # clear error for bad layers
