@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError, IntensityRangeWarning
-from . import _predict_lazy
+from . import _predict_lazy, _predict_stream
 from ._arguments import latent_layers_or_auto
 
 DEFAULT_SAMPLES = 100
@@ -99,6 +99,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from .._io import atomic_path, read_image
+    from ..direct.stream import open_planes
     from ..inference import layer_activations_events, restore_events
     from ..model.bundle import load_model
     from ..progress import drive
@@ -122,6 +123,11 @@ def run(args: argparse.Namespace) -> int:
             f"{', '.join(existing)} already exist(s): choose another --out folder or add --overwrite to replace them."
         )
 
+    reader = open_planes(args.input) if args.direct else None
+    if reader is not None:  # a stack through the direct denoiser: one plane at a time, memory flat
+        with reader:
+            return _predict_stream.run(args, load_model(args.model, device=args.device), reader,
+                                       read_pixel_metadata(args.input), paths)
     image = read_image(args.input)
     metadata = read_pixel_metadata(args.input)
     model = load_model(args.model, device=args.device)
@@ -196,25 +202,31 @@ def deactivation_record(result: Any) -> dict[str, Any]:
     return {"deactivated_layers": list(result.deactivate), "suggestion": result.suggestion.to_metadata()}
 
 
+def auto_layers_for_direct(args: argparse.Namespace, model: Any, image: Any) -> tuple[tuple[int, ...], dict[str, Any]]:
+    """--deactivate auto with --direct: the layers to switch off and their record for deactivation.json."""
+    from ..inference.suggest import auto_deactivation
+
+    # The suggestion needs the VAE (a few restorations of one crop); the whole image then goes
+    # through the direct denoiser trained for the chosen layer set.
+    with warnings.catch_warnings():  # the intensity check warns once, when the image is denoised
+        warnings.simplefilter("ignore", IntensityRangeWarning)
+        suggestion = auto_deactivation(model, image, precision=args.precision)
+    deactivate = tuple(suggestion.layers)
+    if not args.quiet:
+        print(f"hdn predict: {suggestion.summary} Switched off: {list(deactivate) or 'none'}")
+    return deactivate, {"deactivated_layers": list(deactivate), "suggestion": suggestion.to_metadata()}
+
+
 def _run_direct(args: argparse.Namespace, model: Any, image: Any, metadata: dict[str, Any],
                 paths: dict[str, Path]) -> int:
     from .._io import atomic_path
     from ..direct.denoise import denoise_events
-    from ..inference.suggest import auto_deactivation
     from ..progress import drive
     from ._progress import ProgressBar
 
     deactivate, record = args.deactivate, None
     if deactivate == "auto":
-        # The suggestion needs the VAE (a few restorations of one crop); the whole image then goes
-        # through the direct denoiser trained for the chosen layer set.
-        with warnings.catch_warnings():  # the intensity check warns once, in denoise_events below
-            warnings.simplefilter("ignore", IntensityRangeWarning)
-            suggestion = auto_deactivation(model, image, precision=args.precision)
-        deactivate = tuple(suggestion.layers)
-        record = {"deactivated_layers": list(deactivate), "suggestion": suggestion.to_metadata()}
-        if not args.quiet:
-            print(f"hdn predict: {suggestion.summary} Switched off: {list(deactivate) or 'none'}")
+        deactivate, record = auto_layers_for_direct(args, model, image)
     events = denoise_events(model, image, deactivate, tile=args.tile, overlap=args.overlap,
                             precision=args.precision, batch=args.batch_size)
     bar = None if args.quiet else ProgressBar()
