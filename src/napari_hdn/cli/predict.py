@@ -74,7 +74,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("--tta", action="store_true", help="test-time augmentation: spread the samples over 8 rotations/mirrorings")
     parser.add_argument(
-        "--tile", type=int, metavar="PIXELS", help="tile size for large images (default 512); smaller uses less memory"
+        "--tile", type=int, metavar="PIXELS", help="tile size for large images (default 512; with --direct on a CPU: the fewest tiles "
+        "of at most 1088 that fit the plane); smaller uses less memory"
     )
     parser.add_argument("--overlap", type=int, metavar="PIXELS", help="pixels shared by neighbouring tiles (default: an eighth of the tile, at least twice the stride)")
     parser.add_argument("--direct", action="store_true", help="one-pass MMSE with the model's direct denoiser "

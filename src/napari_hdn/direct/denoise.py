@@ -133,7 +133,9 @@ def denoise(model: ModelLike, image: Any, deactivate: Collection[int] = (), tile
 
     Needs a direct denoiser for the layer set (:func:`napari_hdn.train_direct_denoiser`).
     Options: ``overlap``, ``precision``, ``device`` as for ``restore``; ``batch``: tiles of one size
-    per network call (default 8 on a GPU, 1 on a CPU).
+    per network call (default 8 on a GPU, 1 on a CPU). On a CPU without ``tile``, the fewest tiles of at
+    most 1088² pixels that cover the plane (fast_inference.py; the network runs there in float32
+    through :class:`~napari_hdn.direct.fast_inference.FastUNet`).
     Parts not done after a stop request are NaN.
     """
     return drive(denoise_events(model, image, deactivate, tile, **options))
