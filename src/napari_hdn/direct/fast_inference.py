@@ -126,7 +126,7 @@ def cpu_tiling(tiling: Any, shape: tuple[int, int]) -> Any:
     """``tiling`` (an ``inference.driver.Tiling``) with tiles that fit an (H, W) plane (:func:`plane_tile`)."""
     from ..inference.driver import Tiling
 
-    return Tiling(plane_tile(shape, tiling.overlap, tiling.stride), tiling.overlap, tiling.stride)
+    return Tiling(plane_tile(shape, tiling.overlap, tiling.stride, MAX_TILE_PIXELS), tiling.overlap, tiling.stride)
 
 
 def fast_forward(net: DirectUNet, x: torch.Tensor, phases: list[torch.Tensor] | None = None) -> torch.Tensor:
