@@ -128,3 +128,20 @@ def test_cli_on_a_stack_with_a_bad_plane_exits_2_and_writes_nothing(tmp_path, ca
     assert "plane 4 of 4" in capsys.readouterr().err
     assert not (tmp_path / "out" / "mmse.tif").exists()
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())  # no temporary file left
+
+
+def test_cli_streamed_stack_with_deactivate_auto_uses_the_recorded_layers(tmp_path):
+    import json
+
+    from napari_hdn.inference import DeactivationSuggestion
+
+    model, data = model_with_denoiser(), stack(3)
+    found = DeactivationSuggestion((1,), (), (), (0, 0, 48, 40), 0.05, "correlation", True)
+    model.noise_layers = {"layers": [1], "suggestion": found.to_metadata()}
+    model.direct_denoisers = {"off-1": model.direct_denoisers["all-on"]}
+    model.save(tmp_path / "m")
+    tifffile.imwrite(tmp_path / "z.tif", data, imagej=True, metadata={"axes": "ZYX"})
+    assert predict(tmp_path, "z.tif", "--deactivate", "auto") == 0
+    assert json.loads((tmp_path / "out" / "deactivation.json").read_text())["deactivated_layers"] == [1]
+    with tifffile.TiffFile(tmp_path / "out" / "mmse.tif") as tif:
+        assert tif.series[0].axes == "ZYX" and tif.series[0].shape == (3, 48, 40)
