@@ -145,3 +145,22 @@ def test_cli_streamed_stack_with_deactivate_auto_uses_the_recorded_layers(tmp_pa
     assert json.loads((tmp_path / "out" / "deactivation.json").read_text())["deactivated_layers"] == [1]
     with tifffile.TiffFile(tmp_path / "out" / "mmse.tif") as tif:
         assert tif.series[0].axes == "ZYX" and tif.series[0].shape == (3, 48, 40)
+
+
+def test_cli_streams_an_ome_zarr_stack_plane_by_plane(tmp_path, capsys):
+    pytest.importorskip("ome_zarr")
+    import dask.array as da
+
+    from napari_hdn.omezarr_io import ImageMetadata, read_ome_zarr, write_ome_zarr
+
+    model, data = model_with_denoiser(), stack(3)
+    model.save(tmp_path / "m")
+    write_ome_zarr(tmp_path / "in.ome.zarr", {"raw": (da.from_array(data, chunks=(1, 16, 16)),
+                                                       ImageMetadata("tyx", (1.0, 1.0, 1.0), {}))})
+    out = tmp_path / "out.ome.zarr"
+    assert main(["predict", str(tmp_path / "m"), str(tmp_path / "in.ome.zarr" / "raw"), "--out", str(out),
+                 "--direct", "--device", "cpu", "--precision", "float32"]) == 0
+    assert "3/3 planes done" in capsys.readouterr().err  # progress in planes
+    got = np.asarray(read_ome_zarr(out / "mmse")[0])
+    expected = napari_hdn.denoise(napari_hdn.load_model(tmp_path / "m", device="cpu"), data, precision="float32")
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-4)

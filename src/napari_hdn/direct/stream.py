@@ -76,6 +76,48 @@ def open_planes(path: str) -> PlaneReader | None:
     return PlaneReader(path, shape, lambda i: tif.asarray(key=i, series=0), tif.close)
 
 
+class PlaneRun:
+    """Denoises plane ``p`` of ``planes`` when called with ``p`` (in any order: dask picks its own), reporting
+    progress in planes completed."""
+
+    def __init__(self, model: Any, planes: Sequence[np.ndarray], deactivate: Collection[int] = (), *,
+                 progress: Callable[[PlaneProgress], None] | None = None, stop: StopToken | None = None,
+                 **options: Any):
+        self.model, self.planes, self.deactivate, self.options = model, planes, deactivate, options
+        self.progress, self.stop = progress, stop
+        self.n, self.completed, self.last = len(planes), 0, None  # last: seconds the latest plane took
+        self.start = time.perf_counter()
+
+    def __call__(self, p: int) -> np.ndarray:
+        from .denoise import denoise_events
+
+        plane_start = time.perf_counter()
+        try:
+            events = denoise_events(self.model, self.planes[p], self.deactivate, stop=self.stop, **self.options)
+            while True:
+                try:
+                    event = next(events)
+                except StopIteration as finished:
+                    estimate = finished.value
+                    break
+                if event.total and event.done < event.total:  # the plane's own "done" follows
+                    self._report(self.completed + event.done / event.total,
+                                 f"plane {p + 1} of {self.n} ({self.completed} done)")
+        except InputError as err:
+            raise InputError(f"plane {p + 1} of {self.n}: {err}") from err
+        self.last = time.perf_counter() - plane_start
+        self.completed += 1
+        self._report(self.completed, f"{self.completed}/{self.n} planes done")
+        return np.asarray(estimate, dtype=np.float32)
+
+    def _report(self, done: float, message: str) -> None:
+        if self.progress is None:
+            return
+        eta = None if self.last is None else max(self.n - done, 0.0) * self.last
+        self.progress(PlaneProgress("denoise", done, self.n, message, time.perf_counter() - self.start, eta,
+                                    plane=min(int(done) + 1, self.n), n_planes=self.n))
+
+
 def denoise_planes(model: Any, planes: Sequence[np.ndarray], deactivate: Collection[int] = (), *,
                    progress: Callable[[PlaneProgress], None] | None = None, stop: StopToken | None = None,
                    **options: Any) -> Iterator[np.ndarray]:
@@ -85,33 +127,29 @@ def denoise_planes(model: Any, planes: Sequence[np.ndarray], deactivate: Collect
     ``progress`` receives events counted in planes (fractions within a plane). A bad plane raises an
     InputError naming it; a stop request ends the iteration after the plane in progress (its rest NaN).
     """
-    from .denoise import denoise_events
-
-    n = len(planes)
-    start, last = time.perf_counter(), None  # last: seconds the latest completed plane took
-    for p in range(n):
-        plane_start = time.perf_counter()
+    run = PlaneRun(model, planes, deactivate, progress=progress, stop=stop, **options)
+    for p in range(run.n):
         if stop:
             return
-        try:
-            events = denoise_events(model, planes[p], deactivate, stop=stop, **options)
-            while True:
-                try:
-                    event = next(events)
-                except StopIteration as finished:
-                    estimate = finished.value
-                    break
-                if progress is not None and event.total and event.done < event.total:  # "done" follows
-                    progress(_event(p + event.done / event.total, n, start, last, f"plane {p + 1}/{n}"))
-        except InputError as err:
-            raise InputError(f"plane {p + 1} of {n}: {err}") from err
-        last = time.perf_counter() - plane_start
-        if progress is not None:
-            progress(_event(p + 1, n, start, last, f"plane {p + 1}/{n} done"))
-        yield np.asarray(estimate, dtype=np.float32)
+        yield run(p)
 
 
-def _event(done: float, n: int, start: float, last: float | None, message: str) -> PlaneProgress:
-    eta = None if last is None else max(n - done, 0.0) * last
-    return PlaneProgress("denoise", done, n, message, time.perf_counter() - start, eta,
-                         plane=min(int(done) + 1, n), n_planes=n)
+def lazy_stack(model: Any, image: Any, deactivate: Collection[int] = (), *,
+               progress: Callable[[PlaneProgress], None] | None = None, **options: Any) -> Any:
+    """The estimate of a dask stack (..., Y, X) as a dask array of one task per plane (chunks of one plane).
+
+    Computed with dask's synchronous scheduler (``scheduler="synchronous"``), one plane is read,
+    denoised and written at a time, and ``progress`` counts planes.
+    """
+    import dask
+    import dask.array as da
+
+    lead, plane_shape = tuple(image.shape[:-2]), tuple(image.shape[-2:])
+
+    def read(p: int) -> np.ndarray:
+        return np.asarray(image[np.unravel_index(p, lead)].compute())
+
+    planes = PlaneReader("dask", image.shape, read, lambda: None)
+    run = PlaneRun(model, planes, deactivate, progress=progress, **options)
+    tasks = [da.from_delayed(dask.delayed(run, pure=False)(p), plane_shape, np.float32) for p in range(len(planes))]
+    return da.stack(tasks).reshape(*lead, *plane_shape)
