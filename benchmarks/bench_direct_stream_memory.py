@@ -2,7 +2,7 @@
 
 The parent writes a uint16 (``--frames``, ``--size``, ``--size``) ImageJ TIFF (frame by frame) and a
 model folder (the ``fast`` preset's network, untrained, with an untrained default-size direct denoiser:
-time and memory do not depend on the weights; or ``--model PATH`` with a direct denoiser), then runs
+time and memory do not depend on the weights; or ``--model PATH`` with a direct denoiser) -- or, with ``--ome-zarr``, an OME-Zarr stack written to OME-Zarr -- then runs
 ``hdn predict --direct`` in a fresh child process and reads its peak resident memory (the child's own
 ``ru_maxrss``: everything it ever held) and its wall time. Several ``--frames`` values show that the peak does
 not grow with the stack (target: < 2 GB for 100 frames of 2048²).
@@ -44,6 +44,16 @@ def make_stack(path: Path, frames: int, size: int) -> Path:
     return path
 
 
+def make_ome_zarr(path: Path, frames: int, size: int) -> Path:
+    import dask.array as da
+
+    from napari_hdn.omezarr_io import ImageMetadata, write_ome_zarr
+
+    stack = da.random.default_rng(0).normal(110.0, 6.0, (frames, size, size), chunks=(1, size, size))
+    write_ome_zarr(path, {"raw": (stack.astype(np.uint16), ImageMetadata("tyx", (1.0, 1.0, 1.0), {}))})
+    return path / "raw"
+
+
 def make_model(folder: Path) -> Path:
     import torch
 
@@ -83,6 +93,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, nargs="+", default=[100], help="one run per value, smallest first")
     parser.add_argument("--model", help="a model folder with an all-on direct denoiser (default: untrained)")
     parser.add_argument("--threads", type=int)
+    parser.add_argument("--ome-zarr", action="store_true", help="an OME-Zarr stack in and out instead of TIFFs")
     parser.add_argument("--workdir", help="where the stacks go (default: a temporary folder, removed after)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
@@ -90,15 +101,18 @@ def main() -> None:
         model = Path(args.model) if args.model else make_model(folder)
         rows = []
         for frames in sorted(args.frames):
-            stack = make_stack(folder / f"stack_{frames}.tif", frames, args.size)
+            if args.ome_zarr:
+                stack = make_ome_zarr(folder / f"stack_{frames}.ome.zarr", frames, args.size)
+                out = folder / f"out_{frames}.ome.zarr"
+            else:
+                stack, out = make_stack(folder / f"stack_{frames}.tif", frames, args.size), folder / f"out_{frames}"
             load = os.getloadavg()
-            row = {"frames": frames, "size": args.size, "input_bytes": stack.stat().st_size, "load_average": load,
-                   **run_child(model, stack, folder / f"out_{frames}", args.threads)}
+            row = {"frames": frames, "size": args.size, "format": "ome-zarr" if args.ome_zarr else "tiff",
+                   "load_average": load, **run_child(model, stack, out, args.threads)}
             row["seconds_per_plane"] = row["seconds"] / frames
             rows.append(row)
             print(f"{frames} x {args.size}²: peak {row['peak_rss_bytes'] / 2**30:.2f} GiB, {row['seconds']:.0f} s "
                   f"({row['seconds_per_plane']:.1f} s/plane), load {load[0]:.2f}", flush=True)
-            stack.unlink()
     path = RESULTS / "direct_stream_memory.json"
     old = json.loads(path.read_text()) if path.exists() else []
     record = {"when": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "machine": platform.processor() or platform.machine(),
