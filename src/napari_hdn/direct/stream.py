@@ -3,7 +3,8 @@
 :func:`denoise_planes` reads a plane, denoises it (:func:`napari_hdn.direct.denoise_events`, with its
 tiles and checks) and hands the estimate on before the next plane is read, so that a writer can put it
 on disk at once. Progress is counted in planes; the time left is the remaining planes times the time
-the last completed plane took (from the second plane on, no start-up cost is in it).
+the last completed plane took: known while the second plane runs, and free of the first plane's start-up
+costs once the second is done.
 """
 
 from __future__ import annotations
