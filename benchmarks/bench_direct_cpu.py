@@ -185,6 +185,8 @@ def measure(name: str, fn, flops: float, repeats: int) -> tuple[dict, np.ndarray
 
 
 def quality(results: dict, args, offset: float, gain: float) -> dict:
+    if "plain" not in results:
+        return {}  # nothing to compare with (--skip plain)
     reference = results["plain"]
     value_range = float(np.ptp(reference))
     out = {}
