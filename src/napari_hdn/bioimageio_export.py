@@ -94,6 +94,19 @@ def _cover(crop: np.ndarray, out: np.ndarray, path: Path) -> None:
     Image.fromarray(grey).resize((grey.shape[1] * 4, grey.shape[0] * 4), Image.NEAREST).save(path)
 
 
+def _onnx_weights(v: Any, model: Any, net: Any, scripted: Any, crop: np.ndarray, folder: Path) -> Any:
+    """ONNX weights beside the TorchScript ones, written only if they agree with them on the test tensor."""
+    import torch
+
+    from .direct.onnx_export import OPSET, write_onnx
+
+    x = ((crop - model.data_mean) / model.data_std).astype(np.float32)[None, None]
+    with torch.inference_mode():
+        reference = scripted(torch.from_numpy(x)).float().numpy()
+    write_onnx(net, x, folder / "weights.onnx", reference)
+    return v.OnnxWeightsDescr(source=folder / "weights.onnx", opset_version=OPSET, parent="pytorch_state_dict")
+
+
 def _documentation(model: Any, key: str, name: str) -> str:
     return f"""# {name}
 
@@ -118,7 +131,7 @@ samples) and on data of the same microscope, noise level and content as the trai
 
 
 def _build(v: Any, model: Any, net: Any, key: str, crop: np.ndarray, folder: Path, name: str,
-           authors: list[str], license: str) -> Any:
+           authors: list[str], license: str, onnx: bool = False) -> Any:
     import torch
 
     from . import __version__
@@ -136,6 +149,7 @@ def _build(v: Any, model: Any, net: Any, key: str, crop: np.ndarray, folder: Pat
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
         scripted = torch.jit.trace(net.eval(), torch.from_numpy(crop)[None, None], check_trace=False)
     scripted.save(str(folder / "weights_torchscript.pt"))
+    onnx_weights = _onnx_weights(v, model, net, scripted, crop, folder) if onnx else None
 
     stride = net.stride
     size = v.ParameterizedSize(min=stride, step=stride)
@@ -160,7 +174,8 @@ def _build(v: Any, model: Any, net: Any, key: str, crop: np.ndarray, folder: Pat
             architecture=v.ArchitectureFromFileDescr(source=folder / ARCHITECTURE_FILE, callable="DirectUNet",
                                                      kwargs={"depth": net.depth, "width": net.width})),
         torchscript=v.TorchscriptWeightsDescr(source=folder / "weights_torchscript.pt", pytorch_version=torch_version,
-                                              parent="pytorch_state_dict"))
+                                              parent="pytorch_state_dict"),
+        onnx=onnx_weights)
     return v.ModelDescr(
         name=name, description=f"Direct denoiser distilled from a Hierarchical DivNoising model (napari-hdn {__version__}).",
         authors=[v.Author(name=a) for a in authors], license=license,
@@ -175,15 +190,23 @@ def export_bioimageio_events(model: Any, out: str | os.PathLike | None = None, i
                              deactivate: Collection[int] | str = (), name: str = "HDN direct denoiser",
                              authors: Collection[str] = ("napari-hdn user",), license: str = "CC-BY-4.0",
                              overwrite: bool = False, check: bool = True, *,
-                             stop: StopToken | None = None,
+                             stop: StopToken | None = None, onnx: bool | None = None,
                              path: str | os.PathLike | None = None) -> Generator[Progress, None, Path | None]:
     """Events of :func:`export_bioimageio`; checks its arguments when called. Returns the path (None if stopped).
 
     ``path`` is the old name of ``out`` (deprecated)."""
+    from .direct.onnx_export import onnx_available, require_onnx
+
     path = renamed_option("path", path, "out", out)
     if path is None:
         raise InputError("Give the package's file: out=\"model.zip\".")
     v = _spec()
+    if onnx not in (None, True, False):
+        raise InputError(f"onnx must be True, False or None (ONNX weights when onnx and onnxruntime are installed); "
+                         f"got {onnx!r}.")
+    if onnx:
+        require_onnx()
+    onnx = onnx_available() if onnx is None else onnx
     model = resolve_model(model, "cpu")
     if image is None:
         raise InputError("Pass a noisy image like the training data (image=...): a crop of it becomes the "
@@ -192,16 +215,16 @@ def export_bioimageio_events(model: Any, out: str | os.PathLike | None = None, i
     crop = _test_crop(check_model_input(model, image, net.stride, "test image"), net.stride)
     if not overwrite and Path(path).exists():
         raise InputError(f"{path} already exists: choose another name or allow overwriting (overwrite=True).")
-    return _export(v, model, net, key, crop, Path(path), name, list(authors), license, overwrite, check, stop)
+    return _export(v, model, net, key, crop, Path(path), name, list(authors), license, overwrite, check, stop, onnx)
 
 
-def _export(v, model, net, key, crop, path, name, authors, license, overwrite, check, stop):
+def _export(v, model, net, key, crop, path, name, authors, license, overwrite, check, stop, onnx=False):
     from bioimageio.spec import save_bioimageio_package
 
     total = 3 if check else 2
     yield Progress("export", 0, total, f"building the BioImage Model Zoo package of '{key}'")
     with tempfile.TemporaryDirectory(prefix=".hdn-bioimageio-") as folder:
-        descr = _build(v, model, net, key, crop, Path(folder), name, authors, license)
+        descr = _build(v, model, net, key, crop, Path(folder), name, authors, license, onnx)
         yield Progress("export", 1, total, "writing the package")
         if stop:
             return None
@@ -228,7 +251,9 @@ def export_bioimageio(model: Any, out: str | os.PathLike | None = None, image: A
     recorded as holding noise); ``name``, ``authors``,
     ``license``: the package's; ``overwrite``: replace an existing ``out`` (refused by default);
     ``check``: run bioimageio.core's test on the package before it is put
-    at ``out`` (a failure writes nothing); ``stop``; ``on_event``: called with each progress event.
+    at ``out`` (a failure writes nothing); ``onnx``: also ONNX weights (None, the default: when
+    ``napari-hdn[onnx]`` is installed), checked to agree with the TorchScript weights on the test tensor;
+    ``stop``; ``on_event``: called with each progress event.
     Needs ``napari-hdn[bioimageio]``.
     """
     return drive(export_bioimageio_events(model, out, image, **options), on_event)

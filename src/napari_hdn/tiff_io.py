@@ -5,6 +5,7 @@ Shared by the command line, the demo and the widgets' "Save results" (core I/O, 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -62,3 +63,18 @@ def write_tiff(path: str | Path, data: Any, metadata: dict[str, Any], extra_axis
         tifffile.imwrite(path, data, imagej=True, metadata={**metadata.get("imagej", {}), "axes": axes}, **kwargs)
     else:
         tifffile.imwrite(path, data, metadata={**metadata.get("imagej", {})}, **kwargs)
+
+
+def write_planes(path: str | Path, planes: Iterator[np.ndarray], shape: tuple[int, ...], metadata: dict[str, Any]) -> None:
+    """``write_tiff`` for float32 planes that arrive one at a time (an ImageJ hyperstack when possible)."""
+    import tifffile
+
+    kwargs: dict[str, Any] = {"shape": tuple(shape), "dtype": np.float32}
+    if "resolution" in metadata:
+        kwargs["resolution"] = metadata["resolution"]
+        kwargs["resolutionunit"] = metadata["resolutionunit"]
+    axes = imagej_axes(len(shape), metadata.get("axes"), False)
+    if axes is not None:
+        tifffile.imwrite(path, planes, imagej=True, metadata={**metadata.get("imagej", {}), "axes": axes}, **kwargs)
+    else:
+        tifffile.imwrite(path, planes, metadata={**metadata.get("imagej", {})}, **kwargs)

@@ -124,10 +124,23 @@ def _run_direct(args, image, metadata, out, to_zarr, output_metadata, write_ome_
                          "denoiser is fast on one machine) or restore with samples on the cluster.")
     if not to_zarr:
         raise InputError("With OME-Zarr input, --direct writes OME-Zarr: give --out NAME.ome.zarr.")
-    mmse = denoise(load_model(args.model, device=args.device), image, args.deactivate, tile=args.tile,
-                   overlap=args.overlap, precision=args.precision, batch=args.batch_size)
-    write_ome_zarr(out, {"mmse": (mmse, output_metadata(metadata, extra_axis=False))}, overwrite=args.overwrite,
-                   multiscale=args.multiscale)
+    model, options = load_model(args.model, device=args.device), {"tile": args.tile, "overlap": args.overlap,
+                                                                     "precision": args.precision, "batch": args.batch_size}
+    bar, compute = None, None
+    if image.ndim >= 3:  # a stack: one plane at a time (memory of one plane), progress in planes
+        from ..direct.stream import lazy_stack
+        from ._progress import ProgressBar
+
+        bar = None if args.quiet else ProgressBar()
+        mmse, compute = lazy_stack(model, image, args.deactivate, progress=bar, **options), {"scheduler": "synchronous"}
+    else:
+        mmse = denoise(model, image, args.deactivate, **options)
+    try:
+        write_ome_zarr(out, {"mmse": (mmse, output_metadata(metadata, extra_axis=False))}, overwrite=args.overwrite,
+                       multiscale=args.multiscale, compute_kwargs=compute)
+    finally:
+        if bar is not None:
+            bar.close()
     if not args.quiet:
         print(f"hdn predict: wrote mmse (direct denoiser) to {out}")
     return 0

@@ -5,15 +5,15 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..errors import InputError, IntensityRangeWarning
-from . import _predict_lazy
+from ..errors import InputError
 from ..tiff_io import read_pixel_metadata, write_tiff
+from . import _predict_lazy, _predict_stream
+from ._direct_layers import auto_layers_for_direct
 from ._arguments import latent_layers_or_auto
 
 DEFAULT_SAMPLES = 100
@@ -75,7 +75,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("--tta", action="store_true", help="test-time augmentation: spread the samples over 8 rotations/mirrorings")
     parser.add_argument(
-        "--tile", type=int, metavar="PIXELS", help="tile size for large images (default 512); smaller uses less memory"
+        "--tile", type=int, metavar="PIXELS", help="tile size for large images (default 512; with --direct on a CPU: the fewest tiles "
+        "of at most 1088 that fit the plane); smaller uses less memory"
     )
     parser.add_argument("--overlap", type=int, metavar="PIXELS", help="pixels shared by neighbouring tiles (default: an eighth of the tile, at least twice the stride)")
     parser.add_argument("--direct", action="store_true", help="one-pass MMSE with the model's direct denoiser "
@@ -100,6 +101,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from .._io import atomic_path, read_image
+    from ..direct.stream import open_planes
     from ..inference import layer_activations_events, restore_events
     from ..model.bundle import load_model
     from ..progress import drive
@@ -123,6 +125,11 @@ def run(args: argparse.Namespace) -> int:
             f"{', '.join(existing)} already exist(s): choose another --out folder or add --overwrite to replace them."
         )
 
+    reader = open_planes(args.input) if args.direct else None
+    if reader is not None:  # a stack through the direct denoiser: one plane at a time, memory flat
+        with reader:
+            return _predict_stream.run(args, load_model(args.model, device=args.device), reader,
+                                       read_pixel_metadata(args.input), paths)
     image = read_image(args.input)
     metadata = read_pixel_metadata(args.input)
     model = load_model(args.model, device=args.device)
@@ -201,21 +208,12 @@ def _run_direct(args: argparse.Namespace, model: Any, image: Any, metadata: dict
                 paths: dict[str, Path]) -> int:
     from .._io import atomic_path
     from ..direct.denoise import denoise_events
-    from ..inference.suggest import auto_deactivation
     from ..progress import drive
     from ._progress import ProgressBar
 
     deactivate, record = args.deactivate, None
     if deactivate == "auto":
-        # The suggestion needs the VAE (a few restorations of one crop); the whole image then goes
-        # through the direct denoiser trained for the chosen layer set.
-        with warnings.catch_warnings():  # the intensity check warns once, in denoise_events below
-            warnings.simplefilter("ignore", IntensityRangeWarning)
-            suggestion = auto_deactivation(model, image, precision=args.precision)
-        deactivate = tuple(suggestion.layers)
-        record = {"deactivated_layers": list(deactivate), "suggestion": suggestion.to_metadata()}
-        if not args.quiet:
-            print(f"hdn predict: {suggestion.summary} Switched off: {list(deactivate) or 'none'}")
+        deactivate, record = auto_layers_for_direct(args, model, image)
     events = denoise_events(model, image, deactivate, tile=args.tile, overlap=args.overlap,
                             precision=args.precision, batch_size=args.batch_size)
     bar = None if args.quiet else ProgressBar()
