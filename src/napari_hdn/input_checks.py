@@ -61,16 +61,6 @@ def as_deactivation(deactivate: Any) -> tuple[int, ...] | str:
     return layer_numbers(deactivate, allow_auto=True)
 
 
-def as_device(device: Any) -> Any:
-    """``device`` checked: "auto" (None is read as "auto"), "cpu", "cuda", "cuda:N", "mps" or a torch.device."""
-    if device is None or (isinstance(device, str) and device.strip().lower() == "auto"):
-        return "auto"
-    from ._device import resolve_device
-
-    resolve_device(device)  # an unknown or absent device is an error here, at the door
-    return device
-
-
 def layer_numbers(deactivate: Any, allow_auto: bool = False) -> tuple[int, ...] | str:
     """Latent layer numbers (1 = z1, the finest) from a number, a sequence or array of numbers, or text.
 
@@ -180,7 +170,8 @@ def resolve_model(model: Any, device: Any) -> Any:
             f"model must be a trained napari-hdn model (HDNModel) or the path of a model folder, "
             f"not {type(model).__name__}."
         )
-    if as_device(device) != "auto":  # "auto": a model in memory stays where it is
+    if not (device is None or (isinstance(device, str) and device.strip().lower() == "auto")):
+        # "auto" (or None): a model in memory stays where it is; any other device is checked, then used
         from ._device import resolve_device
 
         model = model.to(resolve_device(device))

@@ -54,27 +54,25 @@ def write_tiff(path: str | Path, data: Any, metadata: dict[str, Any], extra_axis
     import tifffile
 
     data = np.asarray(data, dtype=np.float32)
-    kwargs: dict[str, Any] = {}
-    if "resolution" in metadata:
-        kwargs["resolution"] = metadata["resolution"]
-        kwargs["resolutionunit"] = metadata["resolutionunit"]
-    axes = imagej_axes(data.ndim, metadata.get("axes"), extra_axis)
-    if axes is not None:
-        tifffile.imwrite(path, data, imagej=True, metadata={**metadata.get("imagej", {}), "axes": axes}, **kwargs)
-    else:
-        tifffile.imwrite(path, data, metadata={**metadata.get("imagej", {})}, **kwargs)
+    tifffile.imwrite(path, data, **_imwrite_options(metadata, data.ndim, extra_axis))
 
 
 def write_planes(path: str | Path, planes: Iterator[np.ndarray], shape: tuple[int, ...], metadata: dict[str, Any]) -> None:
     """``write_tiff`` for float32 planes that arrive one at a time (an ImageJ hyperstack when possible)."""
     import tifffile
 
-    kwargs: dict[str, Any] = {"shape": tuple(shape), "dtype": np.float32}
+    tifffile.imwrite(path, planes, shape=tuple(shape), dtype=np.float32,
+                     **_imwrite_options(metadata, len(shape), False))
+
+
+def _imwrite_options(metadata: dict[str, Any], ndim: int, extra_axis: bool) -> dict[str, Any]:
+    """tifffile.imwrite's options for the input's pixel size: an ImageJ hyperstack when ImageJ can hold it."""
+    options: dict[str, Any] = {"metadata": dict(metadata.get("imagej", {}))}
     if "resolution" in metadata:
-        kwargs["resolution"] = metadata["resolution"]
-        kwargs["resolutionunit"] = metadata["resolutionunit"]
-    axes = imagej_axes(len(shape), metadata.get("axes"), False)
+        options["resolution"] = metadata["resolution"]
+        options["resolutionunit"] = metadata["resolutionunit"]
+    axes = imagej_axes(ndim, metadata.get("axes"), extra_axis)
     if axes is not None:
-        tifffile.imwrite(path, planes, imagej=True, metadata={**metadata.get("imagej", {}), "axes": axes}, **kwargs)
-    else:
-        tifffile.imwrite(path, planes, metadata={**metadata.get("imagej", {})}, **kwargs)
+        options["imagej"] = True
+        options["metadata"]["axes"] = axes
+    return options

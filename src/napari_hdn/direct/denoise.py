@@ -14,10 +14,10 @@ from .._device import bfloat16_autocast, use_bfloat16
 from .._validation import is_dask
 from ..errors import InputError, IntensityRangeWarning
 from ..input_checks import (
+    as_deactivation,
     check_model_input,
     check_precision,
     check_tiling,
-    layer_numbers,
     renamed_option,
     resolve_model,
     whole_number,
@@ -102,7 +102,7 @@ def denoise_events(model: ModelLike, image: Any, deactivate: Collection[int] | s
     model = resolve_model(model, device)
     check_precision(precision)
     batch = default_batch(model.device) if batch_size is None else whole_number(batch_size, "batch_size", 1)
-    deactivate = layer_numbers(deactivate, allow_auto=True)
+    deactivate = as_deactivation(deactivate)
     if deactivate == "auto":  # the layers the model recorded as holding noise, else those the suggestion finds
         check_model_input(model, image, model.network.stride)
         deactivate = auto_layers(model, image, precision)

@@ -19,7 +19,7 @@ import torch
 from .._config import checked_seed
 from .._device import use_bfloat16
 from ..errors import InputError, TrainingError
-from ..input_checks import check_image, layer_numbers, positive_minutes, resolve_model
+from ..input_checks import as_deactivation, check_image, positive_minutes, resolve_model
 from ..intensity_range import check_restoration_range
 from ..progress import Progress, StopToken, Timer
 from ..threads import check_threads, configure_threads
@@ -96,7 +96,7 @@ def distill_events(model: ModelLike, images: Any, deactivate: Collection[int] | 
         depth, width = init.depth, init.width
     model = resolve_model(model, None)
     planes = [check_image(np.asarray(p, dtype=np.float32), 1) for p in as_planes(images)]
-    deactivate = layer_numbers(deactivate, allow_auto=True)
+    deactivate = as_deactivation(deactivate)
     if deactivate == "auto":  # the model's recorded noise layers, else the suggestion on the middle plane
         deactivate = auto_layers(model, planes[len(planes) // 2])
     off = model.deactivated_layers(deactivate)

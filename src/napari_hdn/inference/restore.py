@@ -15,10 +15,10 @@ from .._config import checked_seed
 from .._validation import is_dask
 from ..errors import InputError, IntensityRangeWarning
 from ..input_checks import (
+    as_deactivation,
     check_image,
     check_model_input,
     check_tiling,
-    layer_numbers,
     resolve_model,
     whole_number,
 )
@@ -142,7 +142,7 @@ def restore_events(
         )
     if batch_size is not None:
         batch_size = whole_number(batch_size, "batch_size", 1)
-    deactivate = layer_numbers(deactivate, allow_auto=True)
+    deactivate = as_deactivation(deactivate)
     auto = deactivate == "auto"
     layers_off = tuple(model.deactivated_layers(() if auto else deactivate))
     check_some_layer_active(layers_off, model.n_layers)
