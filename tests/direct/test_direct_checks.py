@@ -122,3 +122,16 @@ def test_deactivate_auto_on_the_one_pass_path_uses_the_recorded_noise_layers(tmp
     train_direct_denoiser(model, noisy[None], deactivate="auto", steps=2, patch_size=32, batch_size=2)
     assert set(model.direct_denoisers) == {"off-1"}
     np.testing.assert_array_equal(denoise(model, noisy, deactivate="auto"), denoise(model, noisy, deactivate=(1,)))
+
+
+@pytest.mark.parametrize("threads", [0, 1.5, True, "2"])
+def test_distillation_refuses_bad_threads_when_called(threads):
+    with pytest.raises(InputError, match="threads must be a whole number"):
+        napari_hdn.distill_events(model_with_denoiser(), image(), steps=1, patch_size=16, threads=threads)
+
+
+def test_cli_export_without_an_image_says_which_flag_is_missing(tmp_path, capsys):
+    model_with_denoiser().save(tmp_path / "m")
+    assert main(["export", str(tmp_path / "m"), "--bioimageio", str(tmp_path / "m.zip")]) == 2
+    assert "Give --image DATA.tif" in capsys.readouterr().err
+    assert not (tmp_path / "m.zip").exists()
