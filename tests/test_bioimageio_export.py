@@ -78,7 +78,7 @@ def test_refuses_without_direct_denoiser(model_and_image, tmp_path):
     bare = model.copy()
     assert bare.direct_denoisers.list() == model.direct_denoisers.list()  # a copy keeps its one-pass denoisers
     bare.direct_denoisers = {}
-    with pytest.raises(InputError, match="hdn distill MODEL DATA.tif"):
+    with pytest.raises(InputError, match=r"train_direct_denoiser\(model, images\)"):
         napari_hdn.export_bioimageio(bare, tmp_path / "m.zip", image)
     assert not list(tmp_path.iterdir())  # nothing written
 

@@ -36,7 +36,7 @@ def test_existing_output_is_refused_and_kept(tmp_path):
     out = tmp_path / "o.ome.zarr"
     out.mkdir()
     (out / "keep.txt").write_text("x")
-    with pytest.raises(InputError, match="already exists.*--overwrite"):
+    with pytest.raises(InputError, match="already exists.*overwrite=True"):
         write_ome_zarr(out, {"a": (np.zeros((8, 8)), ImageMetadata("yx", (1.0, 1.0)))})
     assert (out / "keep.txt").read_text() == "x"
     assert [p.name for p in tmp_path.iterdir()] == ["o.ome.zarr"]  # no temporary left behind

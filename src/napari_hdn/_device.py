@@ -29,11 +29,11 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     except (RuntimeError, TypeError) as err:
         raise InputError(f"Unknown device {device!r}: use auto, cpu, cuda (or cuda:N) or mps.") from err
     if chosen.type == "cuda" and not torch.cuda.is_available():
-        raise InputError("Device 'cuda' was requested but no CUDA GPU is available to torch: use --device cpu or auto.")
+        raise InputError("Device 'cuda' was requested but no CUDA GPU is available to torch: use device=\"cpu\" or \"auto\".")
     if chosen.type == "cuda" and chosen.index is not None and chosen.index >= torch.cuda.device_count():
         raise InputError(f"Device {device!r} does not exist: this machine has {torch.cuda.device_count()} CUDA GPU(s).")
     if chosen.type == "mps" and not _mps_available():
-        raise InputError("Device 'mps' was requested but Apple MPS is not available: use --device cpu or auto.")
+        raise InputError("Device 'mps' was requested but Apple MPS is not available: use device=\"cpu\" or \"auto\".")
     if chosen.type not in ("cpu", "cuda", "mps"):
         raise InputError(f"Device {device!r} is not supported: use auto, cpu, cuda (or cuda:N) or mps.")
     return chosen

@@ -21,7 +21,7 @@ def atomic_path(path: str | os.PathLike, overwrite: bool = True) -> Iterator[Pat
     """
     path = Path(path)
     if not overwrite and path.exists():
-        raise InputError(f"{path} already exists: choose another name or allow overwriting (--overwrite).")
+        raise InputError(f"{path} already exists: choose another name or allow overwriting (overwrite=True).")
     if path.is_dir():
         raise InputError(f"{path} is a folder: give a file name.")
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -48,8 +48,8 @@ def _choose_denoiser(model: Any, deactivate: Collection[int] | str, image: Any):
     nets = model.direct_denoisers
     if not nets:
         raise InputError("This model has no direct denoiser, and only a direct denoiser can be exported to the "
-                         "BioImage Model Zoo. Train one first with `hdn distill MODEL DATA.tif` (or "
-                         "napari_hdn.train_direct_denoiser(model, images)), then export again.")
+                         "BioImage Model Zoo. Train one first with "
+                         "napari_hdn.train_direct_denoiser(model, images), then export again.")
     deactivate = as_deactivation(deactivate)
     if deactivate == "auto":  # the layers the model recorded as holding noise, else the suggestion's on the image
         deactivate = auto_layers(model, check_model_input(model, image, model.network.stride, "test image"))

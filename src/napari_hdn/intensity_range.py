@@ -99,7 +99,7 @@ def check_training_range(planes: Sequence[Any], noise_model: NoiseModel) -> tupl
             f"The training data's intensities {_describe(values)} lie well outside the range the noise "
             f"model was calibrated on ({low:.4g}..{high:.4g}, noise included): it will describe their noise wrongly. Calibrate "
             "the noise model on data from the same camera settings, or estimate one from these images "
-            "(hdn calibrate DATA --from-noisy).",
+            "(estimate_noise_model).",
             IntensityRangeWarning,
             stacklevel=3,
         )

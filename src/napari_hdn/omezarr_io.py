@@ -162,7 +162,7 @@ def output_metadata(metadata: ImageMetadata, extra_axis: bool) -> ImageMetadata:
             return metadata.with_leading_axis(name, kind)
     raise InputError(
         f"Cannot store a stack of samples with an input of axes {metadata.axes!r}: OME-Zarr allows one c and "
-        "one t axis and both are taken. Use --keep-samples 0, or restore one time point at a time."
+        "one t axis and both are taken. Use keep_samples=0, or restore one time point at a time."
     )
 
 
@@ -182,7 +182,7 @@ def atomic_folder(path: str | os.PathLike, overwrite: bool = False) -> Iterator[
     """Yield a temporary folder beside ``path``; on success it replaces ``path`` (only with ``overwrite``)."""
     path = Path(path)
     if path.exists() and not overwrite:
-        raise InputError(f"{path} already exists: choose another output name or add --overwrite to replace it.")
+        raise InputError(f"{path} already exists: choose another output name or pass overwrite=True to replace it.")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     os.chmod(tmp, 0o777 & ~_umask())

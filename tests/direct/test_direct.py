@@ -82,7 +82,7 @@ def test_old_bundle_without_denoiser_loads_and_explains(tmp_path, image=make_ima
     make_model().save(tmp_path / "old")
     model = load_model(tmp_path / "old")
     assert model.direct_denoisers == {}
-    with pytest.raises(InputError, match="hdn distill MODEL DATA.tif --deactivate 1"):
+    with pytest.raises(InputError, match=r"train_direct_denoiser\(model, images, deactivate=\(1,\)\)"):
         napari_hdn.denoise(model, image, deactivate=(1,))
 
 
@@ -221,3 +221,23 @@ def test_cli_distill_then_predict_direct(tmp_path, capsys):
     assert main(["predict", str(tmp_path / "m"), str(tmp_path / "x.tif"), "--out", str(refused), "--direct",
                  "--deactivate", "1", "--batch-size", "0", "--device", "cpu", "--quiet"]) == 2
     assert not refused.exists() and "batch_size must be a whole number" in capsys.readouterr().err
+
+
+def test_the_dask_path_is_restores_one_thread_per_block(distilled, monkeypatch, tmp_path):
+    da = pytest.importorskip("dask.array")
+    from napari_hdn.inference import driver
+
+    model, image = distilled
+    threads_set = []
+    real = driver.configure_threads
+    monkeypatch.setattr(driver, "configure_threads", lambda n: (threads_set.append(n), real(n))[1])
+    stack = da.from_array(np.stack([image, image[::-1]]), chunks=(1, 32, 32))
+    lazy = napari_hdn.denoise(model, stack, deactivate=(), tile=32, overlap=16)
+    assert lazy.shape == stack.shape and lazy.dtype == np.float32
+    out = lazy.compute(scheduler="threads")
+    assert threads_set and set(threads_set) == {1}  # every block runs on one torch thread, as restore's
+    for plane, estimate in zip((image, image[::-1]), out):
+        np.testing.assert_allclose(estimate, napari_hdn.denoise(model, plane, tile=32, overlap=16), atol=1e-3)
+    model.save(tmp_path / "m")  # a saved model travels to the blocks as its path (each worker loads it once)
+    from_path = napari_hdn.denoise(tmp_path / "m", stack, tile=32, overlap=16)
+    np.testing.assert_allclose(from_path.compute(), out, atol=1e-5)

@@ -39,7 +39,7 @@ def test_a_static_stack_passes_silently():
 
 def test_different_images_are_refused_with_what_to_do():
     stack = _stack([smooth_scene((64, 64), 60.0, seed=k) for k in range(20)])
-    with pytest.raises(InputError, match="does not look like a calibration stack.*--from-noisy"):
+    with pytest.raises(InputError, match="does not look like a calibration stack.*estimate_noise_model"):
         calibrate(stack, kind="poisson_gaussian")
     calibrate(stack, kind="poisson_gaussian", check_static=False)  # the user's explicit choice
 

@@ -14,6 +14,7 @@ import warnings
 
 from .._version import __version__
 from ..errors import HDNError
+from .cli_words import cli_message
 
 SUBCOMMANDS = ("calibrate", "train", "adapt", "predict", "distill", "export", "demo")
 
@@ -42,7 +43,7 @@ def _one_line_warning(command: str):
     def show(message, category, filename, lineno, file=None, line=None):
         if not issubclass(category, UserWarning):
             return default(message, category, filename, lineno, file, line)
-        print(f"hdn {command}: warning: {message}", file=sys.stderr, flush=True)
+        print(f"hdn {command}: warning: {cli_message(str(message))}", file=sys.stderr, flush=True)
 
     return show
 
@@ -63,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
             warnings.showwarning = _one_line_warning(args.command)
             return int(args._run(args) or 0)
     except HDNError as err:
-        print(f"hdn {args.command}: error: {err}", file=sys.stderr)
+        print(f"hdn {args.command}: error: {cli_message(str(err))}", file=sys.stderr)
         return 2
     except OSError as err:  # permissions, full disk, missing or unreadable paths: not a bug, no traceback
         print(f"hdn {args.command}: error: {os_error_line(err)}", file=sys.stderr)

@@ -7,6 +7,7 @@ import warnings
 from typing import Any
 
 from ..errors import IntensityRangeWarning
+from .cli_words import cli_message
 
 
 def auto_layers_for_direct(args: argparse.Namespace, model: Any, image: Any) -> tuple[tuple[int, ...], dict[str, Any]]:
@@ -20,5 +21,5 @@ def auto_layers_for_direct(args: argparse.Namespace, model: Any, image: Any) -> 
         suggestion = auto_deactivation(model, image, precision=args.precision)
     deactivate = tuple(suggestion.layers)
     if not args.quiet:
-        print(f"hdn predict: {suggestion.summary} Switched off: {list(deactivate) or 'none'}")
+        print(f"hdn predict: {cli_message(suggestion.summary)} Switched off: {list(deactivate) or 'none'}")
     return deactivate, {"deactivated_layers": list(deactivate), "suggestion": suggestion.to_metadata()}

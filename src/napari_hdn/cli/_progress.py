@@ -7,6 +7,7 @@ import time
 from typing import TextIO
 
 from ..progress import Progress, format_seconds
+from .cli_words import cli_message
 
 
 class ProgressBar:
@@ -34,7 +35,7 @@ class ProgressBar:
         else:
             filled = int(round(frac * self.width))
             bar = "[" + "#" * filled + "." * (self.width - filled) + f"] {100 * frac:5.1f}%"
-        line = f"{event.stage}: {bar} {format_seconds(event.elapsed_s)}<{format_seconds(event.eta_s)} {event.message}"
+        line = f"{event.stage}: {bar} {format_seconds(event.elapsed_s)}<{format_seconds(event.eta_s)} {cli_message(event.message)}"
         if self._tty:
             self.stream.write("\r\033[K" + line)
             self._open_line = True

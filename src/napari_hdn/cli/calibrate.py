@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
+from .cli_words import cli_message
 
 # CLI flag -> option name of the noise-model kinds (napari_hdn.noise_models.calibration).
 _OPTION_FLAGS = {
@@ -215,7 +216,7 @@ def _fit(events: Any, quiet: bool = False) -> Any:
         if bar is not None:
             bar.close()
     for warning in caught:
-        print(f"hdn calibrate: warning: {warning.message}")
+        print(f"hdn calibrate: warning: {cli_message(str(warning.message))}")
     return result
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from ..errors import InputError
 from ._arguments import latent_layers_or_auto
+from .cli_words import cli_message
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -50,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         args.model, args.bioimageio, image, deactivate=args.deactivate, name=args.name,
         authors=args.author or ("napari-hdn user",), license=args.license, overwrite=args.overwrite,
         check=not args.no_check)
-    path = drive(events, None if args.quiet else (lambda e: print(f"hdn export: {e.message}", flush=True)))
+    path = drive(events, None if args.quiet else (lambda e: print(f"hdn export: {cli_message(e.message)}", flush=True)))
     if not args.quiet:
         print(f"hdn export: BioImage Model Zoo package written to {path}")
     return 0

@@ -15,6 +15,7 @@ from ..tiff_io import read_pixel_metadata, write_tiff
 from . import _predict_lazy, _predict_stream
 from ._direct_layers import auto_layers_for_direct
 from ._arguments import latent_layers_or_auto
+from .cli_words import cli_message
 
 DEFAULT_SAMPLES = 100
 OUTPUTS = ("mmse", "variance", "median", "samples")
@@ -171,7 +172,7 @@ def run(args: argparse.Namespace) -> int:
             tmp = stack.enter_context(atomic_path(paths["deactivation"], overwrite=args.overwrite))
             tmp.write_text(json.dumps(deactivation_record(result), indent=1))
     if not args.quiet and result.suggestion is not None:
-        print(f"hdn predict: {result.suggestion.summary} Switched off: {list(result.deactivate) or 'none'}")
+        print(f"hdn predict: {cli_message(result.suggestion.summary)} Switched off: {list(result.deactivate) or 'none'}")
     if not args.quiet:
         print(f"hdn predict: wrote {', '.join(p.name for p in paths.values())} to {out}")
     return 0

@@ -9,6 +9,7 @@ from typing import Any
 
 from ..errors import InputError
 from ._arguments import latent_layers
+from .cli_words import cli_message
 
 EXAMPLES = """\
 the model folder (--out) receives two checkpoints, each a complete model:
@@ -164,7 +165,7 @@ def drive_training(events, stop, args: argparse.Namespace, command: str):
             return
         if event.kind in ("setup", "validation", "bootstrap", "noise_layers"):
             bar.close()
-            print(f"hdn {command}: {event.message}", file=bar.stream, flush=True)
+            print(f"hdn {command}: {cli_message(event.message)}", file=bar.stream, flush=True)
         elif event.kind in ("step", "direct"):
             bar(event)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 
 from collections.abc import Callable, Collection, Generator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -22,6 +23,7 @@ from ..input_checks import (
     resolve_model,
     whole_number,
 )
+from ..inference.driver import JobSpec, dask_map, dask_model, numpy_events
 from ..progress import Progress, StopToken, drive
 from .fast_inference import cpu_forward, cpu_tiling
 
@@ -59,6 +61,19 @@ class DirectJob:
         return result, None
 
 
+@dataclass(frozen=True)
+class DirectSettings:
+    """What a dask worker needs besides the model to rebuild a :class:`DirectJob`."""
+
+    deactivate: tuple[int, ...]
+    batch: int
+
+
+def direct_job(model: HDNModel, device: torch.device, bf16: bool, settings: DirectSettings) -> DirectJob:
+    """The job maker of ``inference.driver.JobSpec`` for the one-pass denoiser (restore's dask path)."""
+    return DirectJob(model, direct_denoiser(model, settings.deactivate), bf16, settings.batch)
+
+
 def default_batch(device: torch.device) -> int:
     """Tiles per network call when the caller does not say: 8 on a GPU, 1 on a CPU (see :class:`DirectJob`)."""
     return 8 if device.type in ("cuda", "mps") else 1
@@ -69,12 +84,12 @@ def direct_denoiser(model: HDNModel, deactivate: Collection[int] = ()) -> torch.
     key = model.direct_key(deactivate)
     nets = model.direct_denoisers
     if key not in nets:
-        flag = "".join(f" --deactivate {i}" for i in model.deactivated_layers(deactivate))
+        off = tuple(model.deactivated_layers(deactivate))
         have = ", ".join(sorted(nets)) or "none"
+        call = f"model, images, deactivate={off}" if off else "model, images"
         raise InputError(
             f"This model has no direct denoiser for latent layers {key} (it has: {have}). Train one with "
-            f"`hdn distill MODEL DATA.tif{flag}` or napari_hdn.train_direct_denoiser(model, images, "
-            f"deactivate={tuple(model.deactivated_layers(deactivate))})."
+            f"napari_hdn.train_direct_denoiser({call})."
         )
     return nets[key]
 
@@ -96,42 +111,30 @@ def denoise_events(model: ModelLike, image: Any, deactivate: Collection[int] | s
     """Events of :func:`denoise`; checks its arguments when called. Returns the estimate.
 
     ``batch`` is the old spelling of ``batch_size`` (deprecated)."""
-    from ..inference.driver import numpy_events
-
     batch_size = renamed_option("batch", batch, "batch_size", batch_size)
-    model = resolve_model(model, device)
+    model_arg, model = model, resolve_model(model, device)
     check_precision(precision)
     batch = default_batch(model.device) if batch_size is None else whole_number(batch_size, "batch_size", 1)
     deactivate = as_deactivation(deactivate)
     if deactivate == "auto":  # the layers the model recorded as holding noise, else those the suggestion finds
         check_model_input(model, image, model.network.stride)
         deactivate = auto_layers(model, image, precision)
-    job = DirectJob(model, direct_denoiser(model, deactivate), use_bfloat16(precision, model.device), batch)
+    settings = DirectSettings(tuple(model.deactivated_layers(deactivate)), batch)
+    job = direct_job(model, model.device, use_bfloat16(precision, model.device), settings)
     stride = max(model.network.stride, job.denoiser.stride)
     image = check_model_input(model, image, stride)
     tiling = check_tiling(tile, overlap, stride)
     if tile is None and model.device.type == "cpu" and not is_dask(image):
         tiling = cpu_tiling(tiling, image.shape[-2:])  # the fewest tiles that fit the plane
-    if is_dask(image):
-        return _lazy(job, image, tiling)
+    if is_dask(image):  # restore's dask path: block by block, one torch thread per block, also on a cluster
+        spec = JobSpec(dask_model(model_arg, model), str(model.device), job.bf16, direct_job, settings, None)
+        return _lazy(dask_map(spec, 1, image, tiling, 0))
     return _numpy(numpy_events(job, np.asarray(image), tiling, 0, stop, "denoise"))
 
 
-def _lazy(job: DirectJob, image: Any, tiling: Any) -> Generator[Progress, None, Any]:
-    from ..inference.driver import aligned_chunks, numpy_events
-
-    depth = -(-max(tiling.overlap, tiling.stride) // tiling.stride) * tiling.stride
-    # As in restore's dask path: chunks at least `depth` wide (aligned to the stride), and no overlap on an
-    # axis held in one chunk, so that small images or thin chunks never ask dask for more than they have.
-    ndim = image.ndim
-    image = image.rechunk({a: aligned_chunks(image.chunks[a], tiling.stride, depth) for a in (ndim - 2, ndim - 1)})
-    depths = {a: (depth if a >= ndim - 2 and len(image.chunks[a]) > 1 else 0) for a in range(ndim)}
-
-    def block(chunk: np.ndarray) -> np.ndarray:
-        return drive(numpy_events(job, np.asarray(chunk), tiling, 0, None, "denoise"))[0][0]
-
+def _lazy(stacked: Any) -> Generator[Progress, None, Any]:
     yield from ()
-    return image.map_overlap(block, depth=depths, boundary="none", dtype=np.float32)
+    return stacked[0]
 
 
 def _numpy(events) -> Generator[Progress, None, Any]:

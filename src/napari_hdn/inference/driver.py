@@ -205,19 +205,32 @@ def numpy_events(
 
 
 # -- dask -------------------------------------------------------------------------------------------------
+def sampling_job(model: Any, device: Any, bf16: bool, settings: SamplingSettings) -> SamplingJob:
+    """A :class:`JobSpec` job maker: posterior samples of each tile."""
+    return SamplingJob(TileEngine(model, device, bf16), settings)
+
+
+def activations_job(model: Any, device: Any, bf16: bool, settings: None) -> ActivationsJob:
+    """A :class:`JobSpec` job maker: per-layer contributions of each tile."""
+    return ActivationsJob(TileEngine(model, device, bf16))
+
+
 @dataclass(frozen=True)
 class JobSpec:
     """Everything a dask worker needs to rebuild a job: small and picklable.
 
     ``model`` is the path of a model bundle (loaded once per worker process) or,
     when the user passed a model object, the object itself (dask ships it).
+    ``make_job(model, torch_device, bf16, settings)`` builds the job in the worker: a module-level
+    function (:func:`sampling_job`, :func:`activations_job`, the one-pass denoiser's ``direct_job``),
+    so that it pickles by name.
     """
 
     model: Any
     device: str
     bf16: bool
-    kind: str  # "sample" | "activations"
-    settings: SamplingSettings | None
+    make_job: Callable[[Any, Any, bool, Any], TileJob]
+    settings: Any
     threads: int | None
 
     def build(self) -> TileJob:
@@ -226,10 +239,12 @@ class JobSpec:
             model = _load_cached(str(Path(model).resolve()), self.device)
         import torch
 
-        engine = TileEngine(model, torch.device(self.device), self.bf16)
-        if self.kind == "sample":
-            return SamplingJob(engine, self.settings)
-        return ActivationsJob(engine)
+        return self.make_job(model, torch.device(self.device), self.bf16, self.settings)
+
+
+def dask_model(model_arg: Any, model: Any) -> Any:
+    """What a :class:`JobSpec` carries: a path as a path (each worker loads the bundle once), else the model."""
+    return str(model_arg) if isinstance(model_arg, (str, os.PathLike)) else model
 
 
 @lru_cache(maxsize=4)
@@ -321,7 +336,7 @@ def dask_map(spec: JobSpec, n_channels: int, image: Any, tiling: Tiling, seed: i
         model,
         spec.device,
         spec.bf16,
-        spec.kind,
+        spec.make_job,
         spec.settings,
         spec.threads,
         tiling,
@@ -335,6 +350,7 @@ def dask_map(spec: JobSpec, n_channels: int, image: Any, tiling: Tiling, seed: i
     )
 
 
-def _dask_block(block, model, device, bf16, kind, settings, threads, tiling, seed, depth, lead_shape, block_info=None):
-    spec = JobSpec(model, device, bf16, kind, settings, threads)
+def _dask_block(block, model, device, bf16, make_job, settings, threads, tiling, seed, depth, lead_shape,
+                block_info=None):
+    spec = JobSpec(model, device, bf16, make_job, settings, threads)
     return _block(block, spec, tiling, seed, depth, lead_shape, block_info)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import math
 import warnings
 from collections.abc import Callable, Collection, Generator
@@ -25,7 +24,17 @@ from ..input_checks import (
 from ..intensity_range import check_finite_result, check_some_layer_active
 from ..progress import StopToken, drive
 from .uncertainty import calibration_factor, central_square, simulated_noisy, summary
-from .driver import JobSpec, PlaneProgress, SamplingJob, ActivationsJob, dask_map, numpy_events
+from .driver import (
+    ActivationsJob,
+    JobSpec,
+    PlaneProgress,
+    SamplingJob,
+    activations_job,
+    dask_map,
+    dask_model,
+    numpy_events,
+    sampling_job,
+)
 from ..threads import configure_threads
 from .engine import (
     MEAN,
@@ -97,10 +106,8 @@ class RestorationResult:
         return replace(self, mmse=mmse, variance=variance, std=std, median=median, samples=samples)
 
 
-def _job_spec(model_arg: Any, engine: TileEngine, kind: str, settings: SamplingSettings | None, threads) -> JobSpec:
-    # A path travels to dask workers as a path (each worker loads the bundle once).
-    source = str(model_arg) if isinstance(model_arg, (str, os.PathLike)) else engine.model
-    return JobSpec(source, str(engine.device), engine.bf16, kind, settings, threads)
+def _job_spec(model_arg: Any, engine: TileEngine, make_job: Any, settings: SamplingSettings | None, threads) -> JobSpec:
+    return JobSpec(dask_model(model_arg, engine.model), str(engine.device), engine.bf16, make_job, settings, threads)
 
 
 def restore_events(
@@ -163,7 +170,7 @@ def restore_events(
         options = {"tile": tile, "overlap": overlap, "precision": precision, "threads": threads, "tta": tta,
                    "batch_size": batch_size}
         if is_dask(image):
-            spec = _job_spec(model_arg, engine, "sample", settings, threads)
+            spec = _job_spec(model_arg, engine, sampling_job, settings, threads)
             events = _lazy_restoration(spec, image, tiling, seed, n_drawn, layers_off)
             return _lazily(events, model, image, seed, options) if calibrated else events
         events = _finite(_restoration(SamplingJob(engine, settings), image, tiling, seed, stop, threads, n_drawn,
@@ -408,7 +415,7 @@ def layer_activations_events(
     tiling = check_tiling(tile, overlap, engine.stride)
     n = engine.n_layers
     if is_dask(image):
-        spec = _job_spec(model_arg, engine, "activations", None, threads)
+        spec = _job_spec(model_arg, engine, activations_job, None, threads)
         return _lazy_activations(spec, n, image, tiling)
     return _activations(ActivationsJob(engine), n, image, tiling, stop, threads)
 

@@ -303,7 +303,7 @@ def resolve_bundle_path(path: str | os.PathLike) -> Path:
         if p.suffix.lower() in (".net", ".pt", ".pth", ".pkl", ".ckpt"):
             raise FileFormatError(
                 f"{p} looks like a pickled PyTorch model (e.g. from the reference HDN code). napari-hdn never "
-                "unpickles files, which could run arbitrary code: train a model with napari-hdn (hdn train)."
+                "unpickles files, which could run arbitrary code: train a model with napari-hdn (napari_hdn.train)."
             )
         raise FileFormatError(f"{p} is a file, not a napari-hdn model folder (a folder with {MODEL_JSON}).")
     if (p / MODEL_JSON).is_file():

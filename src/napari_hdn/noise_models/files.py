@@ -132,7 +132,7 @@ def noise_model_from_arrays(arrays: Mapping[str, Any], source: str = "The noise 
     raise FileFormatError(
         f"{source} is not a noise model: it has entries {sorted(arrays)}, but a napari-hdn noise model has "
         "'format_version' and 'kind', and a reference HDN/PPN2V one has "
-        f"{list(REFERENCE_KEYS)}. Calibrate one with 'hdn calibrate'."
+        f"{list(REFERENCE_KEYS)}. Calibrate one with napari_hdn.calibrate(stack)."
     )
 
 

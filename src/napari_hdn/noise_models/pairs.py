@@ -71,7 +71,7 @@ def checked_stack(stack: Any) -> np.ndarray:
         raise InputError(
             f"The calibration stack has shape {tuple(stack.shape)}; it must be a stack (frames, Y, X) of at least "
             "2 repeated acquisitions of the same static scene. For one noisy image and a clean estimate of it, "
-            "use fit_noise_model (hdn calibrate --signal)."
+            "use fit_noise_model(signal, observation)."
         )
     if stack.ndim == 4 and stack.shape[-1] in (3, 4) and stack.shape[-2] > 4:
         raise InputError(

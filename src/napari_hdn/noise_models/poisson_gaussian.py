@@ -120,6 +120,6 @@ def estimate_poisson_gaussian(pairs: CalibrationPairs, offset: float | None, n_b
     if not read_variance > 0:
         raise InputError(
             f"The offset (dark level) {offset:.4g} lies below the level at which the data's noise variance would "
-            f"reach zero ({-intercept / gain:.4g}); give the camera's real offset (option offset / --offset)."
+            f"reach zero ({-intercept / gain:.4g}); give the camera's real offset (offset=...)."
         )
     return PoissonGaussianNoiseModel(gain, offset, float(np.sqrt(read_variance)), signal_range=pairs.signal_range)

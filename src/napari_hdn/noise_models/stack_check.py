@@ -100,7 +100,7 @@ def check_static_stack(stack: np.ndarray) -> StackMotion:
             f"This does not look like a calibration stack of repeated acquisitions of a static scene: {what}. "
             "Frames of different slices or a moving, drifting or bleaching sample would make the noise look far "
             "stronger than it is. Record repeats of one static field of view; for ordinary noisy images use "
-            "estimate_noise_model (hdn calibrate --from-noisy); or pass check_static=False if you are sure."
+            "estimate_noise_model; or pass check_static=False if you are sure."
         )
     if motion.excess > WARN_EXCESS:
         warnings.warn(

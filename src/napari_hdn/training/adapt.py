@@ -71,7 +71,7 @@ def _adapted_settings(parent: HDNModel, minutes: float | None, steps: int | None
     if changed:
         raise InputError(
             f"An adapted model keeps its parent's network, so {changed} cannot change. Train a new model "
-            "from scratch (napari_hdn.train / hdn train) to use other network settings."
+            "from scratch (napari_hdn.train) to use other network settings."
         )
     unknown = sorted(k for k in overrides if k not in model_fields | train_fields or k in _NOT_ADAPTABLE)
     if unknown:

@@ -135,6 +135,6 @@ def _check_out_folder(out: Path, resume: bool, overwrite: bool) -> None:
         raise InputError(f"{out} is a saved model bundle, not a training folder: choose another folder.")
     if not overwrite:
         raise InputError(
-            f"{out} already holds a model: choose another folder, resume its training (resume / --resume) "
-            "or replace it (overwrite / --overwrite)."
+            f"{out} already holds a model: choose another folder, resume its training (resume=True) "
+            "or replace it (overwrite=True)."
         )

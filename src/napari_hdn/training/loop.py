@@ -411,7 +411,7 @@ def _kept(out: Path | None) -> str:
 
 def _save_failed_message(target: Path, err: OSError) -> str:
     return (f"Cannot save the checkpoint {target} ({err.strerror or err}), so training stopped.{_kept(target.parent)} "
-            "Free some disk space, then continue the training (hdn train --resume, or resume=True).")
+            "Free some disk space, then continue the training (resume=True).")
 
 
 def _nan_message(what: str, step: int, out: Path | None) -> str:

@@ -47,7 +47,7 @@ def check_resume_matches(
         if not _same_noise_model(given, checkpoint.noise_model):
             raise InputError(
                 f"The training in {out} was started with another noise model ({checkpoint.noise_model!r}); a resumed "
-                "training keeps its own. Resume without a noise model (--noise-model), or start a new training "
+                "training keeps its own. Resume without a noise model (leave noise_model out), or start a new training "
                 "in another folder to use this one."
             )
     if preset is None:
@@ -59,6 +59,6 @@ def check_resume_matches(
     if distance[preset] > distance[closest]:
         raise InputError(
             f"The training in {out} was started with the {closest!r} preset, not {preset!r}; a resumed training "
-            f"keeps its settings. Resume with --preset {closest} (or without --preset), or start a new training "
+            f"keeps its settings. Resume with preset={closest!r} (or leave preset out), or start a new training "
             "in another folder."
         )
