@@ -32,8 +32,8 @@ from bench_auto_noise import test_slice
 from bench_noise_estimate import SETS, training_stack
 
 import napari_hdn
-from napari_hdn import sample_data
-from napari_hdn.metrics import psnr
+from napari_hdn.io import sample_data
+from napari_hdn.inference.metrics import psnr
 from napari_hdn.noise_models.poisson_gaussian import PoissonGaussianNoiseModel
 
 RESULTS = Path(__file__).resolve().parent / "results"

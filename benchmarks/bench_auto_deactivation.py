@@ -33,8 +33,8 @@ from bench_auto_noise import test_slice as white_test_slice
 from bench_noise_estimate import training_stack
 
 import napari_hdn
-from napari_hdn import sample_data
-from napari_hdn.metrics import psnr
+from napari_hdn.io import sample_data
+from napari_hdn.inference.metrics import psnr
 from napari_hdn.training import as_planes
 from napari_hdn.training.noise_layers import noise_layer_record, suggest_on_training_plane
 

@@ -25,8 +25,8 @@ import torch
 from bench_noise_estimate import SETS, training_stack
 
 import napari_hdn
-from napari_hdn import sample_data
-from napari_hdn.metrics import psnr
+from napari_hdn.io import sample_data
+from napari_hdn.inference.metrics import psnr
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TEST_SEEDS = {"nuclei-pg": 42, "nuclei-low": 3042}

@@ -38,12 +38,12 @@ from pathlib import Path
 
 import torch
 
-from napari_hdn import sample_data
+from napari_hdn.io import sample_data
 from napari_hdn.inference import layer_activations, restore
-from napari_hdn.metrics import psnr
+from napari_hdn.inference.metrics import psnr
 from napari_hdn.model.bundle import load_model
 from napari_hdn.noise_models import PoissonGaussianNoiseModel
-from napari_hdn.progress import drive
+from napari_hdn.foundation.progress import drive
 from napari_hdn.training import training_events
 
 RESULTS = Path(__file__).resolve().parent / "results"

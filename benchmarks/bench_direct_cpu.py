@@ -3,7 +3,8 @@
 For one ``--size`` x ``--size`` plane (default 2048) it times ``napari_hdn.denoise`` as it runs today
 (``fast``: direct/fast_inference.py, tiles fitted to the plane) and as it ran before (``plain``: the
 U-Net's own forward on 512-pixel tiles), optionally ONNX Runtime on the fitted tiles (``onnxruntime``,
-needs napari-hdn[onnx]) and bfloat16 where the CPU has bf16 instructions. Beside every timing it measures
+needs napari-hdn[onnx]), OpenVINO's CPU plug-in on the same ONNX export (``--openvino``, needs
+``pip install openvino``; measured, not a dependency) and bfloat16 where the CPU has bf16 instructions. Beside every timing it measures
 the float32 matmul peak of this machine (torch.mm of 2048², best of 5) and the load average, so that the
 ratio "achieved / peak" is taken in the same minute even on a busy machine. A second, steadier figure
 runs everything on one thread and counts process CPU seconds (other processes' load does not enter it).
@@ -38,8 +39,8 @@ from napari_hdn.direct.denoise import DirectJob, direct_denoiser
 from napari_hdn.direct import fast_inference
 from napari_hdn.direct.fast_inference import cpu_tiling
 from napari_hdn.inference.driver import numpy_events
-from napari_hdn.input_checks import check_tiling
-from napari_hdn.progress import drive
+from napari_hdn.checks.inputs import check_tiling
+from napari_hdn.foundation.progress import drive
 
 RESULTS = Path(__file__).resolve().parent / "results"
 MM = 2048
@@ -128,6 +129,24 @@ class OrtForward:
         return torch.from_numpy(run(self.session, x.numpy()))
 
 
+class OpenVinoForward:
+    """OpenVINO (CPU plug-in) in place of the network inside a DirectJob, compiled from the same ONNX export."""
+
+    def __init__(self, net, threads: int):
+        import openvino as ov
+
+        from napari_hdn.direct.onnx_export import onnx_bytes
+
+        core = ov.Core()
+        network = core.read_model(onnx_bytes(net, np.zeros((1, 1, 64, 64), np.float32)), b"")
+        config = {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "f32",
+                  "PERFORMANCE_HINT": "LATENCY"}
+        self.compiled = core.compile_model(network, "CPU", config)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(np.asarray(self.compiled(x.numpy())[0]))
+
+
 def variants(model, plane: np.ndarray, args) -> dict:
     """{name: function returning the estimate} for each way of running the plane."""
     net = direct_denoiser(model, ())
@@ -148,6 +167,13 @@ def variants(model, plane: np.ndarray, args) -> dict:
             out["onnxruntime"] = job_run(ort, fitted)
         except Exception as err:  # the optional extra is missing or the export failed: say so, go on
             print(f"onnxruntime skipped: {err}")
+    if args.openvino:
+        try:
+            ovj = DirectJob(model, net, False, fast=False)
+            ovj.forward = OpenVinoForward(net, torch.get_num_threads())
+            out["openvino"] = job_run(ovj, fitted)
+        except Exception as err:  # openvino is not installed (not a dependency: measured only)
+            print(f"openvino skipped: {err}")
     if cpu_info()["bf16"]:
         out["bf16"] = lambda: napari_hdn.denoise(model, plane, precision="bfloat16")
     return out, {"plain": today, "fitted": fitted}
@@ -193,7 +219,7 @@ def quality(results: dict, args, offset: float, gain: float) -> dict:
     for name, estimate in results.items():
         row = {"max_abs_difference_over_range": float(np.abs(estimate - reference).max()) / value_range}
         if args.truth:
-            from napari_hdn.metrics import psnr
+            from napari_hdn.inference.metrics import psnr
 
             small = np.load(args.truth, allow_pickle=False).astype(np.float64)
             truth = np.tile(small, (-(-args.size // small.shape[0]), -(-args.size // small.shape[1])))
@@ -219,6 +245,7 @@ def main() -> None:
     parser.add_argument("--max-tile", type=int, help="largest fitted tile side (default: fast_inference.MAX_TILE_PIXELS)")
     parser.add_argument("--skip", default="", help="variants to leave out, e.g. plain_fitted,onnxruntime")
     parser.add_argument("--no-onnx", dest="onnx", action="store_false")
+    parser.add_argument("--openvino", action="store_true", help="also OpenVINO's CPU plug-in (pip install openvino)")
     parser.add_argument("--no-single-thread", dest="single", action="store_false",
                         help="leave out the one-thread CPU-seconds pass")
     parser.add_argument("--out", help="JSON path (default benchmarks/results/direct_cpu_<size>_<time>.json)")
@@ -244,11 +271,11 @@ def main() -> None:
     single = []
     if args.single:
         with threads(1):
-            for name in [n for n in ("plain", "fast", "onnxruntime") if n in runs]:
+            for name in [n for n in ("plain", "fast", "onnxruntime", "openvino") if n in runs]:
                 fn = runs[name]
-                if name == "onnxruntime":
+                if name in ("onnxruntime", "openvino"):
                     job = DirectJob(model, net, False, fast=False)
-                    job.forward = OrtForward(net, 1)
+                    job.forward = (OrtForward if name == "onnxruntime" else OpenVinoForward)(net, 1)
                     fn = lambda job=job: drive(numpy_events(job, plane, tilings["fitted"], 0, None, "d"))[0][0]  # noqa: E731
                 single.append(measure(name, fn, flops, 1)[0])
         for row in single:  # CPU seconds on one thread: the steadier ratio on a busy machine

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from napari_hdn._device import use_bfloat16
+from napari_hdn.foundation.device import use_bfloat16
 from napari_hdn.direct import DirectUNet
 from napari_hdn.direct.step import direct_step
 

@@ -34,9 +34,9 @@ from pathlib import Path
 import torch
 
 import napari_hdn
-from napari_hdn import sample_data
-from napari_hdn._device import use_bfloat16
-from napari_hdn.metrics import psnr
+from napari_hdn.io import sample_data
+from napari_hdn.foundation.device import use_bfloat16
+from napari_hdn.inference.metrics import psnr
 from napari_hdn.noise_models import PoissonGaussianNoiseModel
 
 RESULTS = Path(__file__).resolve().parent / "results"

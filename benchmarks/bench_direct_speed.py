@@ -50,7 +50,7 @@ def _model(path: str | None, device: str):
 
 def _images(large: int) -> dict[str, np.ndarray]:
     try:
-        from napari_hdn import sample_data
+        from napari_hdn.io import sample_data
 
         test = sample_data.test_image().astype(np.float32)
     except Exception as err:  # the data set is an optional download

@@ -47,7 +47,7 @@ def make_stack(path: Path, frames: int, size: int) -> Path:
 def make_ome_zarr(path: Path, frames: int, size: int) -> Path:
     import dask.array as da
 
-    from napari_hdn.omezarr_io import ImageMetadata, write_ome_zarr
+    from napari_hdn.io.omezarr import ImageMetadata, write_ome_zarr
 
     stack = da.random.default_rng(0).normal(110.0, 6.0, (frames, size, size), chunks=(1, size, size))
     write_ome_zarr(path, {"raw": (stack.astype(np.uint16), ImageMetadata("tyx", (1.0, 1.0, 1.0), {}))})

@@ -19,9 +19,9 @@ import time
 from bench_direct_quality import write_results
 
 import napari_hdn
-from napari_hdn import sample_data
-from napari_hdn.metrics import psnr
-from napari_hdn.progress import drive
+from napari_hdn.io import sample_data
+from napari_hdn.inference.metrics import psnr
+from napari_hdn.foundation.progress import drive
 
 
 def score(model_dir: str, options: dict, minutes: float, data) -> dict:

@@ -1,6 +1,6 @@
 """Quality of the ``fast`` preset versus training time on the public "nuclei-pg" benchmark.
 
-Trains on the 60 noisy slices of ``napari_hdn.sample_data`` with the ``fast``
+Trains on the 60 noisy slices of ``napari_hdn.io.sample_data`` with the ``fast``
 preset for ``--minutes`` (the Poisson-Gaussian noise model with the known camera
 parameters: gain 1, offset 100, read sigma 3), keeps a copy of the ``last``
 checkpoint whenever training time passes one of ``--snapshots`` minutes, then
@@ -32,8 +32,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from napari_hdn import sample_data
-from napari_hdn.metrics import psnr
+from napari_hdn.io import sample_data
+from napari_hdn.inference.metrics import psnr
 from napari_hdn.model import load_model
 from napari_hdn.noise_models import PoissonGaussianNoiseModel
 from napari_hdn.training import PRESETS, TrainingEvent, training_events
@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     curve.append(final)
     print(f"final: {final}", flush=True)
 
-    from napari_hdn._config import config_to_dict
+    from napari_hdn.config.validated import config_to_dict
 
     result = {
         "benchmark": "nuclei-pg (../shared/benchmark.md), test slice 30, whole 256x256, plain MMSE",

@@ -23,7 +23,7 @@ import time
 import numpy as np
 import torch
 
-from napari_hdn import sample_data
+from napari_hdn.io import sample_data
 from napari_hdn.noise_models import GMMOptions, PoissonGaussianNoiseModel, calibrate
 
 

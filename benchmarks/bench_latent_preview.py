@@ -111,7 +111,7 @@ def main() -> int:
     try:
         import numpy as np
 
-        from napari_hdn import sample_data
+        from napari_hdn.io import sample_data
         from napari_hdn._qt.restore_widget import DEFAULT_PREVIEW_SAMPLES, PREVIEW_DEBOUNCE_MS
 
         samples = args.samples or DEFAULT_PREVIEW_SAMPLES

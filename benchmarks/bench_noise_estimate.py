@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import nuclei_cam
 
-from napari_hdn import sample_data
+from napari_hdn.io import sample_data
 from napari_hdn.noise_models.estimate import estimate_noise_model
 from napari_hdn.noise_models.local_statistics import concatenate_pairs, plane_pairs
 from napari_hdn.noise_models.variance_fit import binned_sums

@@ -38,9 +38,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from napari_hdn._device import usable_cores, use_bfloat16
+from napari_hdn.foundation.device import usable_cores, use_bfloat16
 from napari_hdn.inference import restore
-from napari_hdn.metrics import psnr
+from napari_hdn.inference.metrics import psnr
 from napari_hdn.model import LadderVAE, ModelConfig
 from napari_hdn.model.bundle import HDNModel
 from napari_hdn.noise_models import GaussianNoiseModel
@@ -65,7 +65,7 @@ def ours(model: HDNModel, image: np.ndarray, n_samples: int, precision: str) -> 
 
 def bf16_accuracy(model_path: str, device: torch.device) -> dict:
     """PSNR (dB) against the ground truth of float32 and bf16 restorations of the benchmark's test slice."""
-    from napari_hdn import sample_data
+    from napari_hdn.io import sample_data
     from napari_hdn.model.bundle import load_model
 
     model = load_model(model_path, device=device)

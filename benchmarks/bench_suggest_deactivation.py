@@ -40,9 +40,9 @@ import numpy as np
 import torch
 from bench_deactivation import train_model  # the same training as the deactivation benchmark
 
-from napari_hdn import sample_data
+from napari_hdn.io import sample_data
 from napari_hdn.inference import restore, suggest_deactivation
-from napari_hdn.metrics import psnr
+from napari_hdn.inference.metrics import psnr
 from napari_hdn.model.bundle import load_model
 
 RESULTS = Path(__file__).resolve().parent / "results"

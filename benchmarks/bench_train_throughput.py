@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from napari_hdn import sample_data
-from napari_hdn._device import resolve_device, use_bfloat16
+from napari_hdn.io import sample_data
+from napari_hdn.foundation.device import resolve_device, use_bfloat16
 from napari_hdn.noise_models import PoissonGaussianNoiseModel
 from napari_hdn.training import PRESETS, resolve_config, training_events
 

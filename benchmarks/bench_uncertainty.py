@@ -6,7 +6,7 @@ recorded/suggested ones for ``auto``), twice: with the posterior spread as drawn
 with the self-calibration (the default). Against the truth (photons, never used by the software):
 
 - coverage of the central 50/90/95 % intervals of the samples, the mean squared z-score
-  (truth - MMSE)^2 / variance, and the reliability diagram (``napari_hdn.metrics``);
+  (truth - MMSE)^2 / variance, and the reliability diagram (``napari_hdn.inference.metrics``);
 - the true PSNR beside the PSNR estimated without ground truth (``RestorationResult.estimated_psnr``).
 
     .venv/bin/python benchmarks/bench_uncertainty.py --models nuclei-cam=/work/bench_models/cam-auto ...
@@ -26,7 +26,7 @@ import numpy as np
 from bench_auto_deactivation import _cpu_name, load_set
 
 import napari_hdn
-from napari_hdn.metrics import calibration_report, psnr
+from napari_hdn.inference.metrics import calibration_report, psnr
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

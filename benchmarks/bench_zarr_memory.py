@@ -40,7 +40,7 @@ def make_input(folder: Path, size: int, chunk: int) -> Path:
     import dask.array as da
     import numpy as np
 
-    from napari_hdn.omezarr_io import ImageMetadata, write_ome_zarr
+    from napari_hdn.io.omezarr import ImageMetadata, write_ome_zarr
 
     def noisy_block(block, block_info=None):
         seed = block_info[None]["chunk-location"][0] * 100003 + block_info[None]["chunk-location"][1]
@@ -69,7 +69,7 @@ def child(args: argparse.Namespace) -> dict:
     import torch
 
     import napari_hdn
-    from napari_hdn.omezarr_io import read_ome_zarr, write_ome_zarr
+    from napari_hdn.io.omezarr import read_ome_zarr, write_ome_zarr
 
     torch.set_num_threads(1)  # dask runs one block per thread
     image, meta = read_ome_zarr(args.input)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
-from napari_hdn import sample_data
+from napari_hdn.io import sample_data
 
 PEAK, GAIN, READ_SIGMA, OFFSET = 30.0, 1.0, 3.0, 100.0
 KERNEL = np.array([0.4, 1.0, 0.4]) / np.linalg.norm([0.4, 1.0, 0.4])

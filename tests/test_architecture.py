@@ -138,7 +138,7 @@ def test_cycle_finder_finds_a_circle():
 
 def test_config_is_the_bottom_layer():
     graph = _import_graph()
-    allowed = {"napari_hdn.errors", "napari_hdn._config"}
+    allowed = {"napari_hdn.foundation.errors", "napari_hdn.config.validated"}
     for name, targets in graph.items():
         if name == "napari_hdn.config" or name.startswith("napari_hdn.config."):
             above = {t for t in targets if not t.startswith("napari_hdn.config")} - allowed

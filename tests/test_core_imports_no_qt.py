@@ -32,7 +32,7 @@ def core_modules() -> list[str]:
 
 def test_core_module_list_covers_the_package():
     names = core_modules()
-    for expected in ("napari_hdn.progress", "napari_hdn._contributions", "napari_hdn.cli"):
+    for expected in ("napari_hdn.foundation.progress", "napari_hdn.plugin.contributions", "napari_hdn.cli"):
         assert expected in names
     assert not any(name.startswith("napari_hdn._qt") for name in names)
 

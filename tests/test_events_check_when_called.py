@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_hdn.errors import InputError
+from napari_hdn.foundation.errors import InputError
 
 from model.test_bundle import tiny_model  # the tiny-model factory of the tests
 

@@ -15,9 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from napari_hdn._io import atomic_path, read_image
-from napari_hdn.errors import HDNError
-from napari_hdn.input_checks import check_image
+from napari_hdn.io.atomic import atomic_path, read_image
+from napari_hdn.foundation.errors import HDNError
+from napari_hdn.checks.inputs import check_image
 from napari_hdn.model.bundle import load_model
 from napari_hdn.noise_models import PoissonGaussianNoiseModel
 from napari_hdn.noise_models.files import load_noise_model

@@ -11,7 +11,7 @@ from factories import noisy_stack, run
 from napari_hdn import cli
 from napari_hdn.cli import main
 from napari_hdn.direct import distill_events
-from napari_hdn.errors import InputError
+from napari_hdn.foundation.errors import InputError
 from napari_hdn.training import TrainConfig, adapt_events
 
 TOO_LARGE = (2**63, 2**64 - 1, 2**64, 10**30)

@@ -28,6 +28,7 @@ import importlib
 from typing import Any
 
 from ._version import __version__
+from .foundation.moved_modules import install as _install_moved_modules
 
 _API = {
     # noise models
@@ -67,20 +68,20 @@ _API = {
     "denoise": "napari_hdn.direct",
     "denoise_events": "napari_hdn.direct",
     # sharing: BioImage Model Zoo package of the direct denoiser (needs napari-hdn[bioimageio])
-    "export_bioimageio": "napari_hdn.bioimageio_export",
-    "export_bioimageio_events": "napari_hdn.bioimageio_export",
+    "export_bioimageio": "napari_hdn.io.bioimageio",
+    "export_bioimageio_events": "napari_hdn.io.bioimageio",
     # progress
-    "StopToken": "napari_hdn.progress",
-    "Progress": "napari_hdn.progress",
-    "drive": "napari_hdn.progress",
+    "StopToken": "napari_hdn.foundation.progress",
+    "Progress": "napari_hdn.foundation.progress",
+    "drive": "napari_hdn.foundation.progress",
     # errors and warnings
-    "HDNError": "napari_hdn.errors",
-    "InputError": "napari_hdn.errors",
-    "FileFormatError": "napari_hdn.errors",
-    "TrainingError": "napari_hdn.errors",
-    "RestorationError": "napari_hdn.errors",
-    "IntensityRangeWarning": "napari_hdn.errors",
-    "SaturationWarning": "napari_hdn.errors",
+    "HDNError": "napari_hdn.foundation.errors",
+    "InputError": "napari_hdn.foundation.errors",
+    "FileFormatError": "napari_hdn.foundation.errors",
+    "TrainingError": "napari_hdn.foundation.errors",
+    "RestorationError": "napari_hdn.foundation.errors",
+    "IntensityRangeWarning": "napari_hdn.foundation.errors",
+    "SaturationWarning": "napari_hdn.foundation.errors",
 }
 
 # Old public names: still found, with a DeprecationWarning saying what to use instead.
@@ -88,6 +89,8 @@ _DEPRECATED = {
     "direct_step": ("napari_hdn.direct.step", "it is internal now (one optimisation step); use "
                     "napari_hdn.train_direct_denoiser or distill_events"),
 }
+
+_install_moved_modules()  # the module paths before 0.1.0's regrouping import, with a DeprecationWarning
 
 __all__ = ["__version__", *_API]
 

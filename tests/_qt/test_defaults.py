@@ -10,7 +10,7 @@ from qt_helpers import dock, noisy_stack
 from qtpy.QtWidgets import QDialog
 
 from napari_hdn._qt import save_results
-from napari_hdn.layer_roles import GROUND_TRUTH, PREVIEW, RESULT, with_role
+from napari_hdn.plugin.layer_roles import GROUND_TRUTH, PREVIEW, RESULT, with_role
 
 pytestmark = pytest.mark.qt
 

@@ -3,7 +3,7 @@
 import errno
 
 from napari_hdn._qt._errors import report_error
-from napari_hdn.errors import InputError
+from napari_hdn.foundation.errors import InputError
 
 
 def test_os_errors_are_one_plain_line_naming_the_file(messages):

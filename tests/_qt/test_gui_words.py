@@ -9,7 +9,7 @@ from qt_helpers import click_refused_or_run, dock, noisy_stack
 
 from napari_hdn._qt._errors import report_error
 from napari_hdn._qt.gui_words import gui_message, has_code
-from napari_hdn.errors import FileFormatError, InputError
+from napari_hdn.foundation.errors import FileFormatError, InputError
 
 pytestmark = pytest.mark.qt
 

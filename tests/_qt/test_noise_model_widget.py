@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from qt_helpers import WAIT_MS, dock, noisy_stack, run_task
 
-from napari_hdn.layer_roles import CALIBRATION, with_role
+from napari_hdn.plugin.layer_roles import CALIBRATION, with_role
 from napari_hdn.noise_models import (
     GaussianMixtureNoiseModel,
     HistogramNoiseModel,

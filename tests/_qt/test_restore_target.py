@@ -9,7 +9,7 @@ from qt_helpers import dock, noisy_stack, run_task
 
 from napari_hdn._qt._task import TaskPanel
 from napari_hdn._qt.restore_target import PLANE_IN_VIEW, WHOLE_STACK
-from napari_hdn.progress import Progress
+from napari_hdn.foundation.progress import Progress
 
 pytestmark = pytest.mark.qt
 

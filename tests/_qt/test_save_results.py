@@ -73,7 +73,7 @@ def test_save_results_writes_the_input_results_with_its_pixel_size(viewer, resto
 
 def test_save_results_as_ome_zarr(viewer, restored, tmp_path, monkeypatch, messages):
     pytest.importorskip("ome_zarr")
-    from napari_hdn.omezarr_io import read_ome_zarr
+    from napari_hdn.io.omezarr import read_ome_zarr
 
     _answer_dialogs(monkeypatch, tmp_path, fmt="ome-zarr")
     restored.save_button.click()

@@ -214,7 +214,7 @@ def test_start_from_a_trained_model_needs_its_folder(viewer, qtbot, tmp_path, me
     assert not (tmp_path / "adapted").exists()
 def test_the_training_list_offers_only_noisy_data_and_shows_four_rows(viewer, messages):
     from napari_hdn._qt._layers import LIST_ROWS, show_image
-    from napari_hdn.layer_roles import GROUND_TRUTH, PREVIEW, with_role
+    from napari_hdn.plugin.layer_roles import GROUND_TRUTH, PREVIEW, with_role
 
     noisy = viewer.add_image(noisy_stack(1)[0], name="noisy")
     viewer.add_image(noisy_stack(1)[0], name="ground truth", metadata=with_role({}, GROUND_TRUTH))

@@ -6,7 +6,7 @@ import pytest
 pytest.importorskip("ome_zarr")
 
 from napari_hdn.cli import main  # noqa: E402
-from napari_hdn.omezarr_io import ImageMetadata, write_ome_zarr  # noqa: E402
+from napari_hdn.io.omezarr import ImageMetadata, write_ome_zarr  # noqa: E402
 
 
 def test_calibrate_from_ome_zarr_finds_the_gain(tmp_path):

@@ -3,7 +3,7 @@ import pytest
 import tifffile
 
 from napari_hdn.cli import main
-from napari_hdn.tiff_io import imagej_axes, read_pixel_metadata
+from napari_hdn.io.tiff import imagej_axes, read_pixel_metadata
 
 
 @pytest.fixture

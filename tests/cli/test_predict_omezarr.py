@@ -9,7 +9,7 @@ pytest.importorskip("ome_zarr")
 from factories import tiny_model
 
 from napari_hdn.cli import main  # noqa: E402
-from napari_hdn.omezarr_io import ImageMetadata, read_ome_zarr, write_ome_zarr  # noqa: E402
+from napari_hdn.io.omezarr import ImageMetadata, read_ome_zarr, write_ome_zarr  # noqa: E402
 
 META = ImageMetadata("zyx", (1.5, 0.2, 0.25), {"x": "micrometer", "y": "micrometer"})
 COMMON = ["--samples", "3", "--keep-samples", "2", "--device", "cpu", "--precision", "float32", "--quiet"]

@@ -20,7 +20,7 @@ from factories import cli_network_settings
 
 from napari_hdn.model import load_model
 from napari_hdn.noise_models import PoissonGaussianNoiseModel
-from napari_hdn.progress import drive
+from napari_hdn.foundation.progress import drive
 from napari_hdn.training import training_events
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")

@@ -8,7 +8,7 @@ from tiny_models import make_image, make_model
 
 import napari_hdn
 from napari_hdn.cli import main
-from napari_hdn.errors import InputError
+from napari_hdn.foundation.errors import InputError
 from napari_hdn.model.bundle import load_model
 
 FAST = dict(batch_size=4, patch_size=32, width=8, depth=1)
@@ -103,7 +103,7 @@ def test_batched_tiles_match_one_at_a_time(distilled):
 
 
 def test_batched_tiles_honour_stop(distilled):
-    from napari_hdn.progress import StopToken
+    from napari_hdn.foundation.progress import StopToken
 
     model, image = distilled
     stop = StopToken()

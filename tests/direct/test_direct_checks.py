@@ -9,7 +9,7 @@ from factories import tiny_model
 import napari_hdn
 from napari_hdn.cli import main
 from napari_hdn.direct import DirectUNet
-from napari_hdn.errors import InputError, IntensityRangeWarning
+from napari_hdn.foundation.errors import InputError, IntensityRangeWarning
 
 
 def model_with_denoiser():
@@ -83,7 +83,7 @@ def test_cli_direct_on_data_ten_times_darker_warns(tmp_path, capsys):
 
 def test_cli_direct_on_an_ome_zarr_with_a_nan_block_exits_2_and_writes_nothing(tmp_path, capsys):
     pytest.importorskip("ome_zarr")
-    from napari_hdn.omezarr_io import ImageMetadata, write_ome_zarr
+    from napari_hdn.io.omezarr import ImageMetadata, write_ome_zarr
 
     data = image(shape=(2, 32, 32))
     data[0, 2, 2] = np.nan

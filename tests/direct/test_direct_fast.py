@@ -10,10 +10,10 @@ import napari_hdn
 from napari_hdn.direct import DirectUNet
 from napari_hdn.direct.denoise import DirectJob
 from napari_hdn.direct.fast_inference import FastUNet, cpu_tiling, plane_tile
-from napari_hdn.input_checks import check_tiling
+from napari_hdn.checks.inputs import check_tiling
 from napari_hdn.inference.driver import Tiling, numpy_events
 from napari_hdn.inference.tiling import axis_tiles
-from napari_hdn.progress import drive
+from napari_hdn.foundation.progress import drive
 
 
 def random_net(depth=2, width=8, seed=0):

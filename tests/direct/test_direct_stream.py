@@ -12,8 +12,8 @@ import napari_hdn
 from napari_hdn.cli import main
 from napari_hdn.direct import DirectUNet
 from napari_hdn.direct.stream import denoise_planes, open_planes
-from napari_hdn.errors import InputError
-from napari_hdn.progress import StopToken
+from napari_hdn.foundation.errors import InputError
+from napari_hdn.foundation.progress import StopToken
 
 
 def model_with_denoiser():
@@ -151,7 +151,7 @@ def test_cli_streams_an_ome_zarr_stack_plane_by_plane(tmp_path, capsys):
     pytest.importorskip("ome_zarr")
     import dask.array as da
 
-    from napari_hdn.omezarr_io import ImageMetadata, read_ome_zarr, write_ome_zarr
+    from napari_hdn.io.omezarr import ImageMetadata, read_ome_zarr, write_ome_zarr
 
     model, data = model_with_denoiser(), stack(3)
     model.save(tmp_path / "m")

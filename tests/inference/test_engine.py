@@ -3,7 +3,7 @@ import pytest
 import torch
 from tiny_models import make_model
 
-from napari_hdn.errors import InputError
+from napari_hdn.foundation.errors import InputError
 from napari_hdn.inference.engine import (
     MAX_BATCH,
     TTA_TRANSFORMS,
@@ -16,8 +16,8 @@ from napari_hdn.inference.engine import (
     transform,
     untransform,
 )
-from napari_hdn.progress import drive
-from napari_hdn.threads import configure_threads
+from napari_hdn.foundation.progress import drive
+from napari_hdn.foundation.threads import configure_threads
 
 
 @pytest.mark.parametrize("n", [1, 2, 5, 6])
@@ -108,7 +108,7 @@ def test_bf16_autocast_runs_and_stays_close(image):
 
 
 def test_the_thread_policy_for_a_second_job():
-    from napari_hdn.threads import threads_beside_other_jobs
+    from napari_hdn.foundation.threads import threads_beside_other_jobs
 
     assert threads_beside_other_jobs(None, others_running=False) is None  # all cores
     assert threads_beside_other_jobs(None, others_running=True) == 1

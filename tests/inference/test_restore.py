@@ -5,7 +5,7 @@ import torch
 from tiny_models import make_image, make_model
 
 import napari_hdn
-from napari_hdn.errors import FileFormatError, InputError
+from napari_hdn.foundation.errors import FileFormatError, InputError
 from napari_hdn.inference import (
     RestorationResult,
     layer_activations,
@@ -13,8 +13,8 @@ from napari_hdn.inference import (
     restore_events,
 )
 from napari_hdn.inference.engine import TTA_TRANSFORMS
-from napari_hdn.metrics import psnr
-from napari_hdn.progress import StopToken, drive
+from napari_hdn.inference.metrics import psnr
+from napari_hdn.foundation.progress import StopToken, drive
 
 
 def test_public_api_names(model, image):

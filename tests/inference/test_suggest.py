@@ -4,7 +4,7 @@ import pytest
 from tiny_models import make_image, make_model
 
 import napari_hdn
-from napari_hdn.errors import HDNError, InputError
+from napari_hdn.foundation.errors import HDNError, InputError
 from napari_hdn.inference import (
     DeactivationSuggestion,
     restore,
@@ -13,7 +13,7 @@ from napari_hdn.inference import (
 )
 from napari_hdn.inference.suggest import central_crop, judge
 from napari_hdn.noise_models import GaussianNoiseModel
-from napari_hdn.progress import StopToken, drive
+from napari_hdn.foundation.progress import StopToken, drive
 
 SIGMA = 10.0
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from napari_hdn.errors import InputError
+from napari_hdn.foundation.errors import InputError
 from napari_hdn.inference.tiling import TileBlender, TileGrid, axis_tiles, axis_weights
 
 

@@ -11,7 +11,7 @@ import torch
 from factories import tiny_config
 
 from napari_hdn import __version__
-from napari_hdn.errors import FileFormatError, InputError
+from napari_hdn.foundation.errors import FileFormatError, InputError
 from napari_hdn.model import HDNModel, LadderVAE, load_model
 from napari_hdn.model.bundle import FORMAT_VERSION, MODEL_JSON, WEIGHTS_FILE
 from napari_hdn.noise_models import (
@@ -232,7 +232,7 @@ def test_weights_with_nan_are_rejected(tmp_path):
 def test_unreadable_files_are_reported_as_file_errors(tmp_path, monkeypatch):
     import pathlib
 
-    from napari_hdn.errors import FileFormatError
+    from napari_hdn.foundation.errors import FileFormatError
     from napari_hdn.model.bundle import read_metadata
 
     (tmp_path / "model.json").write_text("{}")

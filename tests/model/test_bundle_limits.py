@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from napari_hdn.direct import DirectUNet
 from napari_hdn.model.direct_store import DIRECT_WEIGHTS
-from napari_hdn.errors import FileFormatError, HDNError
+from napari_hdn.foundation.errors import FileFormatError, HDNError
 from napari_hdn.model import LadderVAE, load_model
 from napari_hdn.model import bundle as bundle_module
 from napari_hdn.model.bundle import MODEL_JSON

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from factories import tiny_model
-from napari_hdn.errors import FileFormatError
+from napari_hdn.foundation.errors import FileFormatError
 from napari_hdn.model import load_model
 from napari_hdn.model.direct_network import DirectUNet
 from napari_hdn.model.direct_store import DIRECT_WEIGHTS, DirectDenoisers, layer_set_key

@@ -2,7 +2,7 @@ import pytest
 import torch
 from factories import tiny_config
 
-from napari_hdn.errors import InputError
+from napari_hdn.foundation.errors import InputError
 from napari_hdn.model import LadderVAE, ModelConfig
 
 TINY = tiny_config(n_latent_layers=3, z_channels=4, n_filters=8)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import napari_hdn
-from napari_hdn.errors import InputError
+from napari_hdn.foundation.errors import InputError
 from napari_hdn.noise_models import (
     GaussianMixtureNoiseModel,
     HistogramNoiseModel,
@@ -14,7 +14,7 @@ from napari_hdn.noise_models import (
     load_noise_model,
     noise_model_diagnostics,
 )
-from napari_hdn.progress import StopToken, drive
+from napari_hdn.foundation.progress import StopToken, drive
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from napari_hdn.errors import InputError
+from napari_hdn.foundation.errors import InputError
 from napari_hdn.noise_models import (
     FitProgress,
     GaussianMixtureNoiseModel,
@@ -12,7 +12,7 @@ from napari_hdn.noise_models import (
     fit_noise_model_events,
     make_options,
 )
-from napari_hdn.progress import Progress, StopToken, drive
+from napari_hdn.foundation.progress import Progress, StopToken, drive
 
 from .simulated import camera_stack, variance_error
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from napari_hdn.errors import InputError, SaturationWarning
+from napari_hdn.foundation.errors import InputError, SaturationWarning
 from napari_hdn.noise_models import calibrate
 
 

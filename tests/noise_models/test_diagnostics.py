@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from napari_hdn.errors import InputError
+from napari_hdn.foundation.errors import InputError
 from napari_hdn.noise_models import (
     GaussianNoiseModel,
     PoissonGaussianNoiseModel,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import napari_hdn
-from napari_hdn.errors import InputError
+from napari_hdn.foundation.errors import InputError
 from napari_hdn.noise_models import (
     CorrelatedNoiseWarning,
     NoiseEstimate,
@@ -16,7 +16,7 @@ from napari_hdn.noise_models import (
     load_noise_model,
     save_estimate_plot,
 )
-from napari_hdn.progress import StopToken
+from napari_hdn.foundation.progress import StopToken
 
 from .simulated import blob_photons, camera_image
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from napari_hdn.errors import FileFormatError, InputError
+from napari_hdn.foundation.errors import FileFormatError, InputError
 from napari_hdn.noise_models import (
     GaussianMixtureNoiseModel,
     GaussianNoiseModel,

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from napari_hdn.errors import InputError
+from napari_hdn.foundation.errors import InputError
 from napari_hdn.noise_models import HistogramNoiseModel, calibrate, fit_noise_model
 from napari_hdn.noise_models.histogram import fit_histogram
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from napari_hdn.errors import InputError
+from napari_hdn.foundation.errors import InputError
 from napari_hdn.noise_models import PoissonGaussianNoiseModel, calibrate, fit_noise_model
 
 from .simulated import OFFSET, camera_stack, variance_error

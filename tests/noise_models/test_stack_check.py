@@ -5,7 +5,7 @@ import warnings
 import numpy as np
 import pytest
 
-from napari_hdn.errors import InputError
+from napari_hdn.foundation.errors import InputError
 from napari_hdn.noise_models import NonStaticStackWarning, PoissonGaussianNoiseModel, calibrate
 from napari_hdn.noise_models.stack_check import stack_motion
 

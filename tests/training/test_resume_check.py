@@ -2,10 +2,10 @@
 
 import pytest
 
-from napari_hdn.errors import InputError
+from napari_hdn.foundation.errors import InputError
 from napari_hdn.noise_models import PoissonGaussianNoiseModel
 from napari_hdn.training import training_events
-from napari_hdn.progress import drive
+from napari_hdn.foundation.progress import drive
 
 TINY = dict(n_latent_layers=2, z_channels=2, n_filters=4, blocks_per_layer=1, dropout=0.0, patch_size=16,
             batch_size=4, steps_per_epoch=2, val_patches=4, threads=1, precision="float32", device="cpu")

@@ -8,7 +8,7 @@ import json
 import pytest
 from factories import run
 
-from napari_hdn.errors import FileFormatError
+from napari_hdn.foundation.errors import FileFormatError
 
 
 @pytest.fixture(scope="module")

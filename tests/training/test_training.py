@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from napari_hdn.errors import HDNError, InputError, TrainingError
+from napari_hdn.foundation.errors import HDNError, InputError, TrainingError
 from napari_hdn.model import load_model
 from napari_hdn.noise_models import GaussianNoiseModel, PoissonGaussianNoiseModel
-from napari_hdn.progress import Progress, StopToken
+from napari_hdn.foundation.progress import Progress, StopToken
 from napari_hdn.training import (
     PRESETS,
     TrainConfig,
@@ -350,7 +350,7 @@ def test_bfloat16_training_runs_and_is_reproducible():
 
 
 def test_thread_tuner_keeps_the_faster_thread_count(monkeypatch):
-    import napari_hdn.threads as thread_policy
+    import napari_hdn.foundation.threads as thread_policy
     import napari_hdn.training as training
 
     monkeypatch.setattr(thread_policy, "usable_cores", lambda: 2)

@@ -11,7 +11,7 @@ import torch
 from factories import TINY, noisy_stack, run
 
 from napari_hdn.direct import denoise, train_direct_denoiser
-from napari_hdn.errors import InputError
+from napari_hdn.foundation.errors import InputError
 from napari_hdn.model import load_model
 from napari_hdn.noise_models.poisson_gaussian import PoissonGaussianNoiseModel
 from napari_hdn.training import adapt, adapt_events

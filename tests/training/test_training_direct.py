@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from napari_hdn.direct import denoise
-from napari_hdn.errors import InputError
+from napari_hdn.foundation.errors import InputError
 from napari_hdn.model import load_model
 from napari_hdn.training import TrainConfig
 

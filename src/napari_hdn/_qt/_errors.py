@@ -7,7 +7,7 @@ import logging
 from napari.utils.notifications import show_error
 from qtpy.QtCore import QCoreApplication, QTimer
 
-from ..errors import HDNError
+from ..foundation.errors import HDNError
 from .gui_words import gui_message
 
 

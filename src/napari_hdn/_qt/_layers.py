@@ -10,8 +10,8 @@ from napari.layers import Image
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import QComboBox, QListWidget, QListWidgetItem, QSizePolicy, QWidget
 
-from ..errors import InputError
-from ..layer_roles import RESULT, is_training_candidate, layer_role, with_role
+from ..foundation.errors import InputError
+from ..plugin.layer_roles import RESULT, is_training_candidate, layer_role, with_role
 
 LIST_ROWS = 4  # rows a layer checklist shows without scrolling
 

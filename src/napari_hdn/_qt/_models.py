@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..session import Session
+from ..plugin.session import Session
 from ._task import attempt
 
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ def checkpoint_line(folder: str | Path) -> str:
 
     '' for a bundle that is not a ``best``/``last`` checkpoint of a run.
     """
-    from ..errors import HDNError
+    from ..foundation.errors import HDNError
     from ..model.bundle import read_metadata
 
     if not folder:

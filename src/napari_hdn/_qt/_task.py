@@ -18,7 +18,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ..progress import Progress, StopToken, format_seconds
+from ..foundation.progress import Progress, StopToken, format_seconds
 from ._errors import report_error
 from .gui_words import gui_message
 

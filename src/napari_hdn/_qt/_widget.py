@@ -10,7 +10,7 @@ from typing import Any
 from qtpy.QtCore import QEvent, QObject, QTimer
 from qtpy.QtWidgets import QDockWidget, QMainWindow, QVBoxLayout, QWidget
 
-from ..session import Session, session_for
+from ..plugin.session import Session, session_for
 from ._layout import ScrollPage
 from ._task import TaskPanel
 
@@ -62,7 +62,7 @@ class HDNWidget(QWidget):
         Two jobs each using every core of a small machine slow each other down
         several-fold (their threads wait on each other), so a second job takes one core.
         """
-        from ..threads import threads_beside_other_jobs
+        from ..foundation.threads import threads_beside_other_jobs
 
         return threads_beside_other_jobs(self.threads, self.session.other_jobs_running(task))
 

@@ -36,7 +36,7 @@ class BioimageioExport(QWidget):
         return bool(path) and self.export(path)
 
     def export(self, path: str) -> bool:
-        from ..bioimageio_export import export_bioimageio_events
+        from ..io.bioimageio import export_bioimageio_events
 
         def make_job(token):
             # The save dialog has already asked before replacing an existing file.

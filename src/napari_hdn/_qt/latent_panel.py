@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from qtpy.QtWidgets import QGroupBox, QLabel, QVBoxLayout, QWidget
 
-from ..errors import InputError
+from ..foundation.errors import InputError
 from ..inference.suggest import DeactivationSuggestion
 from ._common import discard_widget
 from ._layout import WrappingCheckBox

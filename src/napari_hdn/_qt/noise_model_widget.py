@@ -26,8 +26,8 @@ from qtpy.QtWidgets import (
 )
 from superqt import QCollapsible
 
-from ..errors import InputError
-from ..layer_roles import CALIBRATION, PREVIEW, layer_role
+from ..foundation.errors import InputError
+from ..plugin.layer_roles import CALIBRATION, PREVIEW, layer_role
 from . import noise_sources
 from ._common import (
     HDNWidget,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import InputError
+from ..foundation.errors import InputError
 from ._layers import layer_array
 
 SOURCES = {

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from qtpy.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from ..progress import format_seconds
+from ..foundation.progress import format_seconds
 from ._layout import choice_box
 
 PLANE_IN_VIEW = "Plane in view"

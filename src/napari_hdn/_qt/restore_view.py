@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import is_dask
+from ..checks.arrays import is_dask
 from .restore_target import plane_in_view
 
 # Largest preview region (pixels per side): the preview must come back within about 2 s.

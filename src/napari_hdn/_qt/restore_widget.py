@@ -6,7 +6,7 @@ off ("<name> denoised" (the MMSE), "<name> denoised (no z1)", ...; see ``result_
 when a result is updated in place). The latent-layer panel switches layers off and
 previews the effect on the region in view, in the background, optionally side by
 side with the MMSE of every layer on. "Save results..." writes chosen result
-layers to files (``napari_hdn.result_files``).
+layers to files (``napari_hdn.io.result_files``).
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from qtpy.QtWidgets import (
 )
 from superqt.utils import qdebounced
 
-from ..errors import InputError
-from ..layer_roles import PREVIEW, with_role
+from ..foundation.errors import InputError
+from ..plugin.layer_roles import PREVIEW, with_role
 from ._common import (
     HDNWidget,
     LayerChoice,

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ..layer_roles import OUTPUTS, layer_role
+from ..plugin.layer_roles import OUTPUTS, layer_role
 from ._layers import show_image
 
 SAMPLE_AXIS = "sample"

@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from itertools import count
 from typing import Any
 
-from ..layer_roles import KEY, RESULT, layer_role
+from ..plugin.layer_roles import KEY, RESULT, layer_role
 
 
 # Result layers are named in plain words; their metadata keeps the precise term ("result": "MMSE", "KL maps").

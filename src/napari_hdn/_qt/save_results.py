@@ -1,8 +1,8 @@
 """The Restore widget's "Save results...": which result layers, which format, which folder; the core writes.
 
 The writing (files, pixel size, atomic, no silent overwrite) is
-``napari_hdn.result_files.save_results``; this module only asks the user and
-turns layers into :class:`~napari_hdn.result_files.ResultImage`.
+``napari_hdn.io.result_files.save_results``; this module only asks the user and
+turns layers into :class:`~napari_hdn.io.result_files.ResultImage`.
 """
 
 from __future__ import annotations
@@ -22,12 +22,12 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ..errors import InputError
-from ..layer_roles import KEY, RESULT, layer_role
-from ..result_files import ResultImage, ome_zarr_available, result_paths, save_results
+from ..foundation.errors import InputError
+from ..io.result_files import ResultImage, ome_zarr_available, result_paths, save_results
+from ..plugin.layer_roles import KEY, RESULT, layer_role
 from ._errors import report_error
-from ._task import attempt
 from ._layers import LayerChecklist, layer_array
+from ._task import attempt
 from .result_axes import without_padding
 
 FORMAT_TEXT = {"tiff": "TIFF (.tif), one file per layer", "ome-zarr": "OME-Zarr (.ome.zarr), one folder per layer"}

@@ -15,7 +15,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ..errors import InputError
+from ..foundation.errors import InputError
 from ._layout import hbox
 
 # Training arguments an adaptation does not take: the parent decides them.

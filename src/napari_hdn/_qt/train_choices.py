@@ -16,7 +16,7 @@ def device_choices() -> list[tuple[str, str]]:
     """(label, device) pairs: "auto" names what it will use (the GPU found, or the CPU)."""
     import torch
 
-    from .._device import resolve_device
+    from ..foundation.device import resolve_device
 
     found = resolve_device("auto")
     if found.type == "cuda":

@@ -32,8 +32,8 @@ from qtpy.QtWidgets import (
 from superqt import QCollapsible
 from superqt.utils import qthrottled
 
-from ..errors import InputError
-from ..layer_roles import PREVIEW, is_training_candidate, with_role
+from ..foundation.errors import InputError
+from ..plugin.layer_roles import PREVIEW, is_training_candidate, with_role
 from ..training.convergence import converged_hint
 from ._common import (
     HDNWidget,

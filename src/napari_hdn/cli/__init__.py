@@ -1,7 +1,7 @@
 """The ``hdn`` command line: the same core functions as the Python API and the widgets.
 
 Each subcommand lives in its own module with ``add_parser(subparsers)`` and
-``run(args) -> int``; expected errors (:class:`napari_hdn.errors.HDNError`)
+``run(args) -> int``; expected errors (:class:`napari_hdn.foundation.errors.HDNError`)
 are printed as one clear line and exit with status 2.
 """
 
@@ -13,7 +13,7 @@ import sys
 import warnings
 
 from .._version import __version__
-from ..errors import HDNError
+from ..foundation.errors import HDNError
 from .cli_words import cli_message
 
 SUBCOMMANDS = ("calibrate", "train", "adapt", "predict", "distill", "export", "demo")

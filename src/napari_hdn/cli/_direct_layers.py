@@ -6,7 +6,7 @@ import argparse
 import warnings
 from typing import Any
 
-from ..errors import IntensityRangeWarning
+from ..foundation.errors import IntensityRangeWarning
 from .cli_words import cli_message
 
 

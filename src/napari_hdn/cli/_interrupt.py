@@ -1,7 +1,7 @@
 """Ctrl-C and SIGTERM during a long CLI command: ask the computation to stop and keep its work.
 
 The first SIGINT (Ctrl-C) or SIGTERM requests a stop through the core's
-:class:`~napari_hdn.progress.StopToken`: training then ends its current step and
+:class:`~napari_hdn.foundation.progress.StopToken`: training then ends its current step and
 saves ``last/`` as it does for the widget's Stop button. A second Ctrl-C aborts at
 once (``KeyboardInterrupt``), for when saving itself hangs.
 """
@@ -14,7 +14,7 @@ import sys
 import threading
 from collections.abc import Iterator
 
-from ..progress import StopToken
+from ..foundation.progress import StopToken
 
 
 @contextlib.contextmanager

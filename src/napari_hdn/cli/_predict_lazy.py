@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError
+from ..foundation.errors import InputError
 
 SCHEDULER_ENV = "HDN_SCHEDULER"
 # Blocks of a TIFF input sent to a cluster: big enough to amortise the tiles' overlap.
@@ -39,7 +39,7 @@ def scheduler_address(args: argparse.Namespace) -> str | None:
 
 def wanted(args: argparse.Namespace) -> bool:
     """True when this module, not the TIFF path, runs the prediction."""
-    from ..omezarr_io import is_ome_zarr
+    from ..io.omezarr import is_ome_zarr
 
     return is_ome_zarr(args.out) or is_ome_zarr(args.input) or scheduler_address(args) is not None
 
@@ -69,8 +69,8 @@ def read_lazy_input(path: str) -> tuple[Any, Any]:
     """The input as dask with its OME-Zarr metadata (None for TIFF/.npy, read whole and split in blocks)."""
     import dask.array as da
 
-    from .._io import read_image
-    from ..omezarr_io import is_ome_zarr, read_ome_zarr
+    from ..io.atomic import read_image
+    from ..io.omezarr import is_ome_zarr, read_ome_zarr
 
     if is_ome_zarr(path):
         return read_ome_zarr(path)
@@ -82,8 +82,8 @@ def read_lazy_input(path: str) -> tuple[Any, Any]:
 def run(args: argparse.Namespace, restore_kwargs: dict[str, Any]) -> int:
     """Restore ``args.input`` lazily and write OME-Zarr (an .ome.zarr --out) or TIFFs (a folder)."""
     from ..inference import restore_events
-    from ..omezarr_io import default_metadata, is_ome_zarr, output_metadata, write_ome_zarr
-    from ..progress import drive
+    from ..io.omezarr import default_metadata, is_ome_zarr, output_metadata, write_ome_zarr
+    from ..foundation.progress import drive
 
     if args.activations or args.deactivate == "auto":
         raise InputError(
@@ -153,8 +153,8 @@ def _write_zarr(out, arrays, metadata, args, output_metadata, write_ome_zarr) ->
 
 
 def _write_tiffs(out: Path, result: Any, args: argparse.Namespace) -> None:
-    from .._io import atomic_path
-    from ..tiff_io import read_pixel_metadata, write_tiff
+    from ..io.atomic import atomic_path
+    from ..io.tiff import read_pixel_metadata, write_tiff
 
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} is a file: give a folder for the results.")

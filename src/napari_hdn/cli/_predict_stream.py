@@ -18,9 +18,9 @@ import numpy as np
 
 def run(args: argparse.Namespace, model: Any, reader: Any, metadata: dict[str, Any], paths: dict[str, Path]) -> int:
     """Denoise the planes of ``reader`` (a ``direct.stream.PlaneReader``) into ``paths["mmse"]``."""
-    from .._io import atomic_path
+    from ..io.atomic import atomic_path
     from ..direct.stream import denoise_planes
-    from ..tiff_io import write_planes
+    from ..io.tiff import write_planes
     from ._direct_layers import auto_layers_for_direct
     from ._progress import ProgressBar
 

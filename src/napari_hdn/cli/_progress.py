@@ -6,12 +6,12 @@ import sys
 import time
 from typing import TextIO
 
-from ..progress import Progress, format_seconds
+from ..foundation.progress import Progress, format_seconds
 from .cli_words import cli_message
 
 
 class ProgressBar:
-    """Callable for :func:`napari_hdn.progress.drive`: draws one line per event, throttled."""
+    """Callable for :func:`napari_hdn.foundation.progress.drive`: draws one line per event, throttled."""
 
     def __init__(self, stream: TextIO | None = None, width: int = 28, min_interval: float = 0.2):
         self.stream = stream or sys.stderr

@@ -56,8 +56,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .._io import read_image
-    from ..progress import StopToken
+    from ..io.atomic import read_image
+    from ..foundation.progress import StopToken
     from ..training.adapt import adapt_events
 
     overrides = dict(args.set)

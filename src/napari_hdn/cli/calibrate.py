@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
+from ..foundation.errors import InputError
 from .cli_words import cli_message
 
 # CLI flag -> option name of the noise-model kinds (napari_hdn.noise_models.calibration).
@@ -204,7 +204,7 @@ def _fit(events: Any, quiet: bool = False) -> Any:
     """Drive the fit with a progress bar (none when quiet); warnings (e.g. a stack that is not static) as one line each."""
     import warnings
 
-    from ..progress import drive
+    from ..foundation.progress import drive
     from ._progress import ProgressBar
 
     bar = None if quiet else ProgressBar()
@@ -257,7 +257,7 @@ def _check_same_shape(calib: Any, signal: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .._io import read_image
+    from ..io.atomic import read_image
 
     mode = _mode(args)
     options = _options(args, mode)

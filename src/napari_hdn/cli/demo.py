@@ -19,11 +19,11 @@ from typing import Any
 
 import numpy as np
 
-from .._io import atomic_path, atomic_write_text
-from ..errors import InputError
-from ..progress import drive
+from ..foundation.errors import InputError
+from ..foundation.progress import drive
+from ..io.atomic import atomic_path, atomic_write_text
+from ..io.tiff import write_tiff
 from ._progress import ProgressBar
-from ..tiff_io import write_tiff
 
 # --structured also restores with the finest latent layers off (selective deactivation: row-correlated
 # noise is learned there): file suffix -> (layers off, panel title).
@@ -85,9 +85,9 @@ def _prepare_out(out: Path, overwrite: bool) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .. import sample_data
+    from ..io import sample_data
     from ..inference import layer_activations_events, restore_events
-    from ..metrics import psnr
+    from ..inference.metrics import psnr
     from ..noise_models import calibrate_events, noise_model_diagnostics, save_diagnostics_plot
     from ..training import training_events
 
@@ -178,9 +178,9 @@ def run(args: argparse.Namespace) -> int:
 def _one_pass(model: Any, data: Any, args: argparse.Namespace, out: Path, bar: Any) -> tuple[float, float]:
     """Distil the model's MMSE into a direct denoiser (Salmon & Krull 2023), store it with the model and
     restore the test slice in one pass; returns its PSNR and the seconds the pass took."""
-    from .. import sample_data
+    from ..io import sample_data
     from ..direct import denoise, distill_events
-    from ..metrics import psnr
+    from ..inference.metrics import psnr
 
     budget = {"steps": args.steps} if args.steps else {"minutes": args.direct_minutes}
     drive(distill_events(model, data.noisy_stack, seed=args.seed, **budget), bar)

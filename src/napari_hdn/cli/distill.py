@@ -28,10 +28,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .._io import read_image
+    from ..io.atomic import read_image
     from ..direct.distill import distill_events
     from ..model.bundle import load_model, resolve_bundle_path
-    from ..progress import drive
+    from ..foundation.progress import drive
     from ._progress import ProgressBar
 
     folder = resolve_bundle_path(args.model)

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError
+from ..foundation.errors import InputError
 from ._arguments import latent_layers_or_auto
 from .cli_words import cli_message
 
@@ -37,9 +37,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .._io import read_image
-    from ..bioimageio_export import export_bioimageio_events
-    from ..progress import drive
+    from ..io.atomic import read_image
+    from ..io.bioimageio import export_bioimageio_events
+    from ..foundation.progress import drive
 
     if Path(args.bioimageio).exists() and not args.overwrite:  # before reading the model and the image
         raise InputError(f"{args.bioimageio} already exists: choose another name or add --overwrite to replace it.")

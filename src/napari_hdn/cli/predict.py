@@ -10,11 +10,11 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
-from ..tiff_io import read_pixel_metadata, write_tiff
+from ..foundation.errors import InputError
+from ..io.tiff import read_pixel_metadata, write_tiff
 from . import _predict_lazy, _predict_stream
-from ._direct_layers import auto_layers_for_direct
 from ._arguments import latent_layers_or_auto
+from ._direct_layers import auto_layers_for_direct
 from .cli_words import cli_message
 
 DEFAULT_SAMPLES = 100
@@ -101,11 +101,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .._io import atomic_path, read_image
+    from ..io.atomic import atomic_path, read_image
     from ..direct.stream import open_planes
     from ..inference import layer_activations_events, restore_events
     from ..model.bundle import load_model
-    from ..progress import drive
+    from ..foundation.progress import drive
     from ._progress import ProgressBar
 
     check_flags(args)
@@ -180,7 +180,7 @@ def run(args: argparse.Namespace) -> int:
 
 def check_flags(args: argparse.Namespace) -> None:
     """Refuse flags that the other flags would make ignored, before anything is read or written."""
-    from ..omezarr_io import is_ome_zarr
+    from ..io.omezarr import is_ome_zarr
 
     if args.direct:
         given = [flag for flag, on in (("--tta", args.tta), ("--samples", args.samples is not None),
@@ -207,9 +207,9 @@ def deactivation_record(result: Any) -> dict[str, Any]:
 
 def _run_direct(args: argparse.Namespace, model: Any, image: Any, metadata: dict[str, Any],
                 paths: dict[str, Path]) -> int:
-    from .._io import atomic_path
+    from ..io.atomic import atomic_path
     from ..direct.denoise import denoise_events
-    from ..progress import drive
+    from ..foundation.progress import drive
     from ._progress import ProgressBar
 
     deactivate, record = args.deactivate, None

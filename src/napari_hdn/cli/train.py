@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from ..errors import InputError
+from ..foundation.errors import InputError
 from ._arguments import latent_layers
 from .cli_words import cli_message
 
@@ -104,8 +104,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .._io import read_image
-    from ..progress import StopToken
+    from ..io.atomic import read_image
+    from ..foundation.progress import StopToken
     from ..training import training_events
 
     if not args.resume and args.noise_model is None and args.gaussian_sigma is None:
@@ -151,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
 def drive_training(events, stop, args: argparse.Namespace, command: str):
     """Drive a training's events with a progress bar; Ctrl-C / SIGTERM stop it through ``stop`` and save
     ``last``. Returns (model, last event), or None when interrupted (after saying what was saved)."""
-    from ..progress import drive
+    from ..foundation.progress import drive
     from ._interrupt import stop_on_signals
     from ._progress import ProgressBar
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from ..errors import InputError
+from ..foundation.errors import InputError
 
 # The largest network sizes (the paper's network: 32 latent channels, 64 filters, 5 blocks per layer).
 SIZE_LIMITS = {"z_channels": 512, "n_filters": 512, "blocks_per_layer": 16}

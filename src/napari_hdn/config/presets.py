@@ -11,10 +11,10 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from .._config import checked_seed, config_from_dict, config_to_dict
-from ..errors import InputError
+from ..foundation.errors import InputError
 from .model import ModelConfig
 from .train import TrainConfig
+from .validated import checked_seed, config_from_dict, config_to_dict
 
 
 @dataclass(frozen=True)

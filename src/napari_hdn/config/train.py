@@ -6,8 +6,8 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from .._config import checked_seed
-from ..errors import InputError
+from ..foundation.errors import InputError
+from .validated import checked_seed
 
 
 # The bounds of the settings that size memory (patches, batches, the direct denoiser, bootstrap samples).

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Collection
 
 import torch
 
-from .step import direct_step
 from ..model.direct_network import DirectUNet
+from .step import direct_step
 
 if TYPE_CHECKING:
     from ..model.bundle import HDNModel

@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from .._device import bfloat16_autocast, use_bfloat16
-from .._validation import is_dask
-from ..errors import InputError, IntensityRangeWarning
-from ..input_checks import (
+from ..checks.arrays import is_dask
+from ..foundation.device import bfloat16_autocast, use_bfloat16
+from ..foundation.errors import InputError, IntensityRangeWarning
+from ..checks.inputs import (
     as_deactivation,
     check_model_input,
     check_precision,
@@ -23,13 +23,13 @@ from ..input_checks import (
     resolve_model,
     whole_number,
 )
+from ..foundation.progress import Progress, StopToken, drive
 from ..inference.driver import JobSpec, dask_map, dask_model, numpy_events
-from ..progress import Progress, StopToken, drive
 from .fast_inference import cpu_forward, cpu_tiling
 
 if TYPE_CHECKING:
     from ..model.bundle import HDNModel
-    from .._types import ModelLike
+    from ..foundation.types import ModelLike
 
 
 class DirectJob:

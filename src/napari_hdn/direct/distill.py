@@ -16,21 +16,21 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from .._config import checked_seed
-from .._device import use_bfloat16
-from ..errors import InputError, TrainingError
-from ..input_checks import as_deactivation, check_image, positive_minutes, resolve_model
-from ..intensity_range import check_restoration_range
-from ..progress import Progress, StopToken, Timer
-from ..threads import check_threads, configure_threads
+from ..checks.inputs import as_deactivation, check_image, positive_minutes, resolve_model
+from ..checks.intensity_range import check_restoration_range
+from ..config.validated import checked_seed
+from ..foundation.device import use_bfloat16
+from ..foundation.errors import InputError, TrainingError
+from ..foundation.progress import Progress, StopToken, Timer
+from ..foundation.threads import check_threads, configure_threads
 from ..model.direct_network import DirectUNet
 from ..training.data import PatchSampler, as_planes
-from .step import direct_step
 from .denoise import auto_layers
+from .step import direct_step
 
 if TYPE_CHECKING:
     from ..model.bundle import HDNModel
-    from .._types import ModelLike
+    from ..foundation.types import ModelLike
 
 LOSSES = ("l2", "l1")
 LR_SCHEDULES = ("constant", "cosine")
@@ -85,7 +85,7 @@ def distill_events(model: ModelLike, images: Any, deactivate: Collection[int] | 
     into the weights. On nuclei-pg (3 minutes, float32) 0.99 gave 28.26 dB against 28.25 without
     (benchmarks/bench_distill_options.py): no gain worth a default. ``threads``: torch threads, set in the
     thread that runs the steps (None: the usable cores), as for training and restoration. A loss that stops
-    being finite raises :class:`~napari_hdn.errors.TrainingError`, as in training.
+    being finite raises :class:`~napari_hdn.foundation.errors.TrainingError`, as in training.
     """
     check_threads(threads)
     _check(minutes, steps, batch_size, patch_size, n_average, loss, lr_schedule, ema)
@@ -178,7 +178,7 @@ def train_direct_denoiser(model: ModelLike, images: Any, deactivate: Collection[
     ``model.direct_denoisers.save(folder)`` adds it to a folder later). ``on_event``: called with each event.
     """
     from ..model.bundle import resolve_bundle_path
-    from ..progress import drive
+    from ..foundation.progress import drive
 
     folder = None if out is None else resolve_bundle_path(out)  # a wrong folder is refused before training
     model = resolve_model(model, None)

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
+from ..foundation.errors import InputError
 
 OPSET = 17
 # The ONNX and TorchScript outputs on the package's test tensor must agree this closely (in units of the

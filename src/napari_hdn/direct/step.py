@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from .._device import bfloat16_autocast
+from ..foundation.device import bfloat16_autocast
 from ..model.direct_network import DirectUNet
 
 

@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
+from ..foundation.errors import InputError
+from ..foundation.progress import StopToken
 from ..inference.driver import PlaneProgress
-from ..progress import StopToken
 
 
 class PlaneReader(Sequence):

@@ -18,8 +18,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ..progress import Progress, StopToken, Timer
-from ..threads import configure_threads
+from ..foundation.progress import Progress, StopToken, Timer
+from ..foundation.threads import configure_threads
 from .engine import N_STATISTICS, SamplingSettings, TileEngine, tile_seed
 from .tiling import Tile, TileBlender, TileGrid, Tiling
 

@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from .._device import bfloat16_autocast, use_bfloat16
-from ..input_checks import check_precision, whole_number
-from ..progress import StopToken
+from ..checks.inputs import check_precision, whole_number
+from ..foundation.device import bfloat16_autocast, use_bfloat16
+from ..foundation.progress import StopToken
 
 if TYPE_CHECKING:
     from ..model.bundle import HDNModel

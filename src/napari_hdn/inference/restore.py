@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._config import checked_seed
-from .._validation import is_dask
-from ..errors import InputError, IntensityRangeWarning
-from ..input_checks import (
+from ..checks.arrays import is_dask
+from ..config.validated import checked_seed
+from ..foundation.errors import InputError, IntensityRangeWarning
+from ..checks.inputs import (
     as_deactivation,
     check_image,
     check_model_input,
@@ -21,8 +21,8 @@ from ..input_checks import (
     resolve_model,
     whole_number,
 )
-from ..intensity_range import check_finite_result, check_some_layer_active
-from ..progress import StopToken, drive
+from ..checks.intensity_range import check_finite_result, check_some_layer_active
+from ..foundation.progress import StopToken, drive
 from .uncertainty import calibration_factor, central_square, simulated_noisy, summary
 from .driver import (
     ActivationsJob,
@@ -35,7 +35,7 @@ from .driver import (
     numpy_events,
     sampling_job,
 )
-from ..threads import configure_threads
+from ..foundation.threads import configure_threads
 from .engine import (
     MEAN,
     MEDIAN,
@@ -49,7 +49,7 @@ from .engine import (
 
 if TYPE_CHECKING:
     from ..model.bundle import HDNModel
-    from .._types import ModelLike
+    from ..foundation.types import ModelLike
 
 DEFAULT_KEPT = 10  # samples returned when keep_samples is not given (at most n_samples)
 
@@ -387,7 +387,7 @@ def restore(
     (experimental, off by default: scale the posterior spread by a factor found
     on a simulated copy of a central crop and estimate the error without ground
     truth, see :mod:`napari_hdn.inference.uncertainty`), ``stop`` (a
-    :class:`~napari_hdn.progress.StopToken`). ``on_event``: called with each progress event.
+    :class:`~napari_hdn.foundation.progress.StopToken`). ``on_event``: called with each progress event.
 
     Returns a :class:`RestorationResult` (``mmse``, ``variance``, ``std``,
     ``median``, ``samples``; with ``calibrate``: ``uncertainty``,

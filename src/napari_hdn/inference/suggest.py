@@ -30,9 +30,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from ..errors import InputError
-from ..progress import Progress, StopToken
-from ..threads import configure_threads
+from ..foundation.errors import InputError
+from ..foundation.progress import Progress, StopToken
+from ..foundation.threads import configure_threads
 from ..noise_models.correlation import is_correlated, record_of
 from ..noise_models.estimate import estimate_noise_model
 from .engine import TileEngine, inference_engine
@@ -41,7 +41,7 @@ from .residual_correlation import best_prefix, distances, excess, noise_correlat
 if TYPE_CHECKING:
     from ..noise_models.base import NoiseModel
     from ..model.bundle import HDNModel
-    from .._types import ModelLike
+    from ..foundation.types import ModelLike
 
 # Side of the central crop examined (pixels): large enough for stable statistics, small enough for the widget.
 DEFAULT_CROP = 256
@@ -241,7 +241,7 @@ def suggest_deactivation_events(
     stop: StopToken | None = None,
 ) -> Generator[SuggestionProgress, None, DeactivationSuggestion | None]:
     """The generator behind :func:`suggest_deactivation` (arguments checked when called); returns None if stopped."""
-    from ..input_checks import check_model_input, resolve_model
+    from ..checks.inputs import check_model_input, resolve_model
 
     model = resolve_model(model, device)
     # "auto" is float32 here: the scores are compared with thresholds measured in float32.
@@ -384,7 +384,7 @@ def recorded_or_suggested(model: Any, image: Any, **options: Any):
 
 def auto_deactivation(model: Any, image: Any, **options: Any) -> DeactivationSuggestion:
     """The layers ``deactivate="auto"`` switches off for ``image`` (see :func:`recorded_or_suggested`)."""
-    from ..progress import drive
+    from ..foundation.progress import drive
 
     suggestion = drive(recorded_or_suggested(model, image, **options))
     if suggestion is None:
@@ -411,7 +411,7 @@ def suggest_deactivation(model: ModelLike, image: Any, *, on_event: Callable[[Su
     ("auto", the default, is float32 here), ``device``, ``threads``, ``stop``; ``on_event``: called with each event. Nothing is switched off
     by this call: pass ``layers`` to :func:`restore` (or use ``deactivate="auto"``).
     """
-    from ..progress import drive
+    from ..foundation.progress import drive
 
     suggestion = drive(suggest_deactivation_events(model, image, **options), on_event)
     if suggestion is None:

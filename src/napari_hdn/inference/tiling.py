@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import InputError
+from ..foundation.errors import InputError
 
 
 def axis_tiles(size: int, tile: int, overlap: int, stride: int) -> list[tuple[int, int]]:

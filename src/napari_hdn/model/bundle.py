@@ -26,11 +26,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from .._config import config_from_dict, config_to_dict
-from .._io import give_normal_modes, make_temporary_folder, replace_folder, write_file
 from .._version import __version__
-from ..errors import FileFormatError, InputError
 from ..config import ModelConfig, TrainConfig
+from ..config.validated import config_from_dict, config_to_dict
+from ..foundation.errors import FileFormatError, InputError
+from ..io.atomic import give_normal_modes, make_temporary_folder, replace_folder, write_file
 from .direct_store import DirectDenoisers, layer_set_key
 from .folder_checks import check_planned_network, header_shapes, load_noise_model_part, read_limited_text, whole_number
 from .lvae import LadderVAE
@@ -347,7 +347,7 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
 def load_model(path: str | os.PathLike, device: str | torch.device | None = "auto") -> HDNModel:
     """Load and validate a model bundle (or the best model of a training folder).
 
-    Raises :class:`napari_hdn.errors.FileFormatError` naming what is wrong with a
+    Raises :class:`napari_hdn.foundation.errors.FileFormatError` naming what is wrong with a
     bad, incomplete, corrupt, foreign or hostile file: every size it describes is bounded and the
     network is compared with the weights file's header before anything is allocated
     (:mod:`napari_hdn.model.folder_checks`). The model is in eval mode on ``device``.
@@ -355,7 +355,7 @@ def load_model(path: str | os.PathLike, device: str | torch.device | None = "aut
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    from .._device import resolve_device
+    from ..foundation.device import resolve_device
 
     folder = resolve_bundle_path(path)
     meta = read_metadata(folder)

@@ -16,9 +16,9 @@ from typing import Any
 
 import torch
 
-from .._io import atomic_path
 from ..config.train import SIZE_LIMITS
-from ..errors import FileFormatError
+from ..foundation.errors import FileFormatError
+from ..io.atomic import atomic_path
 from .direct_network import DirectUNet
 from .folder_checks import check_planned_network, header_shapes, whole_number
 from .metadata_file import MODEL_JSON, update_metadata

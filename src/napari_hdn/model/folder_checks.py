@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from ..errors import FileFormatError
+from ..foundation.errors import FileFormatError
 
 # The most weights one network of a model folder may have (1 GiB as float32; the paper's network has 7.3 M).
 MAX_PARAMETERS = 2**28

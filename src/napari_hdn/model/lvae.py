@@ -19,8 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._device import without_autocast
-from ..errors import InputError
+from ..foundation.device import without_autocast
+from ..foundation.errors import InputError
 from .config import ModelConfig
 from .layers import BlockSettings, Merge, ResampleBlock, gaussian_kl, gaussian_log_prob, nonlinearity, resample_stack
 

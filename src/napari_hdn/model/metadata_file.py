@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from .._io import atomic_path
+from ..io.atomic import atomic_path
 
 MODEL_JSON = "model.json"
 

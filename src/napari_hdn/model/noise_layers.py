@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import InputError
+from ..foundation.errors import InputError
 
 
 def checked_noise_layers(value: Any, n_layers: int) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from ..progress import drive
+from ..foundation.progress import drive
 from .base import NoiseModel
 
 AUTO = "auto"

@@ -19,8 +19,8 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from .._io import atomic_path
-from ..errors import InputError
+from ..foundation.errors import InputError
+from ..io.atomic import atomic_path
 
 FORMAT_VERSION = 1
 

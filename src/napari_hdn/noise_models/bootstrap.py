@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
-from ..progress import Progress, StopToken, drive
+from ..foundation.errors import InputError
+from ..foundation.progress import Progress, StopToken, drive
 from .base import NoiseModel
 from .calibration import fit_noise_model_events
 from .options import make_options

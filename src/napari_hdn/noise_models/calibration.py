@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import warn_if_saturated
-from ..errors import InputError
-from ..progress import Progress, StopToken, Timer, drive
+from ..checks.arrays import warn_if_saturated
+from ..foundation.errors import InputError
+from ..foundation.progress import Progress, StopToken, Timer, drive
 from .base import NoiseModel
 from .correlation import stack_correlation_record
 from .gaussian import estimate_gaussian
@@ -28,8 +28,8 @@ from .gmm import fit_gmm_events
 from .histogram import fit_histogram
 from .options import FitOptions, GMMOptions, HistogramOptions, PoissonGaussianOptions, make_options
 from .pairs import CalibrationPairs, checked_image_pair, checked_stack, grid_bin_width, image_pairs, stack_pairs
-from .stack_check import check_static_stack
 from .poisson_gaussian import estimate_poisson_gaussian
+from .stack_check import check_static_stack
 
 _STAGE = "Calibrating noise model"
 _PREPARE = "Preparing the calibration stack"

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._io import atomic_path
-from ..errors import InputError
+from ..foundation.errors import InputError
+from ..io.atomic import atomic_path
 from .base import NoiseModel
 from .pairs import CalibrationPairs, binned_residuals, grid_bin_width, image_pairs, stack_pairs
 

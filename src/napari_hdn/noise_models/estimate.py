@@ -33,9 +33,9 @@ from typing import Any
 
 import numpy as np
 
-from .._config import config_from_dict
-from ..errors import InputError
-from ..progress import Progress, StopToken, Timer, drive
+from ..config.validated import config_from_dict
+from ..foundation.errors import InputError
+from ..foundation.progress import Progress, StopToken, Timer, drive
 from .estimate_input import checked_planes
 from .correlation import (
     DECONVOLVED,

@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import as_real_array, check_finite
-from ..errors import InputError
+from ..checks.arrays import as_real_array, check_finite
+from ..foundation.errors import InputError
 from .local_statistics import MARGIN
 
 MIN_SIDE = 4 * MARGIN + 8  # smaller planes leave too few interior pixels for local statistics

@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 
-from .._io import atomic_path
+from ..io.atomic import atomic_path
 from .estimate import NoiseEstimate
 
 

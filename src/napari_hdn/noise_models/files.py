@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from .._io import existing_file, load_error_reason
-from ..errors import FileFormatError, InputError
+from ..foundation.errors import FileFormatError, InputError
+from ..io.atomic import existing_file, load_error_reason
 from .base import FORMAT_VERSION, NoiseModel
 from .gaussian import GaussianNoiseModel
 from .gmm import REFERENCE_TOLERANCE, GaussianMixtureNoiseModel

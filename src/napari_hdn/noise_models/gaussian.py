@@ -7,7 +7,7 @@ import math
 import numpy as np
 import torch
 
-from ..errors import InputError
+from ..foundation.errors import InputError
 from .base import NoiseModel, gaussian_log_density
 from .pairs import CalibrationPairs
 

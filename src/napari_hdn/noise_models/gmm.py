@@ -28,10 +28,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .._device import resolve_device
-from ..errors import InputError
-from ..progress import Progress, StopToken, Timer
-from ..threads import TorchThreads
+from ..foundation.device import resolve_device
+from ..foundation.errors import InputError
+from ..foundation.progress import Progress, StopToken, Timer
+from ..foundation.threads import TorchThreads
 from .base import NoiseModel, gaussian_log_density
 from .options import GMMOptions
 from .pairs import BinnedResiduals, CalibrationPairs, binned_residuals

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..errors import InputError
+from ..foundation.errors import InputError
 from .base import NoiseModel, checked_range
 
 DEFAULT_FLOOR = 1e-10

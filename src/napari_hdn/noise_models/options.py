@@ -10,9 +10,9 @@ import math
 from dataclasses import dataclass, fields
 from typing import Any
 
-from .._config import config_from_dict
-from .._device import resolve_device
-from ..errors import InputError
+from ..config.validated import config_from_dict
+from ..foundation.device import resolve_device
+from ..foundation.errors import InputError
 
 KINDS = ("gmm", "histogram", "poisson_gaussian", "gaussian")
 

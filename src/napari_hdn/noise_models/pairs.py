@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import as_real_array, check_finite, check_not_rgb
-from ..errors import InputError
+from ..checks.arrays import as_real_array, check_finite, check_not_rgb
+from ..foundation.errors import InputError
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import InputError
+from ..foundation.errors import InputError
 from .local_statistics import MEAN_HALF, box_mean
 
 WARN_EXCESS = 0.05  # 5 % more variance than the noise: warn

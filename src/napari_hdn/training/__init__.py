@@ -18,10 +18,10 @@ folder, saved training state), ``optim`` (optimiser, schedule), ``threads``
 """
 
 from ..config import PRESETS, ModelConfig, Preset, TrainConfig, resolve_config
+from .adapt import adapt, adapt_events
 from .data import MAX_IN_MEMORY_BYTES, PatchSampler, TrainingData, as_planes, prepare_data
 from .events import TrainingEvent
 from .start import train, training_events
-from .adapt import adapt, adapt_events
 from .threads import ThreadTuner
 
 __all__ = [

@@ -19,14 +19,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from .._device import resolve_device
-from .._io import check_writable_folder
+from ..checks.inputs import positive_minutes, positive_number
 from ..config import PRESETS, ModelConfig, TrainConfig
-from ..errors import InputError
-from ..input_checks import positive_minutes, positive_number
+from ..foundation.device import resolve_device
+from ..foundation.errors import InputError
+from ..foundation.progress import StopToken, drive
+from ..io.atomic import check_writable_folder
 from ..model.bundle import HDNModel
 from ..noise_models.auto import is_auto
-from ..progress import StopToken, drive
 from .checkpoints import _check_out_folder
 from .events import TrainingEvent
 from .loop import _training_run
@@ -34,7 +34,7 @@ from .noise_choice import resolve_noise_model
 from .warm_start import ADAPT_MODES, WarmStart, weights_fingerprint
 
 if TYPE_CHECKING:
-    from .._types import ModelLike, NoiseModelLike
+    from ..foundation.types import ModelLike, NoiseModelLike
 
 # Chosen by benchmarks/bench_adapt.py (README): nuclei-pg model adapted 3 min to nuclei-low, gains 27.61 dB,
 # all weights 27.27, 15 min from scratch 27.11. Few free parameters keep what the parent learned.

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import FileFormatError, InputError
+from ..foundation.errors import FileFormatError, InputError
 from ..model.bundle import BEST, LAST, MODEL_JSON
 from ..model.folder_checks import read_limited_text
 

@@ -9,10 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import is_dask
+from ..checks.arrays import is_dask
+from ..checks.inputs import check_image
 from ..config import TrainConfig
-from ..errors import InputError
-from ..input_checks import check_image
+from ..foundation.errors import InputError
 
 
 # Training data larger than this (as float32) stays lazy when given as a dask array.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..progress import Progress
+from ..foundation.progress import Progress
 
 
 @dataclass(frozen=True)

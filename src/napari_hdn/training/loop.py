@@ -18,16 +18,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from .._device import bfloat16_autocast, use_bfloat16
+from ..checks.intensity_range import check_training_range
 from ..config import ModelConfig, TrainConfig
-from ..errors import TrainingError
-from ..intensity_range import check_training_range
+from ..foundation.device import bfloat16_autocast, use_bfloat16
+from ..foundation.errors import TrainingError
+from ..foundation.progress import StopToken
 from ..model.bundle import BEST, LAST, MODEL_JSON, HDNModel, load_model
-from ..model.metadata_file import record_noise_layers
 from ..model.lvae import LadderVAE
+from ..model.metadata_file import record_noise_layers
 from ..model.objective import hdn_loss
 from ..noise_models.auto import bootstrap_for_training, estimate_for_training
-from ..progress import StopToken
 from .checkpoints import _restore_training_state, _training_state
 from .clock import TrainingClock
 from .data import PatchSampler, as_planes, prepare_data

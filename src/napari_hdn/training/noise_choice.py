@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from ..errors import InputError
+from ..foundation.errors import InputError
 from ..noise_models.base import NoiseModel
 from ..noise_models.files import load_noise_model
 from ..noise_models.gaussian import GaussianNoiseModel
 
 if TYPE_CHECKING:
-    from .._types import NoiseModelLike
+    from ..foundation.types import NoiseModelLike
 
 
 def resolve_noise_model(noise_model: NoiseModelLike | None, gaussian_sigma: float | None) -> NoiseModel:

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..config.presets import PRESETS
-from ..errors import InputError
+from ..foundation.errors import InputError
 from .noise_choice import resolve_noise_model
 
 

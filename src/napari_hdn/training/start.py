@@ -12,26 +12,26 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from .._config import config_to_dict
-from .._device import resolve_device
-from .._io import check_writable_folder
+from ..checks.inputs import layer_numbers, positive_minutes, positive_number
 from ..config import resolve_config
 from ..config.presets import BUDGET_FIELDS as _BUDGET_FIELDS
 from ..config.presets import PRESETS
-from ..errors import FileFormatError, InputError
-from ..input_checks import layer_numbers, positive_minutes, positive_number
+from ..config.validated import config_to_dict
+from ..foundation.device import resolve_device
+from ..foundation.errors import FileFormatError, InputError
+from ..foundation.progress import StopToken, drive
+from ..io.atomic import check_writable_folder
 from ..model.bundle import LAST, HDNModel, load_model
 from ..model.lvae import latent_layer_indices
 from ..noise_models.auto import is_auto
-from ..progress import StopToken, drive
-from .resume_check import check_resume_matches
 from .checkpoints import _check_out_folder
 from .events import TrainingEvent
 from .loop import _training_run
 from .noise_choice import resolve_noise_model
+from .resume_check import check_resume_matches
 
 if TYPE_CHECKING:
-    from .._types import NoiseModelLike
+    from ..foundation.types import NoiseModelLike
 
 # noise_model="auto": the fraction of the budget after which the estimated model is replaced by a bootstrapped GMM.
 AUTO_BOOTSTRAP_AT = 0.5

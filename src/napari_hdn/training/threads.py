@@ -1,6 +1,6 @@
 """Adaptive torch thread count during training: :class:`ThreadTuner`, part of the one thread policy
-in :mod:`napari_hdn.threads`."""
+in :mod:`napari_hdn.foundation.threads`."""
 
-from ..threads import ThreadTuner
+from ..foundation.threads import ThreadTuner
 
 __all__ = ["ThreadTuner"]
