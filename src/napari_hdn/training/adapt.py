@@ -29,7 +29,7 @@ from ..model.bundle import HDNModel
 from ..noise_models.auto import is_auto
 from .checkpoints import _check_out_folder
 from .events import TrainingEvent
-from .loop import _training_run
+from .loop import TrainingPlan, _training_run
 from .noise_choice import resolve_noise_model
 from .warm_start import ADAPT_MODES, WarmStart, weights_fingerprint
 
@@ -146,8 +146,9 @@ def adapt_events(
               "normalization": {"mean": parent.data_mean, "std": parent.data_std},
               "adapted": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     start = WarmStart({k: v.detach().to("cpu").clone() for k, v in parent.network.state_dict().items()}, mode, record)
-    run = _training_run(images, parent.config, cfg, noise, parent.trained_deactivated, None, torch_device,
-                        out_path, overwrite, stop, snapshot_every_s, start)
+    plan = TrainingPlan(images, parent.config, cfg, noise, parent.trained_deactivated, torch_device, out_path,
+                        overwrite, snapshot_every_s, warm_start=start)
+    run = _training_run(plan, stop=stop)
     direct_budget = {"minutes": None if minutes is None else minutes * share / max(len(directs), 1),
                      "steps": None if steps is None else max(1, round(steps * share / max(len(directs), 1))),
                      "patch_size": cfg.patch_size, "batch_size": cfg.batch_size, "precision": cfg.precision}

@@ -12,6 +12,7 @@ import math
 import shutil
 import time
 from collections.abc import Generator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,37 +43,43 @@ if TYPE_CHECKING:
     from ..noise_models.base import NoiseModel
 
 
-def _training_run(
-    images: Any,
-    model_config: ModelConfig,
-    train_config: TrainConfig,
-    noise: NoiseModel | None,
-    trained_off: tuple[int, ...],
-    checkpoint: HDNModel | None,
-    torch_device: torch.device,
-    out_path: Path | None,
-    overwrite: bool,
-    stop: StopToken | None,
-    snapshot_every_s: float | None,
-    warm_start: WarmStart | None = None,
-) -> Generator[TrainingEvent, None, HDNModel]:
-    """The training of :func:`training_events`, from checked settings (``checkpoint``: the one resumed, or None;
-    ``warm_start``: the trained weights an adaptation starts from, see :func:`napari_hdn.adapt`)."""
-    run = _TrainingRun(images, model_config, train_config, noise, trained_off, checkpoint, torch_device, out_path,
-                       overwrite, stop, snapshot_every_s, warm_start)
+@dataclass(frozen=True)
+class TrainingPlan:
+    """What one training run needs, checked at the door (``training_events``, ``adapt_events``).
+
+    ``noise``: the resolved noise model (None: ``noise_model="auto"``, estimated from the data);
+    ``checkpoint``: the model a resumed run continues; ``warm_start``: the trained weights an adaptation
+    starts from (see :func:`napari_hdn.adapt`); ``out_path``: the output folder (None: in memory only).
+    """
+
+    images: Any
+    model_config: ModelConfig
+    train_config: TrainConfig
+    noise: NoiseModel | None
+    trained_off: tuple[int, ...]
+    device: torch.device
+    out_path: Path | None = None
+    overwrite: bool = False
+    snapshot_every_s: float | None = None
+    checkpoint: HDNModel | None = None
+    warm_start: WarmStart | None = None
+
+
+def _training_run(plan: TrainingPlan, *, stop: StopToken | None = None) -> Generator[TrainingEvent, None, HDNModel]:
+    """Run the training that ``plan`` describes; returns the trained model."""
+    run = _TrainingRun(plan, stop)
     return (yield from run.run())
 
 
 class _TrainingRun:
     """The state of one training run and its stages."""
 
-    def __init__(self, images, model_config, train_config, noise, trained_off, checkpoint, torch_device,
-                 out_path, overwrite, stop, snapshot_every_s, warm_start):
-        self.images, self.model_config, self.cfg = images, model_config, train_config
-        self.noise, self.trained_off, self.checkpoint = noise, trained_off, checkpoint
-        self.device, self.out_path, self.overwrite = torch_device, out_path, overwrite
-        self.stop, self.snapshot_every_s, self.warm_start = stop, snapshot_every_s, warm_start
-        self.resume = checkpoint is not None
+    def __init__(self, plan: TrainingPlan, stop: StopToken | None):
+        self.images, self.model_config, self.cfg = plan.images, plan.model_config, plan.train_config
+        self.noise, self.trained_off, self.checkpoint = plan.noise, plan.trained_off, plan.checkpoint
+        self.device, self.out_path, self.overwrite = plan.device, plan.out_path, plan.overwrite
+        self.stop, self.snapshot_every_s, self.warm_start = stop, plan.snapshot_every_s, plan.warm_start
+        self.resume = plan.checkpoint is not None
         self.timer_start = time.perf_counter()
         self.speed: float | None = None  # patches per second, smoothed
         self.window = _Running()  # loss means since the last validation round

@@ -26,7 +26,7 @@ from ..model.lvae import latent_layer_indices
 from ..noise_models.auto import is_auto
 from .checkpoints import _check_out_folder
 from .events import TrainingEvent
-from .loop import _training_run
+from .loop import TrainingPlan, _training_run
 from .noise_choice import resolve_noise_model
 from .resume_check import check_resume_matches
 
@@ -138,10 +138,9 @@ def training_events(
         raise InputError("At least one latent layer must stay active: the model cannot learn with all layers off.")
     # Everything above runs when training_events is called (bad arguments fail in the caller's thread);
     # the training itself runs when the returned generator is driven.
-    return _training_run(
-        images, model_config, train_config, noise, trained_off, checkpoint, torch_device,
-        out_path, overwrite, stop, snapshot_every_s,
-    )
+    plan = TrainingPlan(images, model_config, train_config, noise, trained_off, torch_device, out_path, overwrite,
+                        snapshot_every_s, checkpoint=checkpoint)
+    return _training_run(plan, stop=stop)
 
 
 def train(
