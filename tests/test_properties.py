@@ -22,7 +22,8 @@ from napari_hdn.model.bundle import load_model
 from napari_hdn.noise_models import PoissonGaussianNoiseModel
 from napari_hdn.noise_models.files import load_noise_model
 from napari_hdn.noise_models.pairs import checked_stack
-from napari_hdn.training import prepare_data, resolve_config
+from napari_hdn.training import resolve_config
+from napari_hdn.training.data import prepare_data
 
 FEW = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                        HealthCheck.too_slow])

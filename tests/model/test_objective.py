@@ -2,7 +2,8 @@ import math
 
 import torch
 
-from napari_hdn.model import LadderVAE, ModelConfig, free_bits_kl, hdn_loss
+from napari_hdn.model import LadderVAE, ModelConfig
+from napari_hdn.model.objective import free_bits_kl, hdn_loss
 
 
 class UnitGaussian:

@@ -2,16 +2,8 @@ import numpy as np
 import pytest
 
 from napari_hdn.foundation.errors import InputError
-from napari_hdn.noise_models import (
-    FitProgress,
-    GaussianMixtureNoiseModel,
-    GMMOptions,
-    calibrate,
-    calibrate_events,
-    fit_noise_model,
-    fit_noise_model_events,
-    make_options,
-)
+from napari_hdn.noise_models import FitProgress, GaussianMixtureNoiseModel, GMMOptions, calibrate, calibrate_events, fit_noise_model, fit_noise_model_events
+from napari_hdn.noise_models.options import make_options
 from napari_hdn.foundation.progress import Progress, StopToken, drive
 
 from .simulated import camera_stack, variance_error

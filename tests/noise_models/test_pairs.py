@@ -1,6 +1,6 @@
 import numpy as np
 
-from napari_hdn.noise_models import image_pairs, stack_pairs
+from napari_hdn.noise_models.pairs import image_pairs, stack_pairs
 from napari_hdn.noise_models.pairs import binned_residuals
 
 

@@ -13,15 +13,9 @@ from napari_hdn.foundation.errors import HDNError, InputError, TrainingError
 from napari_hdn.model import load_model
 from napari_hdn.noise_models import GaussianNoiseModel, PoissonGaussianNoiseModel
 from napari_hdn.foundation.progress import Progress, StopToken
-from napari_hdn.training import (
-    PRESETS,
-    TrainConfig,
-    TrainingEvent,
-    prepare_data,
-    resolve_config,
-    train,
-    training_events,
-)
+from napari_hdn.training import PRESETS, TrainConfig, TrainingEvent, resolve_config, train, training_events
+from napari_hdn.training.data import prepare_data
+from napari_hdn.training.threads import ThreadTuner
 
 from factories import NOISE, TINY, noisy_stack, run, steps  # noqa: F401 (shared with other training tests)
 
@@ -355,7 +349,7 @@ def test_thread_tuner_keeps_the_faster_thread_count(monkeypatch):
 
     monkeypatch.setattr(thread_policy, "usable_cores", lambda: 2)
     monkeypatch.setattr(torch, "set_num_threads", lambda n: None)  # leave the test process as it is
-    tuner = training.ThreadTuner(None)
+    tuner = ThreadTuner(None)
     assert tuner.candidates == [1, 2] and tuner.current == 1
     seconds = {1: 1.0, 2: 0.5}  # an idle machine: 2 threads are faster
     for _ in range(40):
@@ -367,7 +361,7 @@ def test_thread_tuner_keeps_the_faster_thread_count(monkeypatch):
         tuner.before_step()
         tuner.after_step(seconds[tuner.trial or tuner.current])
     assert tuner.current == 1
-    assert training.ThreadTuner(3).candidates == [3]
+    assert ThreadTuner(3).candidates == [3]
 
 
 def test_the_optimizer_is_the_fast_implementation_of_the_same_update(monkeypatch):

@@ -2,7 +2,11 @@
 
 from .bundle import HDNModel, load_model
 from .config import ModelConfig
-from .lvae import LadderVAE, TopDownResult
-from .objective import LossTerms, free_bits_kl, hdn_loss
+from .lvae import LadderVAE
 
-__all__ = ["ModelConfig", "LadderVAE", "TopDownResult", "LossTerms", "free_bits_kl", "hdn_loss", "HDNModel", "load_model"]
+__all__ = [
+    "ModelConfig",
+    "LadderVAE",
+    "HDNModel",
+    "load_model",
+]

@@ -10,7 +10,7 @@
     nm = load_noise_model("nm.npz")                       # ours or reference HDN / PPN2V files
 """
 
-from .base import FORMAT_VERSION, NoiseModel
+from .base import NoiseModel
 from .bootstrap import bootstrap_events, bootstrap_noise_model, bootstrap_with_signal_events
 from .calibration import calibrate, calibrate_events, fit_noise_model, fit_noise_model_events
 from .diagnostics import (
@@ -22,27 +22,15 @@ from .diagnostics import (
 )
 from .estimate import CorrelatedNoiseWarning, EstimateOptions, NoiseEstimate, estimate_events, estimate_noise_model
 from .estimate_plot import save_estimate_plot
-from .files import load_noise_model, noise_model_from_arrays
+from .files import load_noise_model
 from .gaussian import GaussianNoiseModel
 from .gmm import FitProgress, GaussianMixtureNoiseModel
 from .histogram import HistogramNoiseModel
-from .options import (
-    KINDS,
-    FitOptions,
-    GaussianOptions,
-    GMMOptions,
-    HistogramOptions,
-    PoissonGaussianOptions,
-    make_options,
-)
-from .pairs import CalibrationPairs, image_pairs, stack_pairs
+from .options import FitOptions, GaussianOptions, GMMOptions, HistogramOptions, PoissonGaussianOptions
 from .poisson_gaussian import PoissonGaussianNoiseModel
 from .stack_check import NonStaticStackWarning
 
 __all__ = [
-    "FORMAT_VERSION",
-    "KINDS",
-    "CalibrationPairs",
     "CorrelatedNoiseWarning",
     "EstimateOptions",
     "FitOptions",
@@ -68,14 +56,10 @@ __all__ = [
     "estimate_noise_model",
     "fit_noise_model",
     "fit_noise_model_events",
-    "image_pairs",
     "load_noise_model",
-    "make_options",
     "noise_model_curves",
     "noise_model_diagnostics",
     "NoiseModelCurves",
-    "noise_model_from_arrays",
     "save_diagnostics_plot",
     "save_estimate_plot",
-    "stack_pairs",
 ]

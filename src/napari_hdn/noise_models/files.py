@@ -148,7 +148,8 @@ def load_noise_model(path: str | os.PathLike) -> NoiseModel:
             arrays = {key: data[key] for key in data.files}
     except FileFormatError:
         raise
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError) as err:
+    # zipfile raises NotImplementedError for a zip version or compression it does not know (a corrupt header)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError, NotImplementedError) as err:
         raise FileFormatError(
             f"Cannot read {p} as a noise model (.npz): {load_error_reason(err)}. Is the file complete?"
         ) from err

@@ -19,25 +19,19 @@ folder, saved training state), ``optim`` (optimiser, schedule), ``threads``
 
 from ..config import PRESETS, ModelConfig, Preset, TrainConfig, resolve_config
 from .adapt import adapt, adapt_events
-from .data import MAX_IN_MEMORY_BYTES, PatchSampler, TrainingData, as_planes, prepare_data
+from .data import as_planes
 from .events import TrainingEvent
 from .start import train, training_events
-from .threads import ThreadTuner
 
 __all__ = [
-    "MAX_IN_MEMORY_BYTES",
     "PRESETS",
     "ModelConfig",
-    "PatchSampler",
     "Preset",
-    "ThreadTuner",
     "TrainConfig",
-    "TrainingData",
     "TrainingEvent",
     "adapt",
     "adapt_events",
     "as_planes",
-    "prepare_data",
     "resolve_config",
     "train",
     "training_events",
