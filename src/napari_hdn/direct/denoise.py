@@ -120,15 +120,17 @@ def denoise_events(model: ModelLike, image: Any, deactivate: Collection[int] | s
         check_model_input(model, image, model.network.stride)
         deactivate = auto_layers(model, image, precision)
     settings = DirectSettings(tuple(model.deactivated_layers(deactivate)), batch)
-    job = direct_job(model, model.device, use_bfloat16(precision, model.device), settings)
-    stride = max(model.network.stride, job.denoiser.stride)
+    bf16 = use_bfloat16(precision, model.device)
+    stride = max(model.network.stride, direct_denoiser(model, settings.deactivate).stride)
     image = check_model_input(model, image, stride)
     tiling = check_tiling(tile, overlap, stride)
-    if tile is None and model.device.type == "cpu" and not is_dask(image):
-        tiling = cpu_tiling(tiling, image.shape[-2:])  # the fewest tiles that fit the plane
     if is_dask(image):  # restore's dask path: block by block, one torch thread per block, also on a cluster
-        spec = JobSpec(dask_model(model_arg, model), str(model.device), job.bf16, direct_job, settings, None)
+        # (each block builds its own job: none is built here)
+        spec = JobSpec(dask_model(model_arg, model), str(model.device), bf16, direct_job, settings, None)
         return _lazy(dask_map(spec, 1, image, tiling, 0))
+    if tile is None and model.device.type == "cpu":
+        tiling = cpu_tiling(tiling, image.shape[-2:])  # the fewest tiles that fit the plane
+    job = direct_job(model, model.device, bf16, settings)
     return _numpy(numpy_events(job, np.asarray(image), tiling, 0, stop, "denoise"))
 
 
