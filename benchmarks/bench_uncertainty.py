@@ -7,7 +7,11 @@ with the self-calibration (the default). Against the truth (photons, never used 
 
 - coverage of the central 50/90/95 % intervals of the samples, the mean squared z-score
   (truth - MMSE)^2 / variance, and the reliability diagram (``napari_hdn.inference.metrics``);
-- the true PSNR beside the PSNR estimated without ground truth (``RestorationResult.estimated_psnr``).
+- the true PSNR beside the PSNR estimated without ground truth (``RestorationResult.estimated_psnr``: Stein's
+  unbiased risk estimate, ``napari_hdn.inference.error_estimate``), both with the truth's range, and whether
+  the estimate ranks the layer choices of one model as the truth does.
+
+``--modes calibrated`` skips the restoration with the spread as drawn (half the time).
 
     .venv/bin/python benchmarks/bench_uncertainty.py --models nuclei-cam=/work/bench_models/cam-auto ...
 """
@@ -59,6 +63,19 @@ def one_run(model, data: dict, deactivate, samples: int, calibrate: bool, seed: 
     return row
 
 
+def ranking(rows: list[dict]) -> dict:
+    """Per set and model: the layer choices ordered by true and by estimated PSNR, and whether they agree."""
+    out = {}
+    for row in rows:
+        if "psnr_estimated_db" in row:
+            out.setdefault(f"{row['set']} {row['model']}", []).append(row)
+    return {key: {"by_truth": [r["layers_off"] for r in sorted(group, key=lambda r: -r["psnr_true_db"])],
+                  "by_estimate": [r["layers_off"] for r in sorted(group, key=lambda r: -r["psnr_estimated_db"])],
+                  "agree": sorted(group, key=lambda r: -r["psnr_true_db"])
+                  == sorted(group, key=lambda r: -r["psnr_estimated_db"])}
+            for key, group in out.items() if len(group) > 1}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", required=True, help="SET=MODEL_FOLDER ...")
@@ -66,6 +83,7 @@ def main() -> None:
                         help="layer sets to restore with: auto, none, 1, 1,2 (default auto)")
     parser.add_argument("--samples", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--modes", nargs="+", choices=("drawn", "calibrated"), default=["drawn", "calibrated"])
     parser.add_argument("--out", type=Path, default=RESULTS / "uncertainty.json")
     args = parser.parse_args()
     rows = []
@@ -77,11 +95,11 @@ def main() -> None:
         for choice in args.deactivate:
             deactivate = "auto" if choice == "auto" else () if choice == "none" else tuple(
                 int(k) for k in choice.split(","))
-            for calibrate in (False, True):
+            for calibrate in [mode == "calibrated" for mode in args.modes]:
                 rows.append({"set": name, "model": folder, "asked": choice,
                              **one_run(model, data, deactivate, args.samples, calibrate, args.seed)})
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"benchmark": "uncertainty", "cpu": _cpu_name(), "machine": platform.machine(), "samples": args.samples}
+    meta = {"benchmark": "uncertainty", "ranking": ranking(rows), "cpu": _cpu_name(), "machine": platform.machine(), "samples": args.samples}
     args.out.write_text(json.dumps({**meta, "results": rows}, indent=1, default=str))
     print(f"-> {args.out}")
 

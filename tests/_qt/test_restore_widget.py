@@ -15,7 +15,7 @@ from napari_hdn.model.bundle import load_model
 
 pytestmark = pytest.mark.qt
 
-OUTPUTS = ("denoised", "variance", "samples", "activations", "info maps")  # MMSE, ..., KL maps
+OUTPUTS = ("denoised", "variance", "uncertainty", "samples", "activations", "info maps")  # MMSE, ..., KL maps
 
 
 @pytest.fixture
@@ -37,7 +37,7 @@ def test_restoration_adds_named_layers_placed_like_the_input(viewer, qtbot, rest
     assert run_task(qtbot, widget.task, widget.restore) == "done"
 
     # Samples on a "sample" axis; activations and KL maps on a "detail layer" axis in front of it (length 1 there).
-    expected_shapes = {"denoised": (64, 64), "variance": (64, 64), "samples": (3, 64, 64),
+    expected_shapes = {"denoised": (64, 64), "variance": (64, 64), "uncertainty": (64, 64), "samples": (3, 64, 64),
                        "activations": (2, 1, 64, 64), "info maps": (2, 1, 64, 64)}
     for what in OUTPUTS:
         layer = viewer.layers[f"noisy {what}"]
@@ -48,6 +48,11 @@ def test_restoration_adds_named_layers_placed_like_the_input(viewer, qtbot, rest
         assert layer.metadata["pixel_size_um"] == 0.25
         assert layer.metadata["napari_hdn"]["source_layer"] == "noisy"
     assert viewer.layers["noisy samples"].axis_labels[0] == "sample"
+    # Where the result is unsure, in the input's units: half the width of the samples' central 90 % interval.
+    spread = viewer.layers["noisy uncertainty"]
+    assert spread.metadata["napari_hdn"]["result"] == "90 % half-width" and not spread.visible
+    assert (spread.data >= 0).all() and spread.data.max() > 0
+    assert "'noisy uncertainty'" in widget.task.status.text()
     assert viewer.layers["noisy activations"].axis_labels[:2] == ("detail layer", "sample")
     assert viewer.dims.axis_labels[:2] == ("detail layer", "sample")
     mmse = viewer.layers["noisy denoised"].data

@@ -33,7 +33,8 @@ def test_predict_writes_results_with_the_pixel_size(model_dir, noisy_tif, tmp_pa
             "--deactivate", "1", "--activations", "--device", "cpu", "--quiet"]
     assert main(argv) == 0
     written = sorted(p.name for p in out.iterdir())
-    assert written == ["activations.tif", "kl_maps.tif", "median.tif", "mmse.tif", "samples.tif", "variance.tif"]
+    assert written == ["activations.tif", "half_width_90.tif", "kl_maps.tif", "median.tif", "mmse.tif", "samples.tif",
+                       "variance.tif"]
     mmse = tifffile.imread(out / "mmse.tif")
     assert mmse.shape == (2, 32, 40) and mmse.dtype == np.float32
     assert tifffile.imread(out / "samples.tif").shape == (2, 2, 32, 40)

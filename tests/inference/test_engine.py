@@ -11,6 +11,7 @@ from napari_hdn.inference.engine import (
     SamplingSettings,
     TileEngine,
     auto_batch_size,
+    central_half_width,
     pixelwise_median,
     tile_seed,
     transform,
@@ -24,6 +25,23 @@ from napari_hdn.foundation.threads import configure_threads
 def test_pixelwise_median_is_exact(n):
     values = torch.randn(n, 3, 4)
     np.testing.assert_allclose(pixelwise_median(values).numpy(), np.median(values.numpy(), 0), rtol=1e-6)
+
+
+@pytest.mark.parametrize("n", [2, 3, 10, 21, 100])
+@pytest.mark.parametrize("level", [0.5, 0.9, 0.95])
+def test_central_half_width_matches_numpys_quantiles(n, level):
+    values = torch.randn(n, 3, 4, generator=torch.Generator().manual_seed(n))
+    low, high = np.quantile(values.numpy(), [(1 - level) / 2, (1 + level) / 2], axis=0)
+    np.testing.assert_allclose(central_half_width(values, level).numpy(), (high - low) / 2, rtol=1e-5, atol=1e-6)
+
+
+def test_central_half_width_of_one_sample_is_zero():
+    assert not central_half_width(torch.randn(1, 3, 4)).any()
+
+
+def test_central_half_width_of_a_gaussian_is_1_645_sigma():
+    values = 3.0 * torch.randn(4000, 2, 2, generator=torch.Generator().manual_seed(0))
+    np.testing.assert_allclose(central_half_width(values, 0.9).numpy(), 1.645 * 3.0, rtol=0.06)
 
 
 def test_the_8_transforms_are_distinct_and_undone():
@@ -83,7 +101,7 @@ def test_sample_tile_reports_progress_per_batch_and_stops(model, image):
             averaged, deviations = done.value
             break
     assert fractions == pytest.approx([1 / 3, 2 / 3, 1.0])
-    assert averaged.shape == (3, *image.shape) and deviations.shape == (2, *image.shape)
+    assert averaged.shape == (4, *image.shape) and deviations.shape == (2, *image.shape)
 
     class Stop:
         def __bool__(self):

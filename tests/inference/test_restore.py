@@ -35,6 +35,10 @@ def test_2d_shapes_dtypes_and_statistics(model, image):
     np.testing.assert_allclose(result.samples.var(0), result.variance, rtol=1e-3, atol=1e-3)
     np.testing.assert_allclose(result.std, np.sqrt(result.variance))
     np.testing.assert_allclose(np.median(result.samples, 0), result.median, atol=1e-3)
+    low, high = np.quantile(result.samples, [0.05, 0.95], axis=0)
+    np.testing.assert_allclose(result.half_width_90, (high - low) / 2, atol=1e-3)
+    assert result.half_width_90.dtype == np.float32 and result.half_width_90.max() > 0
+    assert set(result.images()) == {"mmse", "variance", "median", "half_width_90", "samples"}
     assert result.variance.min() >= 0 and result.variance.max() > 0
     # In the input's units (the model normalises with mean 120, std 25), not normalised ones.
     assert 30 < result.mmse.mean() < 300
@@ -192,6 +196,7 @@ def test_dask_in_lazy_dask_out(model):
     np.testing.assert_allclose(computed.mmse, eager.mmse, atol=1e-5)
     np.testing.assert_allclose(computed.samples, eager.samples, rtol=1e-6, atol=1e-5)  # float32 rounding
     np.testing.assert_allclose(computed.std, eager.std, rtol=1e-3, atol=1e-5)  # scaled by the factor
+    np.testing.assert_allclose(computed.half_width_90, eager.half_width_90, rtol=1e-3, atol=1e-5)
     assert computed.uncertainty.factor == pytest.approx(eager.uncertainty.factor)  # the same crop calibrates both
 
 
@@ -328,7 +333,11 @@ def test_self_calibration_is_opt_in_and_scales_the_spread_consistently(model, im
     np.testing.assert_allclose(calibrated.variance, plain.variance * u.factor, rtol=1e-5)
     np.testing.assert_allclose(calibrated.samples - calibrated.mmse,
                                (plain.samples - plain.mmse) * np.sqrt(u.factor), rtol=1e-4, atol=1e-4)
-    assert calibrated.estimated_mse == pytest.approx(u.factor * float(np.mean(plain.variance)), rel=0.5)
+    np.testing.assert_allclose(calibrated.half_width_90, plain.half_width_90 * np.sqrt(u.factor), rtol=1e-4,
+                               atol=1e-4)
+    # The error estimate is Stein's (inference.error_estimate), made on the image itself; recorded with it.
+    assert u.error is not None and calibrated.estimated_mse == u.error.mse > 0 and u.error.pixels == image.size
+    assert u.to_metadata()["error_estimate"]["method"].startswith("Stein")
     assert "estimated error" in u.describe("ADU")
 
 

@@ -53,7 +53,7 @@ from .restore_view import (  # noqa: F401 (PLANES_KEY, text_overlay: tests)
     text_overlay,
 )
 from .result_axes import follow_sliders, show_stack
-from .result_names import all_on_result, free_names, output_name, result_name, variant_tag
+from .result_names import HALF_WIDTH, all_on_result, free_names, output_name, result_name, variant_tag
 from .save_results import ask_and_save
 from .tooltips import explain_restoration_options
 
@@ -335,14 +335,18 @@ class RestoreWidget(HDNWidget):
         if self.suggestion is not None and tuple(restoration.deactivate) == tuple(self.suggestion.layers):
             about["suggestion"] = self.suggestion.to_metadata()  # the choice came from it
         tag = variant_tag(switched_off, plane=plane)
-        mmse_name, variance_name, samples_name = free_names(
-            self.viewer, [result_name(name, what, tag) for what in ("MMSE", "variance", "samples")], identity)
+        mmse_name, variance_name, spread_name, samples_name = free_names(
+            self.viewer, [result_name(name, what, tag) for what in ("MMSE", "variance", HALF_WIDTH, "samples")],
+            identity)
         planes = {PLANES_KEY: [f"detail layer z{i}" for i in range(1, model.n_layers + 1)]}
         same_contrast = {} if like.rgb else {"contrast_limits": tuple(like.contrast_limits)}
         show_image(self.viewer, mmse_name, restoration.mmse, like, metadata={"napari_hdn": {**about, "result": "MMSE"}},
                    offset=plane, **same_contrast)
         show_image(self.viewer, variance_name, restoration.variance, like, offset=plane,
                    metadata={"napari_hdn": {**about, "result": "variance"}}, colormap="magma", visible=False)
+        show_image(self.viewer, spread_name, restoration.half_width_90, like, offset=plane,
+                   metadata={"napari_hdn": {**about, "result": HALF_WIDTH, "units": "the input's intensity units"}},
+                   colormap="magma", visible=False)
         if restoration.samples.shape[0]:
             sample_labels = {PLANES_KEY: [f"sample {k + 1}" for k in range(restoration.samples.shape[0])]}
             show_stack(self.viewer, samples_name, "samples", restoration.samples, like, plane,
@@ -365,7 +369,8 @@ class RestoreWidget(HDNWidget):
                 self.latent.show_kl(model, mean_kl, f"'{name}'")
         self.viewer.layers.selection.active = like  # not the last result added (often a hidden one)
         self.task.set_status(f"Restored '{name}' with {restoration.n_samples} samples into '{mmse_name}'"
-                             + (" (earlier results kept)." if switched_off else "."))
+                             + (" (earlier results kept)" if switched_off else "")
+                             + f"; how sure it is: '{spread_name}' (hidden).")
 
     # -- which layers hold noise (napari_hdn.suggest_deactivation) --------------------------------------------
     def suggest(self) -> bool:

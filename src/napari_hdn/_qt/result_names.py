@@ -24,7 +24,8 @@ from ..plugin.layer_roles import KEY, RESULT, layer_role
 
 
 # Result layers are named in plain words; their metadata keeps the precise term ("result": "MMSE", "KL maps").
-LAYER_WORDS = {"MMSE": "denoised", "KL maps": "info maps"}
+HALF_WIDTH = "90 % half-width"  # of the samples' central interval, in intensity units: where the result is unsure
+LAYER_WORDS = {"MMSE": "denoised", "KL maps": "info maps", HALF_WIDTH: "uncertainty"}
 # What napari's layer list shows of a name beside the plugin's dock at 1366 x 768, with its scroll bar: 198 px of
 # its bold text (tests/_qt/test_result_names.py checks the names of the walk-through there).
 NAME_PX = 198

@@ -102,9 +102,9 @@ def run(args: argparse.Namespace, restore_kwargs: dict[str, Any]) -> int:
     with dask_client(scheduler_address(args)):
         # The model goes by path: the workers load it once each instead of receiving pickled weights.
         result = drive(restore_events(str(Path(args.model).resolve()), image, device=args.device, **restore_kwargs))
-        arrays = {"mmse": result.mmse, "variance": result.variance, "median": result.median}
-        if result.samples.shape[0] > 0:
-            arrays["samples"] = result.samples
+        arrays = result.images()
+        if result.samples.shape[0] == 0:
+            del arrays["samples"]
         if to_zarr:
             _write_zarr(out, arrays, metadata, args, output_metadata, write_ome_zarr)
         else:
@@ -159,7 +159,7 @@ def _write_tiffs(out: Path, result: Any, args: argparse.Namespace) -> None:
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} is a file: give a folder for the results.")
     metadata = read_pixel_metadata(args.input) if Path(args.input).is_file() else {}
-    arrays = {"mmse": result.mmse, "variance": result.variance, "median": result.median, "samples": result.samples}
+    arrays = result.images()
     paths = {name: out / f"{name}.tif" for name in arrays}
     existing = [str(p) for p in paths.values() if p.exists()]
     if existing and not args.overwrite:

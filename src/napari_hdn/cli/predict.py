@@ -18,7 +18,7 @@ from ._direct_layers import auto_layers_for_direct
 from .cli_words import cli_message
 
 DEFAULT_SAMPLES = 100
-OUTPUTS = ("mmse", "variance", "median", "samples")
+OUTPUTS = ("mmse", "variance", "median", "half_width_90", "samples")
 ACTIVATION_OUTPUTS = ("activations", "kl_maps")
 # With --deactivate auto: the layers chosen, their scores and reasons (JSON).
 DEACTIVATION_RECORD = "deactivation.json"
@@ -30,6 +30,10 @@ outputs (float32 TIFFs in the input's intensity units, with its pixel size):
   mmse.tif         minimum mean square error estimate: the mean of the N samples
   variance.tif     pixel-wise variance of the N samples (the restoration's uncertainty)
   median.tif       pixel-wise median of the N samples
+  half_width_90.tif  half the width of the central 90 % interval of the N samples:
+                   where the restoration is uncertain, in intensity units (the truth
+                   lies within mmse +- this at about 9 pixels in 10 if the uncertainty
+                   is calibrated; see the README, "Reading the uncertainty")
   samples.tif      the first K samples, as a stack (sample axis first)
   activations.tif  with --activations: per latent layer (z1 first), the image decoded
                    from that layer alone (every other layer at its prior's mean)
@@ -151,12 +155,7 @@ def run(args: argparse.Namespace) -> int:
     bar = None if args.quiet else ProgressBar()
     try:
         result = drive(events, bar)
-        arrays = {
-            "mmse": result.mmse,
-            "variance": result.variance,
-            "median": result.median,
-            "samples": result.samples,
-        }
+        arrays = result.images()
         if args.activations:
             arrays["activations"], arrays["kl_maps"] = drive(layer_activations_events(model, image, **options), bar)
     finally:

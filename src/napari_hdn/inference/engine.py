@@ -82,6 +82,23 @@ def pixelwise_median(samples: torch.Tensor) -> torch.Tensor:
     return 0.5 * (lower + upper)
 
 
+def central_half_width(samples: torch.Tensor, level: float = 0.9) -> torch.Tensor:
+    """Half the width of the central ``level`` interval over dim 0: (q_high - q_low) / 2, with the quantiles
+    linearly interpolated between order statistics (numpy's default, as ``inference.metrics`` measures)."""
+    n = samples.shape[0]
+    if n < 2:
+        return torch.zeros_like(samples[0])
+    ends = []
+    for q in ((1.0 - level) / 2.0, (1.0 + level) / 2.0):
+        position = q * (n - 1)
+        below = int(np.floor(position))
+        weight = position - below
+        lower = torch.kthvalue(samples, below + 1, dim=0).values
+        upper = torch.kthvalue(samples, min(below + 2, n), dim=0).values if weight > 0 else lower
+        ends.append(lower + weight * (upper - lower))
+    return 0.5 * (ends[1] - ends[0])
+
+
 def batch_memory_budget(device: torch.device) -> int:
     if device.type == "cuda":
         return int(CUDA_BATCH_FRACTION * torch.cuda.get_device_properties(device).total_memory)
@@ -119,9 +136,9 @@ class SamplingSettings:
         return min(self.keep_samples, self.n_draws)
 
 
-# Channels of the averaged output of a sampled tile.
-MEAN, VARIANCE, MEDIAN = 0, 1, 2
-N_STATISTICS = 3
+# Channels of the averaged output of a sampled tile; HALF_WIDTH_90: half the central 90 % interval's width.
+MEAN, VARIANCE, MEDIAN, HALF_WIDTH_90 = 0, 1, 2, 3
+N_STATISTICS = 4
 
 
 class TileEngine:
@@ -172,8 +189,8 @@ class TileEngine:
     ) -> Generator[float, None, tuple[np.ndarray, np.ndarray] | None]:
         """Draw the samples of one tile; yields the fraction done after each batch.
 
-        Returns ``(averaged, deviations)``: (3, h, w) mean, variance and median of
-        the samples and (K, h, w) the first K samples minus the mean, all in the
+        Returns ``(averaged, deviations)``: (4, h, w) mean, variance, median and the half-width of the
+        central 90 % interval of the samples and (K, h, w) the first K samples minus the mean, all in the
         input's units; None if stopped.
         """
         n = settings.n_draws
@@ -209,7 +226,8 @@ class TileEngine:
                 yield done / n
         with torch.inference_mode():
             mean = samples.mean(0)
-            averaged = torch.stack([mean, samples.var(0, unbiased=False), pixelwise_median(samples)])
+            averaged = torch.stack([mean, samples.var(0, unbiased=False), pixelwise_median(samples),
+                                    central_half_width(samples, 0.9)])
             deviations = samples[: settings.keep_samples] - mean
             return averaged.cpu().numpy(), deviations.cpu().numpy()
 

@@ -23,6 +23,8 @@ from ..checks.inputs import (
 )
 from ..checks.intensity_range import check_finite_result, check_some_layer_active
 from ..foundation.progress import StopToken, drive
+from .error_estimate import SAMPLES as ERROR_SAMPLES
+from .error_estimate import central_plane_crop, estimate_error
 from .uncertainty import calibration_factor, central_square, simulated_noisy, summary
 from .driver import (
     ActivationsJob,
@@ -37,6 +39,7 @@ from .driver import (
 )
 from ..foundation.threads import configure_threads
 from .engine import (
+    HALF_WIDTH_90,
     MEAN,
     MEDIAN,
     N_STATISTICS,
@@ -58,8 +61,10 @@ DEFAULT_KEPT = 10  # samples returned when keep_samples is not given (at most n_
 class RestorationResult:
     """Statistics of the posterior samples, in the input's intensity units (float32).
 
-    ``mmse``, ``variance``, ``std`` and ``median`` have the input's shape; ``samples``
-    has shape (K, *input shape) (the first K of the N samples). For a dask input
+    ``mmse``, ``variance``, ``std``, ``median`` and ``half_width_90`` have the input's shape; ``samples``
+    has shape (K, *input shape) (the first K of the N samples). ``half_width_90``: half the width of the
+    central 90 % interval of the N samples at each pixel (the truth lies within ``mmse`` ± about this at 9
+    pixels in 10 when the uncertainty is calibrated; see the README's "Reading the uncertainty"). For a dask input
     all of them are lazy dask arrays sharing one graph: compute them together
     (:meth:`compute` or ``dask.compute``) to run the network once.
     ``complete`` is False when a stop request ended the restoration early; the
@@ -74,6 +79,7 @@ class RestorationResult:
     n_samples: int
     deactivate: tuple[int, ...]
     complete: bool = True
+    half_width_90: Any = None
     # With deactivate="auto": the suggestion that chose the layers (napari_hdn.suggest_deactivation).
     suggestion: Any = None
     # The self-calibration of the uncertainty and the error estimate (inference.uncertainty); None for lazy
@@ -100,10 +106,17 @@ class RestorationResult:
             return self
         import dask
 
-        mmse, variance, std, median, samples = dask.compute(
-            self.mmse, self.variance, self.std, self.median, self.samples, **kwargs
+        mmse, variance, std, median, half_width, samples = dask.compute(
+            self.mmse, self.variance, self.std, self.median, self.half_width_90, self.samples, **kwargs
         )
-        return replace(self, mmse=mmse, variance=variance, std=std, median=median, samples=samples)
+        return replace(self, mmse=mmse, variance=variance, std=std, median=median, half_width_90=half_width,
+                       samples=samples)
+
+    def images(self) -> dict[str, Any]:
+        """The result images by their file names (as ``hdn predict`` writes them): ``mmse``, ``variance``,
+        ``median``, ``half_width_90``, ``samples``."""
+        return {"mmse": self.mmse, "variance": self.variance, "median": self.median,
+                "half_width_90": self.half_width_90, "samples": self.samples}
 
 
 def _job_spec(model_arg: Any, engine: TileEngine, make_job: Any, settings: SamplingSettings | None, threads) -> JobSpec:
@@ -175,7 +188,7 @@ def restore_events(
             return _lazily(events, model, image, seed, options) if calibrated else events
         events = _finite(_restoration(SamplingJob(engine, settings), image, tiling, seed, stop, threads, n_drawn,
                                       layers_off), model)
-        return self_calibrated(events, model, image, seed, stop, options) if calibrated else events
+        return self_calibrated(events, model, image, seed, stop, options, n_drawn) if calibrated else events
 
     if not auto:
         return start(settings)
@@ -187,23 +200,48 @@ def restore_events(
     return _auto_restoration(suggestion, model, settings, start)
 
 
-def self_calibrated(events, model, image, seed, stop, options):
-    """The restoration, its uncertainty calibrated on a simulated copy of a central crop (``uncertainty``).
+def self_calibrated(events, model, image, seed, stop, options, n_samples):
+    """The restoration, its uncertainty calibrated on a simulated copy of a central crop and its error estimated
+    without ground truth (``uncertainty``).
 
-    The calibration costs two restorations of the crop: its share of the progress bar is counted from the
-    start, so that the bar never runs backwards."""
+    That costs two restorations of the crop and two of at most 512 x 512 pixels with a few samples: their share
+    of the progress bar is counted from the start, so that the bar never runs backwards."""
     ys, xs = central_square(image.shape)
     planes = image.reshape(-1, *image.shape[-2:])
-    share = 2.0 * (ys.stop - ys.start) * (xs.stop - xs.start) / float(np.prod(image.shape))
-    result, last = yield from _scaled(events, 1.0 + share)
+    probe = central_plane_crop(image)
+    extra = 2.0 * (ys.stop - ys.start) * (xs.stop - xs.start) + 2.0 * probe.size * _probe_samples(n_samples) / n_samples
+    result, last = yield from _scaled(events, 1.0 + extra / float(np.prod(image.shape)))
     if not result.complete:
         return result
     plane = np.asarray(planes[planes.shape[0] // 2][ys, xs], dtype=np.float32)
     found = yield from _calibration(model, plane, result, seed, stop, options, last)
     if found is None:
         return result
-    calibration = summary(found[0].factor, result.variance, result.mmse, model.noise_model, True)
+    error = yield from _error(model, probe, result, _span(result.mmse), seed, stop, options, last)
+    if error is None:
+        return result
+    calibration = summary(found[0].factor, result.variance, result.mmse, model.noise_model, True, error)
     return _scaled_result(result, calibration)
+
+
+def _probe_samples(n_samples: int) -> int:
+    return min(ERROR_SAMPLES, max(n_samples, 1))
+
+
+def _span(mmse) -> float:
+    return float(np.nanmax(mmse) - np.nanmin(mmse))
+
+
+def _error(model, crop, result, span, seed, stop, options, last=None):
+    """The error estimate of ``result`` measured on ``crop`` (inference.error_estimate), or None if stopped."""
+    def restore_crop(image, part):
+        events = restore_events(model, image, n_samples=_probe_samples(result.n_samples), keep_samples=0,
+                                seed=seed + 3, deactivate=result.deactivate, calibrate=False, stop=stop, **options)
+        return (yield from _forward(events, last, 2 + part))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return (yield from estimate_error(restore_crop, model.noise_model, crop, result.n_samples, span, seed))
 
 
 def _lazily(events, model, image, seed, options):
@@ -213,18 +251,21 @@ def _lazily(events, model, image, seed, options):
 
 def lazily_calibrated(result, model, image, seed, options):
     """A lazy (dask) restoration with the factor found on a central crop computed now (eagerly, small); the
-    error estimate is the crop's (the whole image's mean variance would need the whole computation)."""
+    error estimate is the crop's (the whole image's would need the whole computation)."""
     ys, xs = central_square(image.shape)
     planes = image.reshape(-1, *image.shape[-2:])
+    middle = planes[planes.shape[0] // 2]
     try:  # a bad block is reported when the result is computed, as for an uncalibrated lazy restoration
-        plane = np.asarray(planes[planes.shape[0] // 2][ys, xs].compute(), dtype=np.float32)
+        plane = np.asarray(middle[ys, xs].compute(), dtype=np.float32)
         found = drive(_calibration(model, plane, result, seed, None, options))
+        if found is None:
+            return result
+        calibration, real = found
+        probe = central_plane_crop(np.asarray(middle.compute()))
+        error = drive(_error(model, probe, result, _span(real.mmse), seed, None, options))
     except InputError:
         return result
-    if found is None:
-        return result
-    calibration, real = found
-    calibration = summary(calibration.factor, real.variance, real.mmse, model.noise_model, True)
+    calibration = summary(calibration.factor, real.variance, real.mmse, model.noise_model, True, error)
     return _scaled_result(result, calibration)
 
 
@@ -234,7 +275,8 @@ def _scaled_result(result, calibration):
     scale = np.float32(math.sqrt(calibration.factor))
     return replace(result, variance=variance, std=variance**0.5,
                    samples=result.mmse + (result.samples - result.mmse) * scale,
-                   median=result.mmse + (result.median - result.mmse) * scale, uncertainty=calibration)
+                   median=result.mmse + (result.median - result.mmse) * scale,
+                   half_width_90=result.half_width_90 * scale, uncertainty=calibration)
 
 
 def _calibration(model, plane, result, seed, stop, options, last=None):
@@ -278,14 +320,15 @@ def _scaled(events, stretch: float):
 
 
 def _forward(events, last, part: int):
-    """A nested restoration of the calibration (``part`` 0 or 1 of 2), reported in the room left after ``last``."""
+    """A nested restoration of the calibration (``part`` 0..3: two of the simulation, two of the error
+    estimate), reported in the room left after ``last`` (a quarter each)."""
     while True:
         try:
             event = next(events)
         except StopIteration as finished:
             return finished.value
         if last is not None and event.total:
-            width = (last.total - last.done) / 2
+            width = (last.total - last.done) / 4
             yield replace(last, done=last.done + width * (part + event.done / event.total), message=CALIBRATING)
 
 
@@ -307,7 +350,7 @@ def _finite(events, model):
     result = yield from events
     if result.complete:
         check_finite_result({"MMSE": result.mmse, "variance": result.variance, "median": result.median,
-                             "samples": result.samples}, model)
+                             "90 % interval": result.half_width_90, "samples": result.samples}, model)
     return result
 
 
@@ -341,6 +384,7 @@ def _result(averaged, deviations, n_drawn, layers_off, complete) -> RestorationR
         variance=variance,
         std=np.sqrt(variance),
         median=averaged[MEDIAN],
+        half_width_90=averaged[HALF_WIDTH_90],
         samples=deviations,
         n_samples=n_drawn,
         deactivate=layers_off,
@@ -390,7 +434,7 @@ def restore(
     :class:`~napari_hdn.foundation.progress.StopToken`). ``on_event``: called with each progress event.
 
     Returns a :class:`RestorationResult` (``mmse``, ``variance``, ``std``,
-    ``median``, ``samples``; with ``calibrate``: ``uncertainty``,
+    ``median``, ``half_width_90``, ``samples``; with ``calibrate``: ``uncertainty``,
     ``estimated_mse``, ``estimated_psnr``) in the input's intensity units, float32.
     """
     return drive(restore_events(model, image, n_samples, keep_samples, deactivate, tta, tile, seed, **options), on_event)

@@ -21,8 +21,9 @@ bootstrap): on a central crop,
    (s* - MMSE*)^2 / variance* over the crop is the factor by which the posterior variance is too small.
 
 The variance map is multiplied by that factor and the samples spread about the MMSE by its square root. The
-error estimate is the calibrated variance averaged over the image: the expected squared error of the MMSE
-(input units^2), and from it a PSNR with the MMSE's own range (no truth is known). Nothing here uses a truth.
+error estimate (the expected squared error of the MMSE, input units^2, and from it a PSNR with the MMSE's own
+range) is Stein's unbiased risk estimate (``error_estimate.py``) where one was made, else the calibrated
+variance averaged over the image. Nothing here uses a truth.
 
 Limits: where the noise model is wrong, the simulated problem is wrong too; where the noise is correlated but
 its correlation unknown (no record), the estimate is marked unreliable.
@@ -49,7 +50,8 @@ class UncertaintyCalibration:
     """What the self-calibration found (see the module docstring).
 
     ``factor``: the posterior variance's multiplier (1 = calibrated as drawn); ``estimated_mse``: the
-    expected squared error of the MMSE over the image, input units^2; ``estimated_psnr``: dB, with the MMSE's
+    expected squared error of the MMSE over the image, input units^2 (Stein's unbiased risk estimate where
+    ``error`` holds one, else the calibrated variance's mean); ``estimated_psnr``: dB, with the MMSE's
     range; ``reliable``: False where the simulation cannot describe the noise; ``note``: why, in words;
     ``includes``: what the variance map includes.
     """
@@ -60,10 +62,12 @@ class UncertaintyCalibration:
     reliable: bool
     note: str
     includes: str
+    error: Any = None  # the error estimate behind estimated_mse (inference.error_estimate), where one was made
 
     def to_metadata(self) -> dict[str, Any]:
         return {"factor": self.factor, "estimated_mse": self.estimated_mse, "estimated_psnr": self.estimated_psnr,
-                "reliable": self.reliable, "note": self.note, "includes": self.includes}
+                "reliable": self.reliable, "note": self.note, "includes": self.includes,
+                "error_estimate": None if self.error is None else self.error.to_metadata()}
 
     def describe(self, units: str = "") -> str:
         """'estimated error ±… (about … dB)' in plain words."""
@@ -128,19 +132,28 @@ def correlation_unknown(noise_model: Any) -> bool:
     return record_of(noise_model) is None
 
 
-def summary(factor: float, variance: np.ndarray, mmse: np.ndarray, noise_model: Any, calibrated: bool) -> UncertaintyCalibration:
-    """The calibration record for a variance map (before calibration) and the factor found."""
+def summary(factor: float, variance: np.ndarray, mmse: np.ndarray, noise_model: Any, calibrated: bool,
+            error: Any = None) -> UncertaintyCalibration:
+    """The calibration record for a variance map (before calibration) and the factor found; ``error``: the
+    error estimate (``inference.error_estimate.ErrorEstimate``), which replaces the calibrated variance's mean
+    as the estimate of the squared error."""
     factor = float(min(max(factor, 1e-3), MAX_FACTOR))
     mse = float(np.nanmean(np.asarray(variance, dtype=np.float64))) * factor
     span = float(np.nanmax(mmse) - np.nanmin(mmse))
     psnr = 10.0 * math.log10(span**2 / mse) if mse > 0 and span > 0 else float("nan")
+    if error is not None:
+        return UncertaintyCalibration(factor, error.mse, error.psnr, error.reliable, error.note,
+                                      _includes(factor, calibrated), error)
     reliable, note = True, "self-calibrated on a simulated copy of the image"
     if not calibrated:
         reliable, note = False, "not calibrated (too few samples or calibration switched off): the posterior spread alone"
     elif correlation_unknown(noise_model):
         reliable, note = False, ("the noise model says nothing of the noise's correlation between pixels, "
                                  "so a correlated camera noise would be simulated as white")
-    includes = ("the posterior spread of the samples, scaled by the self-calibration factor "
-                f"{factor:.3g}" if calibrated else "the posterior spread of the samples")
-    return UncertaintyCalibration(factor, mse, psnr, reliable, note, includes)
+    return UncertaintyCalibration(factor, mse, psnr, reliable, note, _includes(factor, calibrated))
+
+
+def _includes(factor: float, calibrated: bool) -> str:
+    return ("the posterior spread of the samples, scaled by the self-calibration factor "
+            f"{factor:.3g}" if calibrated else "the posterior spread of the samples")
 
