@@ -52,7 +52,8 @@ def test_restoration_adds_named_layers_placed_like_the_input(viewer, qtbot, rest
     spread = viewer.layers["noisy uncertainty"]
     assert spread.metadata["napari_hdn"]["result"] == "90 % half-width" and not spread.visible
     assert (spread.data >= 0).all() and spread.data.max() > 0
-    assert "'noisy uncertainty'" in widget.task.status.text()
+    assert "'noisy uncertainty'" in widget.task.status.text() and "Estimated error" not in widget.task.status.text()
+    assert spread.metadata["napari_hdn"]["uncertainty"] == {"variance includes": "the posterior spread of the samples"}
     assert viewer.layers["noisy activations"].axis_labels[:2] == ("detail layer", "sample")
     assert viewer.dims.axis_labels[:2] == ("detail layer", "sample")
     mmse = viewer.layers["noisy denoised"].data
@@ -72,6 +73,17 @@ def test_restoration_adds_named_layers_placed_like_the_input(viewer, qtbot, rest
         assert viewer.layers[f"noisy {what}"] is layer
     assert viewer.layers["noisy samples"].data.shape == (2, 64, 64)
     assert messages == []
+
+
+def test_the_error_estimate_is_shown_when_asked(viewer, qtbot, restore_widget, messages):
+    widget = restore_widget
+    assert widget.check_error.isVisible() is widget.tta.isVisible() and not widget.check_error.isChecked()
+    widget.check_error.setChecked(True)
+    assert run_task(qtbot, widget.task, widget.restore) == "done"
+    status = widget.task.status.text()
+    assert "Estimated error \u00b1" in status and "dB" in status
+    about = viewer.layers["noisy variance"].metadata["napari_hdn"]["uncertainty"]
+    assert about["error_estimate"]["method"].startswith("Stein") and "self-calibration" in about["includes"]
 
 
 def test_plane_labels_name_the_latent_layer_in_view(viewer, qtbot, restore_widget):

@@ -50,7 +50,8 @@ def test_save_results_writes_the_input_results_with_its_pixel_size(viewer, resto
     widget = restored
     asked = _answer_dialogs(monkeypatch, tmp_path)
     widget.save_button.click()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["noisy denoised.tif", "noisy variance.tif"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["noisy denoised.tif", "noisy uncertainty.tif",
+                                                            "noisy variance.tif"]
     with tifffile.TiffFile(tmp_path / "noisy denoised.tif") as tif:
         np.testing.assert_array_equal(tif.asarray(), viewer.layers["noisy denoised"].data)
         assert tif.pages.first.resolution == pytest.approx((4.0, 2.0))  # pixels per micron along x, y
@@ -83,9 +84,9 @@ def test_save_results_as_ome_zarr(viewer, restored, tmp_path, monkeypatch, messa
     assert messages == []
 
 
-def test_the_dialog_offers_only_results_and_ticks_the_input_mmse_and_variance(viewer, restored):
+def test_the_dialog_offers_only_results_and_ticks_the_input_mmse_variance_and_uncertainty(viewer, restored):
     viewer.add_image(noisy_stack(1)[0], name="other image")
     dialog = save_results.SaveResultsDialog(restored.viewer, "noisy")
     offered = [dialog.layers.item(i).text() for i in range(dialog.layers.count())]
-    assert sorted(offered) == ["noisy denoised", "noisy samples", "noisy variance"]
-    assert sorted(dialog.chosen()[0]) == ["noisy denoised", "noisy variance"]
+    assert sorted(offered) == ["noisy denoised", "noisy samples", "noisy uncertainty", "noisy variance"]
+    assert sorted(dialog.chosen()[0]) == ["noisy denoised", "noisy uncertainty", "noisy variance"]

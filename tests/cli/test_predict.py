@@ -53,6 +53,20 @@ def test_predict_writes_results_with_the_pixel_size(model_dir, noisy_tif, tmp_pa
     np.testing.assert_allclose(mmse, expected.mmse, rtol=1e-6)
 
 
+def test_predict_calibrate_prints_the_error_estimate(model_dir, noisy_tif, tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = ["predict", str(model_dir), str(noisy_tif), "--out", str(out), "--samples", "3", "--keep-samples", "0",
+            "--calibrate", "--device", "cpu"]
+    assert main(argv) == 0
+    assert not (out / "samples.tif").exists() and (out / "half_width_90.tif").exists()  # none kept: no empty file
+    lines = [line for line in capsys.readouterr().out.splitlines() if "estimated error" in line]
+    assert len(lines) == 1 and lines[0].startswith("hdn predict: estimated error \u00b1") and " dB" in lines[0]
+    assert "noise model alone" in lines[0]
+    plain = tmp_path / "plain"
+    assert main(["predict", str(model_dir), str(noisy_tif), "--out", str(plain), "--samples", "3", "--device", "cpu"]) == 0
+    assert "estimated error" not in capsys.readouterr().out  # only when asked: it costs a few restorations
+
+
 def test_predict_never_overwrites_without_permission(model_dir, noisy_tif, tmp_path, capsys):
     out = tmp_path / "out"
     out.mkdir()

@@ -27,6 +27,7 @@ def noisy(tmp_path):
     (["--direct", "--samples", "5"], "--samples"),
     (["--direct", "--keep-samples", "2"], "--keep-samples"),
     (["--direct", "--activations"], "--activations"),
+    (["--direct", "--calibrate"], "--calibrate"),
     (["--multiscale"], "--multiscale"),
     (["--multiscale", "--direct"], "--multiscale"),
 ])
@@ -44,5 +45,5 @@ def test_multiscale_with_an_ome_zarr_out_is_still_accepted_by_the_check():
     from napari_hdn.cli.predict import check_flags
 
     args = argparse.Namespace(direct=False, tta=False, samples=None, keep_samples=None, activations=False,
-                              multiscale=True, out="x.ome.zarr")
+                              calibrate=False, multiscale=True, out="x.ome.zarr")
     check_flags(args)

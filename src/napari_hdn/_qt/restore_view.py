@@ -63,6 +63,20 @@ def text_overlay(viewer: Any) -> Any:
     return canvas.overlays["text"] if canvas is not None else viewer.text_overlay
 
 
+def uncertainty_record(restoration: Any) -> dict[str, Any]:
+    """What the variance and the spread of a restoration include, for its layers' metadata."""
+    checked = restoration.uncertainty
+    return {"variance includes": "the posterior spread of the samples"} if checked is None else checked.to_metadata()
+
+
+def restored_line(name: str, restoration: Any, mmse_name: str, spread_name: str, others_kept: bool) -> str:
+    """The status line after a restoration: where it went, where to see how sure it is, and the error estimate."""
+    checked = restoration.uncertainty
+    return (f"Restored '{name}' with {restoration.n_samples} samples into '{mmse_name}'"
+            + (" (earlier results kept)" if others_kept else "") + f"; how sure it is: '{spread_name}' (hidden)."
+            + ("" if checked is None else f" {checked.describe().replace('estimated', 'Estimated', 1)}."))
+
+
 def _restore_and_explain(restoring, explaining):
     """Restoration, then (optionally) the per-layer activations, as one job.
 

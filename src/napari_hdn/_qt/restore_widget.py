@@ -48,6 +48,8 @@ from .restore_target import RestoreTarget
 from .restore_view import (  # noqa: F401 (PLANES_KEY, text_overlay: tests)
     PLANES_KEY,
     _restore_and_explain,
+    restored_line,
+    uncertainty_record,
     region_in_view,
     show_plane_label,
     text_overlay,
@@ -94,6 +96,7 @@ class RestoreWidget(HDNWidget):
         self.tta = QCheckBox("Average over 8 flips and rotations (slower)")
         self.activations = QCheckBox("Show what each detail layer contributes")
         self.activations.setChecked(True)
+        self.check_error = QCheckBox("Estimate how far it is from the truth (slower)")
         self.target = RestoreTarget()
         for signal in (self.input_layer.currentIndexChanged, self.target.choice.currentIndexChanged,
                        self.n_samples.valueChanged, self.tta.toggled):
@@ -114,20 +117,14 @@ class RestoreWidget(HDNWidget):
         self.preview_task = TaskPanel("Preview", "Cancel", hidden_until_used=True)
         self.preview_task.finished.connect(self._preview_finished)
         self.apply_button = QPushButton("Apply to whole image")
-        self.apply_button.setToolTip("Restores the whole input with the layers switched off as above, into a new "
-                                     "layer named after them, e.g. '... denoised (no z1)'; earlier results stay.")
         self.apply_button.clicked.connect(self.restore)
         self.side_by_side = QCheckBox("Side by side with all layers on")
         self.side_by_side.setToolTip(SIDE_BY_SIDE_TIP)
         self.side_by_side.toggled.connect(self._compare_changed)
         self.compare = SideBySide(self.viewer)
         self.save_button = QPushButton("Save results...")
-        self.save_button.setToolTip("Writes the result layers you choose as TIFF (or OME-Zarr) files with the "
-                                    "input's pixel size; asks before replacing a file.")
         self.save_button.clicked.connect(self.save_dialog)
         self.suggest_button = QPushButton("Which layers hold noise?")
-        self.suggest_button.setToolTip("Looks at the region in view and marks the latent layers whose contribution "
-                                       "looks like noise rather than image content (nothing is switched off).")
         self.suggest_button.clicked.connect(self.suggest)
         self.use_suggestion_button = QPushButton("Apply suggestion")
         self.use_suggestion_button.setEnabled(False)
@@ -157,6 +154,7 @@ class RestoreWidget(HDNWidget):
         layout.addLayout(form)
         layout.addWidget(self.tta)
         layout.addWidget(self.activations)
+        layout.addWidget(self.check_error)
         layout.addWidget(self.restore_button)
         layout.addWidget(self.task)
         layout.addWidget(self.save_button)
@@ -210,6 +208,7 @@ class RestoreWidget(HDNWidget):
             self._form.labelForField(box).setVisible(sampling)
         self.tta.setVisible(sampling)
         self.activations.setVisible(sampling)
+        self.check_error.setVisible(sampling)
         self._update_target()
         self.task.clear_error("one_pass")
         self.one_pass.task.clear_error("one_pass")
@@ -256,7 +255,7 @@ class RestoreWidget(HDNWidget):
             samples = self.n_samples.value() * (8 if self.tta.isChecked() else 1)
             restoring = restore_events(
                 model, image, self.n_samples.value(), self.keep_samples.value(), deactivate=off,
-                tta=self.tta.isChecked(), threads=threads, stop=token,
+                tta=self.tta.isChecked(), threads=threads, calibrate=self.check_error.isChecked(), stop=token,
             )
             explaining = None
             if self.activations.isChecked():
@@ -332,6 +331,7 @@ class RestoreWidget(HDNWidget):
                     list(restoration.deactivate), "switched_off": switched_off, "plane": list(plane),
                     **self._job_model}
         about = {**identity, "n_samples": restoration.n_samples}
+        about["uncertainty"] = uncertainty_record(restoration)
         if self.suggestion is not None and tuple(restoration.deactivate) == tuple(self.suggestion.layers):
             about["suggestion"] = self.suggestion.to_metadata()  # the choice came from it
         tag = variant_tag(switched_off, plane=plane)
@@ -368,9 +368,7 @@ class RestoreWidget(HDNWidget):
             if model is self.session.model:
                 self.latent.show_kl(model, mean_kl, f"'{name}'")
         self.viewer.layers.selection.active = like  # not the last result added (often a hidden one)
-        self.task.set_status(f"Restored '{name}' with {restoration.n_samples} samples into '{mmse_name}'"
-                             + (" (earlier results kept)" if switched_off else "")
-                             + f"; how sure it is: '{spread_name}' (hidden).")
+        self.task.set_status(restored_line(name, restoration, mmse_name, spread_name, bool(switched_off)))
 
     # -- which layers hold noise (napari_hdn.suggest_deactivation) --------------------------------------------
     def suggest(self) -> bool:

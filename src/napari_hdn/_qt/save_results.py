@@ -29,9 +29,10 @@ from ._errors import report_error
 from ._layers import LayerChecklist, layer_array
 from ._task import attempt
 from .result_axes import without_padding
+from .result_names import HALF_WIDTH
 
 FORMAT_TEXT = {"tiff": "TIFF (.tif), one file per layer", "ome-zarr": "OME-Zarr (.ome.zarr), one folder per layer"}
-PRESELECTED = ("MMSE", "variance")  # results ticked at first (of the input layer chosen in the widget)
+PRESELECTED = ("MMSE", "variance", HALF_WIDTH)  # results ticked at first (of the input layer chosen in the widget)
 STACKED = ("samples", "activations", "KL maps")  # results with a leading axis of samples or latent layers
 
 
@@ -40,7 +41,7 @@ def is_result(layer: Any) -> bool:
 
 
 class SaveResultsDialog(QDialog):
-    """The result layers with a tick each (the input's MMSE and variance ticked), and the file format."""
+    """The result layers with a tick each (the input's MMSE, variance and uncertainty ticked), and the file format."""
 
     def __init__(self, viewer: Any, source_layer: str | None, parent: QWidget | None = None):
         super().__init__(parent)

@@ -57,3 +57,14 @@ def explain_restoration_options(widget: Any) -> None:
         "Adds two hidden layers with one plane per detail layer (latent layer): what each contributes to the "
         "image (activations) and how much information it takes from the input at each pixel (KL maps).")
     widget.preview_samples.setToolTip("Samples averaged for the quick preview of the region in view.")
+    widget.apply_button.setToolTip("Restores the whole input with the layers switched off as above, into a new "
+                                   "layer named after them, e.g. '... denoised (no z1)'; earlier results stay.")
+    widget.save_button.setToolTip("Writes the result layers you choose as TIFF (or OME-Zarr) files with the "
+                                  "input's pixel size; asks before replacing a file.")
+    widget.suggest_button.setToolTip("Looks at the region in view and marks the latent layers whose contribution "
+                                     "looks like noise rather than image content (nothing is switched off).")
+    widget.check_error.setToolTip(
+        "After the restoration, estimates its error without a clean image (from the noisy image and the noise "
+        "model: a few more restorations of a crop) and shows it as '\u00b1 intensity (about ... dB)'. It leans on "
+        "the noise model: a few per cent off there moves it by a dB or more. Best for comparing two restorations "
+        "of the same image, e.g. with and without z1. Also widens or narrows the spread to match (experimental).")

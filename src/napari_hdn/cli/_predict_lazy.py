@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..foundation.errors import InputError
+from ._error_line import print_error_estimate
 
 SCHEDULER_ENV = "HDN_SCHEDULER"
 # Blocks of a TIFF input sent to a cluster: big enough to amortise the tiles' overlap.
@@ -103,14 +104,13 @@ def run(args: argparse.Namespace, restore_kwargs: dict[str, Any]) -> int:
         # The model goes by path: the workers load it once each instead of receiving pickled weights.
         result = drive(restore_events(str(Path(args.model).resolve()), image, device=args.device, **restore_kwargs))
         arrays = result.images()
-        if result.samples.shape[0] == 0:
-            del arrays["samples"]
         if to_zarr:
             _write_zarr(out, arrays, metadata, args, output_metadata, write_ome_zarr)
         else:
             _write_tiffs(out, result.compute(), args)
     if not args.quiet:
         print(f"hdn predict: wrote {', '.join(arrays)} to {out}")
+        print_error_estimate(result)
     return 0
 
 

@@ -15,6 +15,7 @@ from ..io.tiff import read_pixel_metadata, write_tiff
 from . import _predict_lazy, _predict_stream
 from ._arguments import latent_layers_or_auto
 from ._direct_layers import auto_layers_for_direct
+from ._error_line import print_error_estimate
 from .cli_words import cli_message
 
 DEFAULT_SAMPLES = 100
@@ -87,6 +88,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--direct", action="store_true", help="one-pass MMSE with the model's direct denoiser "
                         "(trained by 'hdn distill'): writes mmse.tif only")
     parser.add_argument("--activations", action="store_true", help="also write activations.tif and kl_maps.tif")
+    parser.add_argument("--calibrate", action="store_true", help="also check how sure the restoration is (slower: a "
+                        "few more restorations of a crop): scale the spread by a factor found on a simulated copy of "
+                        "a crop, and print the error estimated without ground truth (experimental)")
     parser.add_argument("--seed", type=int, default=0, help="random seed: the same seed gives the same result (default 0)")
     parser.add_argument("--batch-size", type=int, metavar="B", help="samples per batch (default: sized to the memory); "
                         "with --direct: tiles per network call (default 8 on a GPU, 1 on a CPU)")
@@ -150,12 +154,15 @@ def run(args: argparse.Namespace) -> int:
         tta=args.tta,
         seed=args.seed,
         batch_size=args.batch_size,
+        calibrate=args.calibrate,
         **options,
     )
     bar = None if args.quiet else ProgressBar()
     try:
         result = drive(events, bar)
-        arrays = result.images()
+        arrays = result.images()  # samples.tif only where samples were kept (--keep-samples 0: none)
+        if "samples" not in arrays:
+            paths.pop("samples")
         if args.activations:
             arrays["activations"], arrays["kl_maps"] = drive(layer_activations_events(model, image, **options), bar)
     finally:
@@ -174,7 +181,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"hdn predict: {cli_message(result.suggestion.summary)} Switched off: {list(result.deactivate) or 'none'}")
     if not args.quiet:
         print(f"hdn predict: wrote {', '.join(p.name for p in paths.values())} to {out}")
+        print_error_estimate(result)
     return 0
+
 
 
 def check_flags(args: argparse.Namespace) -> None:
@@ -184,7 +193,8 @@ def check_flags(args: argparse.Namespace) -> None:
     if args.direct:
         given = [flag for flag, on in (("--tta", args.tta), ("--samples", args.samples is not None),
                                        ("--keep-samples", args.keep_samples is not None),
-                                       ("--activations", args.activations)) if on]
+                                       ("--activations", args.activations),
+                                       ("--calibrate", args.calibrate)) if on]
         if given:
             raise InputError(f"{' and '.join(given)} cannot be used with --direct: the direct denoiser gives the MMSE "
                              "in one pass, without posterior samples, test-time augmentation or layer maps. Leave out "
@@ -195,7 +205,7 @@ def check_flags(args: argparse.Namespace) -> None:
 
 
 def _lazy_options(args: argparse.Namespace) -> dict[str, Any]:
-    names = ("tile", "overlap", "precision", "threads", "deactivate", "tta", "seed", "batch_size")
+    names = ("tile", "overlap", "precision", "threads", "deactivate", "tta", "seed", "batch_size", "calibrate")
     return {"n_samples": args.samples, "keep_samples": args.keep_samples, **{n: getattr(args, n) for n in names}}
 
 

@@ -114,9 +114,10 @@ class RestorationResult:
 
     def images(self) -> dict[str, Any]:
         """The result images by their file names (as ``hdn predict`` writes them): ``mmse``, ``variance``,
-        ``median``, ``half_width_90``, ``samples``."""
-        return {"mmse": self.mmse, "variance": self.variance, "median": self.median,
-                "half_width_90": self.half_width_90, "samples": self.samples}
+        ``median``, ``half_width_90``, and ``samples`` where any were kept."""
+        images = {"mmse": self.mmse, "variance": self.variance, "median": self.median,
+                  "half_width_90": self.half_width_90}
+        return {**images, "samples": self.samples} if self.samples.shape[0] else images
 
 
 def _job_spec(model_arg: Any, engine: TileEngine, make_job: Any, settings: SamplingSettings | None, threads) -> JobSpec:
