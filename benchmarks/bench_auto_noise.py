@@ -46,7 +46,8 @@ def run_set(name: str, args, root: Path) -> dict:
     noisy, _ = training_stack(name, 60)
     test, truth = test_slice(name)
     t0 = time.perf_counter()
-    model = napari_hdn.train(noisy, noise_model="auto", preset="fast", minutes=args.minutes, seed=args.seed,
+    budget = {"steps": args.steps} if args.steps else {"minutes": args.minutes}
+    model = napari_hdn.train(noisy, noise_model="auto", preset="fast", **budget, seed=args.seed,
                              device="cpu", out=root / name,
                              on_event=lambda e: print(f"[{name}] [{e.elapsed_s:7.1f}s] {e.message}", flush=True)
                              if e.kind in ("setup", "validation", "bootstrap", "done") else None)
@@ -65,6 +66,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sets", nargs="+", choices=sorted(SETS), default=["nuclei-pg", "nuclei-low"])
     parser.add_argument("--minutes", type=float, default=15.0)
+    parser.add_argument("--steps", type=int, help="train exactly this many steps instead of --minutes (load-proof)")
     parser.add_argument("--samples", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--keep-models", help="folder to keep the models in (default: a temporary one)")
