@@ -157,6 +157,9 @@ def test_bad_arguments_fail_when_called():
     for ema in (1.0, -0.1, True, "0.9"):
         with pytest.raises(InputError, match="ema"):
             napari_hdn.distill_events(make_model(), make_image(), ema=ema, steps=1)
+    for name, value in (("width", 0), ("width", 16.5), ("depth", 0), ("depth", True)):
+        with pytest.raises(InputError, match=name):
+            napari_hdn.distill_events(make_model(), make_image(), steps=1, **{name: value})
 
 
 def test_cosine_schedule_falls_from_lr_to_nothing():
@@ -207,8 +210,9 @@ def test_cli_distill_then_predict_direct(tmp_path, capsys):
     assert main(["distill", str(tmp_path / "m"), str(tmp_path / "x.tif"), "--deactivate", "1", "--steps", "2",
                  "--device", "cpu", "--quiet"]) == 0
     assert main(["distill", str(tmp_path / "m"), str(tmp_path / "x.tif"), "--steps", "2", "--device", "cpu",
-                 "--quiet"]) == 0
+                 "--width", "16", "--quiet"]) == 0
     assert sorted(load_model(tmp_path / "m").direct_denoisers) == ["all-on", "off-1"]
+    assert load_model(tmp_path / "m").direct_denoisers["all-on"].width == 16  # the lighter network, as asked
     assert main(["predict", str(tmp_path / "m"), str(tmp_path / "x.tif"), "--out", str(tmp_path / "r"), "--direct",
                  "--deactivate", "1", "--device", "cpu", "--quiet"]) == 0
     assert sorted(p.name for p in (tmp_path / "r").iterdir()) == ["mmse.tif"]

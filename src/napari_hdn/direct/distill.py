@@ -52,7 +52,7 @@ class DistillEvent(Progress):
     loss: float | None = None
 
 
-def _check(minutes, steps, batch_size, patch_size, n_average, loss, lr_schedule, ema):
+def _check(minutes, steps, batch_size, patch_size, n_average, loss, lr_schedule, ema, depth=2, width=32):
     if loss not in LOSSES:
         raise InputError(f"loss={loss!r} must be one of {list(LOSSES)}.")
     if lr_schedule not in LR_SCHEDULES:
@@ -62,7 +62,8 @@ def _check(minutes, steps, batch_size, patch_size, n_average, loss, lr_schedule,
     if minutes is None and steps is None:
         raise InputError("Give minutes or steps for the direct denoiser's training.")
     positive_minutes(minutes)
-    for value, name in ((steps, "steps"), (batch_size, "batch_size"), (patch_size, "patch_size"), (n_average, "n_average")):
+    for value, name in ((steps, "steps"), (batch_size, "batch_size"), (patch_size, "patch_size"), (n_average, "n_average"),
+                        (depth, "depth"), (width, "width")):
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1):
             raise InputError(f"{name} must be a positive whole number, not {value!r}.")
 
@@ -88,7 +89,7 @@ def distill_events(model: ModelLike, images: Any, deactivate: Collection[int] | 
     being finite raises :class:`~napari_hdn.foundation.errors.TrainingError`, as in training.
     """
     check_threads(threads)
-    _check(minutes, steps, batch_size, patch_size, n_average, loss, lr_schedule, ema)
+    _check(minutes, steps, batch_size, patch_size, n_average, loss, lr_schedule, ema, depth, width)
     seed = checked_seed(seed)
     if init is not None:
         if not isinstance(init, DirectUNet):
