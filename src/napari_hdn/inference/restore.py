@@ -23,6 +23,7 @@ from ..checks.inputs import (
 )
 from ..checks.intensity_range import check_finite_result, check_some_layer_active
 from ..foundation.progress import StopToken, drive
+from .error_estimate import MAX_SIDE as ERROR_SIDE
 from .error_estimate import SAMPLES as ERROR_SAMPLES
 from .error_estimate import central_plane_crop, estimate_error
 from .uncertainty import calibration_factor, central_square, simulated_noisy, summary
@@ -262,7 +263,8 @@ def lazily_calibrated(result, model, image, seed, options):
         if found is None:
             return result
         calibration, real = found
-        probe = central_plane_crop(np.asarray(middle.compute()))
+        py, px = central_square(middle.shape, ERROR_SIDE)  # only the probe's window is computed, not the plane
+        probe = np.asarray(middle[py, px].compute(), dtype=np.float32)
         error = drive(_error(model, probe, result, _span(real.mmse), seed, None, options))
     except InputError:
         return result
