@@ -28,10 +28,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import torch
 
-from ..noise_models.correlation import is_correlated, record_of
-from .uncertainty import correlated_field
+from ..noise_models.correlation import record_of
+from .uncertainty import central_square, noise_draw
 
 SAMPLES = 10  # posterior samples per probe restoration (the divergence is averaged over the pixels already)
 PERTURBATION = 0.1  # eps, relative to one noise draw (0.05 and 0.2 gave divergences within 4 % on nuclei-cam)
@@ -81,24 +80,14 @@ def stein_risk(noisy: np.ndarray, estimate: np.ndarray, noise_variance: np.ndarr
 def noise_probe(noise_model: Any, signal: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """(a zero-mean noise draw at ``signal``, the noise model's variance there): Gaussian with the model's
     variance per pixel and, where the noise model records it, the measured correlation between neighbours."""
-    with torch.inference_mode():
-        _, variance = (t.double().cpu().numpy() for t in noise_model.moments(np.asarray(signal, np.float32)))
-    record = record_of(noise_model)
-    white_variance, correlated = variance, 0.0
-    if is_correlated(record):
-        correlated, field_variance = correlated_field(signal.shape, record, float(np.mean(signal)), rng)
-        white_variance = np.maximum(variance - field_variance, 0.0)
-    return np.sqrt(white_variance) * rng.standard_normal(signal.shape) + correlated, variance
+    _, noise, variance = noise_draw(noise_model, signal, rng)
+    return noise, variance
 
 
 def central_plane_crop(image: np.ndarray, side: int = MAX_SIDE) -> np.ndarray:
     """The central square (at most ``side`` wide) of the middle plane of a (..., Y, X) image, float32."""
     planes = np.asarray(image).reshape(-1, *np.shape(image)[-2:])
-    plane = planes[planes.shape[0] // 2]
-    h, w = plane.shape
-    ch, cw = min(h, side), min(w, side)
-    y0, x0 = (h - ch) // 2, (w - cw) // 2
-    return np.asarray(plane[y0:y0 + ch, x0:x0 + cw], dtype=np.float32)
+    return np.asarray(planes[planes.shape[0] // 2][central_square(planes.shape, side)], dtype=np.float32)
 
 
 def estimate_error(restore_crop: Callable[[np.ndarray, int], Generator[Any, None, Any]], noise_model: Any,

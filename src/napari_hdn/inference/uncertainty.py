@@ -106,17 +106,24 @@ def correlated_field(shape: tuple[int, int], record: dict[str, Any], signal_leve
     return field, floor
 
 
-def simulated_noisy(noise_model: Any, signal: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A noisy image of ``signal`` as the camera would give it: the noise model's mean and variance per pixel,
-    with the measured correlation between neighbours where the noise model carries one (Gaussian draws)."""
+def noise_draw(noise_model: Any, signal: np.ndarray, rng: np.random.Generator
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(the noise model's mean at ``signal``, a zero-mean Gaussian draw of its noise, its variance): the variance
+    per pixel, with the measured correlation between neighbours where the noise model carries one."""
     with torch.inference_mode():
         mean, variance = (t.double().cpu().numpy() for t in noise_model.moments(np.asarray(signal, np.float32)))
     record = record_of(noise_model)
-    correlated = 0.0
+    white_variance, correlated = variance, 0.0
     if is_correlated(record):
-        field, field_variance = correlated_field(signal.shape, record, float(np.mean(signal)), rng)
-        correlated, variance = field, np.maximum(variance - field_variance, 0.0)
-    return (mean + np.sqrt(variance) * rng.standard_normal(signal.shape) + correlated).astype(np.float32)
+        correlated, field_variance = correlated_field(signal.shape, record, float(np.mean(signal)), rng)
+        white_variance = np.maximum(variance - field_variance, 0.0)
+    return mean, np.sqrt(white_variance) * rng.standard_normal(signal.shape) + correlated, variance
+
+
+def simulated_noisy(noise_model: Any, signal: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A noisy image of ``signal`` as the camera would give it (see :func:`noise_draw`)."""
+    mean, noise, _ = noise_draw(noise_model, signal, rng)
+    return (mean + noise).astype(np.float32)
 
 
 def calibration_factor(truth: np.ndarray, mmse: np.ndarray, variance: np.ndarray) -> float:
