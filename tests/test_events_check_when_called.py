@@ -45,6 +45,12 @@ def _suggest(bad):
     return suggest_deactivation_events(tiny_model(), image(), crop=bad)
 
 
+def _second_opinion(bad):
+    from napari_hdn.inference import second_opinion_events
+
+    return second_opinion_events(tiny_model(), image(), n_samples=bad)
+
+
 def _distill(bad):
     from napari_hdn.direct import distill_events
 
@@ -93,6 +99,7 @@ CASES = {
     "restore_events": (_restore, 0, "n_samples"),
     "layer_activations_events": (_activations, -8, "tile"),
     "suggest_deactivation_events": (_suggest, 0, "crop"),
+    "second_opinion_events": (_second_opinion, 0, "n_samples"),
     "distill_events": (_distill, 0, "steps"),
     "denoise_events": (_denoise, "float8", "precision"),
     "calibrate_events": (_calibrate, "nonsense", "nonsense"),

@@ -19,6 +19,7 @@ Training and restoration::
     result.mmse, result.variance, result.samples
     napari_hdn.suggest_deactivation(model, image).layers   # latent layers that look like noise
     napari_hdn.restore(model, image, deactivate="auto")    # switch them off (recorded in result.suggestion)
+    napari_hdn.second_opinion(model, image).summary        # each layer choice's error, estimated without truth
     napari_hdn.export_bioimageio(model, "model.zip", image)  # its direct denoiser for the BioImage Model Zoo
 """
 
@@ -62,6 +63,9 @@ _API = {
     "DeactivationSuggestion": "napari_hdn.inference",
     "suggest_deactivation": "napari_hdn.inference",
     "suggest_deactivation_events": "napari_hdn.inference",
+    "SecondOpinion": "napari_hdn.inference",
+    "second_opinion": "napari_hdn.inference",
+    "second_opinion_events": "napari_hdn.inference",
     # direct denoiser (one-pass MMSE, Salmon & Krull 2023)
     "train_direct_denoiser": "napari_hdn.direct",
     "distill_events": "napari_hdn.direct",

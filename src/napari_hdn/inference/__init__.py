@@ -4,7 +4,9 @@ any size (overlapping tiles), stacks (plane by plane) and dask arrays (lazily).
 
 Module map: :mod:`.restore` (public functions), :mod:`.driver` (planes, tiles,
 dask blocks), :mod:`.engine` (the network on one tile), :mod:`.tiling` (tile
-layout and seamless blending), :mod:`.suggest` (which latent layers hold noise).
+layout and seamless blending), :mod:`.suggest` (which latent layers hold noise),
+:mod:`.error_estimate` (the error without ground truth), :mod:`.second_opinion` (that estimate for each
+layer choice).
 """
 
 from .driver import PlaneProgress
@@ -16,6 +18,7 @@ from .restore import (
     restore,
     restore_events,
 )
+from .second_opinion import SecondOpinion, second_opinion, second_opinion_events
 
 __all__ = [
     "DeactivationSuggestion",
@@ -28,4 +31,7 @@ __all__ = [
     "layer_activations_events",
     "restore",
     "restore_events",
+    "SecondOpinion",
+    "second_opinion",
+    "second_opinion_events",
 ]

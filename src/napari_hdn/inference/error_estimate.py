@@ -85,8 +85,9 @@ def noise_probe(noise_model: Any, signal: np.ndarray, rng: np.random.Generator) 
 
 
 def central_plane_crop(image: np.ndarray, side: int = MAX_SIDE) -> np.ndarray:
-    """The central square (at most ``side`` wide) of the middle plane of a (..., Y, X) image, float32."""
-    planes = np.asarray(image).reshape(-1, *np.shape(image)[-2:])
+    """The central square (at most ``side`` wide) of the middle plane of a (..., Y, X) image (numpy or dask: only
+    the square is read), float32."""
+    planes = image.reshape(-1, *image.shape[-2:])
     return np.asarray(planes[planes.shape[0] // 2][central_square(planes.shape, side)], dtype=np.float32)
 
 
