@@ -55,9 +55,9 @@ def test_apply_suggestion_only_when_it_switches_something_off(viewer, trained_mo
     widget = dock(viewer, "Restore")
     assert widget.load_model(trained_model_path)
     verdicts = tuple(LayerVerdict(k, False, -0.1, 0.6, 0.9, 1.0, 0.1, f"reason {k}") for k in (1, 2))
-    widget._suggested(DeactivationSuggestion((), verdicts, (), (0, 0, 16, 16), 0.05))
+    widget._suggested((DeactivationSuggestion((), verdicts, (), (0, 0, 16, 16), 0.05), None))
     assert not widget.use_suggestion_button.isEnabled()  # "keep every layer on": nothing to apply
-    widget._suggested(DeactivationSuggestion((1,), verdicts, (), (0, 0, 16, 16), 0.05))
+    widget._suggested((DeactivationSuggestion((1,), verdicts, (), (0, 0, 16, 16), 0.05), None))
     assert widget.use_suggestion_button.isEnabled()
 
 

@@ -9,7 +9,7 @@ import pytest
 from qt_helpers import WAIT_MS, dock, noisy_stack, run_task
 from qtpy.QtWidgets import QCheckBox
 
-from napari_hdn._qt.gui_words import gui_message
+from napari_hdn._qt.gui_words import gui_message, has_code
 from napari_hdn._qt.restore_widget import PLANES_KEY, text_overlay
 from napari_hdn.model.bundle import load_model
 
@@ -105,7 +105,8 @@ def test_plane_labels_name_the_latent_layer_in_view(viewer, qtbot, restore_widge
 def test_latent_layer_toggles_preview_the_region_in_view(viewer, qtbot, restore_widget, trained_model_path, messages):
     widget = restore_widget
     assert widget.load_model(trained_model_path)  # a new model replaces the toggles (no stale ones left)
-    assert len([box for box in widget.latent.findChildren(QCheckBox) if box is not widget.side_by_side]) == 2
+    toggles = [box for box in widget.latent.findChildren(QCheckBox) if box not in (widget.side_by_side, widget.second_opinion)]
+    assert len(toggles) == 2
     toggles = widget.latent.toggles
     assert [t.text().split("   ")[0] for t in toggles] == ["z1 \u00b7 details of 2 px", "z2 \u00b7 details of 4 px"]
     assert all("information" in t.text() for t in toggles)  # from the training history until an image is restored
@@ -199,7 +200,7 @@ def test_the_suggestion_marks_noise_layers_and_applies_only_on_request(qtbot, re
     # A suggestion of z1 (as on row-correlated noise): marked, and applied by the button.
     verdicts = tuple(LayerVerdict(k, k == 1, 0.3 if k == 1 else -0.1, 0.6, 0.9, 1.0, 0.1, f"reason {k}")
                      for k in range(1, len(widget.latent.toggles) + 1))
-    widget._suggested(DeactivationSuggestion((1,), verdicts, (), (0, 0, 16, 16), 0.05))
+    widget._suggested((DeactivationSuggestion((1,), verdicts, (), (0, 0, 16, 16), 0.05), None))
     assert widget.latent.toggles[0].text().endswith(NOISE_MARK)
     assert not widget.latent.toggles[1].text().endswith(NOISE_MARK)
     assert widget.latent.toggles[0].toolTip() == "reason 1"
@@ -208,6 +209,18 @@ def test_the_suggestion_marks_noise_layers_and_applies_only_on_request(qtbot, re
     assert run_task(qtbot, widget.task, widget.restore) == "done"  # the choice is recorded with the result
     recorded = widget.viewer.layers["noisy denoised (no z1)"].metadata["napari_hdn"]
     assert recorded["deactivated_layers"] == [1] and recorded["suggestion"]["layers"] == [1]
+
+
+def test_the_second_opinion_follows_the_suggestion_when_ticked(qtbot, restore_widget):
+    widget = restore_widget
+    widget.second_opinion.setChecked(True)
+    widget.n_samples.setValue(4)
+    assert run_task(qtbot, widget.suggest_task, widget.suggest) == "done"
+    hint = widget.latent.hint.text()
+    assert hint.startswith(gui_message(widget.suggestion.summary))
+    assert "The error estimate " in hint and " dB" in hint and "all layers on" in hint
+    assert not has_code(hint)
+    assert widget.latent.switched_off() == ()  # it switches nothing off either
 
 
 def test_one_pass_restoration_needs_a_denoiser_for_the_layers_and_can_train_one(

@@ -167,6 +167,20 @@ def test_predict_deactivate_auto_records_the_choice(model_dir, noisy_tif, tmp_pa
     assert "deactivation.json" in capsys.readouterr().err
 
 
+def test_predict_second_opinion_is_printed_and_recorded(model_dir, noisy_tif, tmp_path, capsys):
+    import json
+
+    out = tmp_path / "out"
+    argv = ["predict", str(model_dir), str(noisy_tif), "--out", str(out), "--samples", "4", "--deactivate", "auto",
+            "--second-opinion", "--device", "cpu"]
+    assert main(argv) == 0
+    record = json.loads((out / "deactivation.json").read_text())["second_opinion"]
+    assert record["suggested"] == json.loads((out / "deactivation.json").read_text())["deactivated_layers"]
+    assert [e["layers_off"] for e in record["estimates"]] == [[], [1]]  # 2 latent layers: never both off
+    assert all(e["mse"] > 0 for e in record["estimates"])
+    assert "The error estimate " in capsys.readouterr().out and record["summary"].startswith("The error estimate ")
+
+
 def test_predict_without_auto_writes_no_record(model_dir, noisy_tif, tmp_path):
     out = tmp_path / "out"
     assert main(["predict", str(model_dir), str(noisy_tif), "--out", str(out), "--samples", "2", "--quiet"]) == 0

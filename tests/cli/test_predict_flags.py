@@ -28,6 +28,9 @@ def noisy(tmp_path):
     (["--direct", "--keep-samples", "2"], "--keep-samples"),
     (["--direct", "--activations"], "--activations"),
     (["--direct", "--calibrate"], "--calibrate"),
+    (["--direct", "--second-opinion"], "--second-opinion"),
+    (["--second-opinion"], "add --deactivate auto"),
+    (["--second-opinion", "--deactivate", "1"], "add --deactivate auto"),
     (["--multiscale"], "--multiscale"),
     (["--multiscale", "--direct"], "--multiscale"),
 ])
@@ -45,5 +48,6 @@ def test_multiscale_with_an_ome_zarr_out_is_still_accepted_by_the_check():
     from napari_hdn.cli.predict import check_flags
 
     args = argparse.Namespace(direct=False, tta=False, samples=None, keep_samples=None, activations=False,
-                              calibrate=False, multiscale=True, out="x.ome.zarr")
+                              calibrate=False, multiscale=True, out="x.ome.zarr",
+                              second_opinion=False, deactivate=())
     check_flags(args)

@@ -109,8 +109,9 @@ class LatentLayerPanel(QGroupBox):
             toggle.setText(text)
             toggle.setToolTip(tip)
 
-    def mark_suggestion(self, suggestion: Any) -> None:
-        """Mark the layers the suggestion calls noise; its reason per layer becomes the toggle's tooltip."""
+    def mark_suggestion(self, suggestion: Any, opinion: Any = None) -> None:
+        """Mark the layers the suggestion calls noise; its reason per layer becomes the toggle's tooltip; the
+        second opinion (``inference.second_opinion``), where there is one, follows the suggestion's summary."""
         for verdict in suggestion.verdicts:
             if verdict.layer > len(self.toggles):
                 continue
@@ -118,7 +119,8 @@ class LatentLayerPanel(QGroupBox):
             text = toggle.text().split(NOISE_MARK)[0]
             toggle.setText(text + (NOISE_MARK if verdict.layer in suggestion.layers else ""))
             toggle.setToolTip(verdict.reason)
-        self.hint.setText(gui_message(suggestion.summary))  # in the panel's words ("detail layer")
+        words = suggestion.summary if opinion is None else f"{suggestion.summary} {opinion.summary}"
+        self.hint.setText(gui_message(words))  # in the panel's words ("detail layer")
 
     def apply_suggestion(self, suggestion: Any) -> None:
         """Set the toggles to exactly the suggestion (layers off in training stay off)."""

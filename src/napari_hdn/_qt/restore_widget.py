@@ -29,16 +29,7 @@ from superqt.utils import qdebounced
 
 from ..foundation.errors import InputError
 from ..plugin.layer_roles import PREVIEW, with_role
-from ._common import (
-    HDNWidget,
-    LayerChoice,
-    TaskPanel,
-    hbox,
-    layer_array,
-    load_model_into,
-    model_summary,
-    show_image,
-)
+from ._common import HDNWidget, LayerChoice, TaskPanel, hbox, layer_array, load_model_into, model_summary, show_image
 from ._models import checkpoint_line
 from .bioimageio_button import BioimageioExport
 from .compare import SideBySide
@@ -131,8 +122,10 @@ class RestoreWidget(HDNWidget):
         self.use_suggestion_button.clicked.connect(self.use_suggestion)
         self.suggest_task = TaskPanel("Suggestion", "Cancel", hidden_until_used=True)
         self.suggestion = None
+        self.second_opinion = QCheckBox("Check it with the error estimate (slower)")
         panel = self.latent.layout()
         panel.addLayout(hbox(self.suggest_button, self.use_suggestion_button))
+        panel.addWidget(self.second_opinion)
         panel.addWidget(self.suggest_task)
         row = QFormLayout()
         row.addRow("Samples per preview", self.preview_samples)
@@ -372,8 +365,9 @@ class RestoreWidget(HDNWidget):
 
     # -- which layers hold noise (napari_hdn.suggest_deactivation) --------------------------------------------
     def suggest(self) -> bool:
-        """Judge the latent layers on the region in view; marks them, switches nothing off."""
-        from ..inference import suggest_deactivation_events
+        """Judge the latent layers on the region in view (and, where ticked, estimate each choice's error);
+        marks them, switches nothing off."""
+        from ..inference.second_opinion import suggestion_with_opinion_events
 
         def make_job(token):
             model = self._checked_model()
@@ -381,15 +375,17 @@ class RestoreWidget(HDNWidget):
             image = layer_array(layer, "input layer")
             crop, _ = region_in_view(self.viewer, layer, image, model.config.stride)
             threads = self.threads if self.threads is not None else 1
-            return suggest_deactivation_events(model, crop, threads=threads, stop=token)
+            return suggestion_with_opinion_events(model, crop, second_opinion=self.second_opinion.isChecked(),
+                                                  n_samples=self.n_samples.value(), threads=threads, stop=token)
 
         return self.suggest_task.start(make_job, self._suggested)
 
-    def _suggested(self, suggestion: Any) -> None:
-        if suggestion is None:  # cancelled
+    def _suggested(self, outcome: Any) -> None:
+        if outcome is None:  # cancelled
             return
+        suggestion, opinion = outcome
         self.suggestion = suggestion
-        self.latent.mark_suggestion(suggestion)
+        self.latent.mark_suggestion(suggestion, opinion)
         model = self.session.model
         always_off = set(model.trained_deactivated) if model is not None else set()
         # Nothing to apply when the suggestion keeps every layer on.

@@ -91,6 +91,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--calibrate", action="store_true", help="also check how sure the restoration is (slower: a "
                         "few more restorations of a crop): scale the spread by a factor found on a simulated copy of "
                         "a crop, and print the error estimated without ground truth (experimental)")
+    parser.add_argument("--second-opinion", action="store_true", help="with --deactivate auto: also estimate, "
+                        "without ground truth, the error with all layers on, z1 off and z1-z2 off on a 256x256 crop "
+                        "(slower: two 10-sample restorations per choice), say whether it agrees with the layers "
+                        "chosen, and record it in deactivation.json")
     parser.add_argument("--seed", type=int, default=0, help="random seed: the same seed gives the same result (default 0)")
     parser.add_argument("--batch-size", type=int, metavar="B", help="samples per batch (default: sized to the memory); "
                         "with --direct: tiles per network call (default 8 on a GPU, 1 on a CPU)")
@@ -111,7 +115,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from ..io.atomic import atomic_path, read_image
     from ..direct.stream import open_planes
-    from ..inference import layer_activations_events, restore_events
+    from ..inference import layer_activations_events, restore_events, second_opinion_events
     from ..model.bundle import load_model
     from ..foundation.progress import drive
     from ._progress import ProgressBar
@@ -165,6 +169,9 @@ def run(args: argparse.Namespace) -> int:
             paths.pop("samples")
         if args.activations:
             arrays["activations"], arrays["kl_maps"] = drive(layer_activations_events(model, image, **options), bar)
+        opinion = drive(second_opinion_events(model, image, result.suggestion, n_samples=args.samples, seed=args.seed,
+                                              precision=args.precision, threads=args.threads),
+                        bar) if args.second_opinion else None
     finally:
         if bar is not None:
             bar.close()
@@ -176,9 +183,11 @@ def run(args: argparse.Namespace) -> int:
             write_tiff(tmp, data, metadata, extra_axis=name in ("samples", "activations", "kl_maps"))
         if "deactivation" in paths:
             tmp = stack.enter_context(atomic_path(paths["deactivation"], overwrite=args.overwrite))
-            tmp.write_text(json.dumps(deactivation_record(result), indent=1))
+            tmp.write_text(json.dumps(deactivation_record(result, opinion), indent=1))
     if not args.quiet and result.suggestion is not None:
         print(f"hdn predict: {cli_message(result.suggestion.summary)} Switched off: {list(result.deactivate) or 'none'}")
+    if not args.quiet and opinion is not None:
+        print(f"hdn predict: {cli_message(opinion.summary)}")
     if not args.quiet:
         print(f"hdn predict: wrote {', '.join(p.name for p in paths.values())} to {out}")
         print_error_estimate(result)
@@ -194,11 +203,15 @@ def check_flags(args: argparse.Namespace) -> None:
         given = [flag for flag, on in (("--tta", args.tta), ("--samples", args.samples is not None),
                                        ("--keep-samples", args.keep_samples is not None),
                                        ("--activations", args.activations),
-                                       ("--calibrate", args.calibrate)) if on]
+                                       ("--calibrate", args.calibrate),
+                                       ("--second-opinion", args.second_opinion)) if on]
         if given:
             raise InputError(f"{' and '.join(given)} cannot be used with --direct: the direct denoiser gives the MMSE "
                              "in one pass, without posterior samples, test-time augmentation or layer maps. Leave out "
                              f"{' and '.join(given)}, or --direct to draw samples.")
+    if args.second_opinion and args.deactivate != "auto" and not args.direct:
+        raise InputError("--second-opinion checks the layers that --deactivate auto chooses: add --deactivate auto, "
+                         "or leave out --second-opinion.")
     if args.multiscale and not is_ome_zarr(args.out):
         raise InputError(f"--multiscale only applies to an OME-Zarr --out (NAME.ome.zarr); {args.out} is written as "
                          "TIFFs, which hold one resolution. Leave out --multiscale, or give --out NAME.ome.zarr.")
@@ -209,9 +222,11 @@ def _lazy_options(args: argparse.Namespace) -> dict[str, Any]:
     return {"n_samples": args.samples, "keep_samples": args.keep_samples, **{n: getattr(args, n) for n in names}}
 
 
-def deactivation_record(result: Any) -> dict[str, Any]:
-    """What --deactivate auto chose: the layers off in the restoration and the suggestion behind them."""
-    return {"deactivated_layers": list(result.deactivate), "suggestion": result.suggestion.to_metadata()}
+def deactivation_record(result: Any, opinion: Any = None) -> dict[str, Any]:
+    """What --deactivate auto chose: the layers off in the restoration and the suggestion behind them (and, with
+    --second-opinion, the error estimate of each choice)."""
+    record = {"deactivated_layers": list(result.deactivate), "suggestion": result.suggestion.to_metadata()}
+    return record if opinion is None else {**record, "second_opinion": opinion.to_metadata()}
 
 
 def _run_direct(args: argparse.Namespace, model: Any, image: Any, metadata: dict[str, Any],

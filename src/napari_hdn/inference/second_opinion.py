@@ -24,7 +24,7 @@ from ..foundation.errors import InputError
 from ..foundation.progress import StopToken, drive
 from .error_estimate import SAMPLES, ErrorEstimate, central_plane_crop, estimate_error
 from .restore import restore_events
-from .suggest import DeactivationSuggestion, SuggestionProgress, recorded_or_suggested
+from .suggest import DeactivationSuggestion, SuggestionProgress, recorded_or_suggested, suggest_deactivation_events
 
 CHOICES = 3  # all layers on, z1 off, z1-z2 off (and the suggested prefix, where it is longer)
 DEFAULT_SIDE = 256  # the estimate's central square of the middle plane (pixels per side)
@@ -198,6 +198,24 @@ def _crop_restorer(model, off, always_off, seed, stop, options, place: tuple[int
     return restore_crop
 
 
+def suggestion_with_opinion_events(model: Any, image: Any, *, second_opinion: bool, n_samples: int = 100,
+                                   threads: int | None = None, stop: StopToken | None = None, **options: Any):
+    """The suggestion judged on ``image`` (:func:`suggest_deactivation_events`) and, with ``second_opinion``, the
+    error estimate of each layer choice held against it: returns (suggestion, opinion or None); None if stopped.
+    The suggestion's arguments are checked when called."""
+    events = suggest_deactivation_events(model, image, threads=threads, stop=stop, **options)
+    return _with_opinion(events, model, image, second_opinion, n_samples, threads, stop, options)
+
+
+def _with_opinion(events, model, image, wanted, n_samples, threads, stop, options):
+    suggestion = yield from events
+    if suggestion is None or not wanted:
+        return None if suggestion is None else (suggestion, None)
+    opinion = yield from second_opinion_events(model, image, suggestion, n_samples=n_samples, threads=threads,
+                                               stop=stop, **options)
+    return None if opinion is None else (suggestion, opinion)
+
+
 def second_opinion(model: Any, image: Any, suggestion: DeactivationSuggestion | None = None, *,
                    on_event: Callable[[SuggestionProgress], Any] | None = None, **options: Any) -> SecondOpinion:
     """The error of each layer choice (all on, z1 off, z1-z2 off, and the suggested one), estimated without
@@ -216,4 +234,5 @@ def second_opinion(model: Any, image: Any, suggestion: DeactivationSuggestion | 
     return opinion
 
 
-__all__ = ["ChoiceEstimate", "SecondOpinion", "choice_name", "layer_choices", "second_opinion", "second_opinion_events"]
+__all__ = ["ChoiceEstimate", "SecondOpinion", "choice_name", "layer_choices", "second_opinion", "second_opinion_events",
+           "suggestion_with_opinion_events"]
