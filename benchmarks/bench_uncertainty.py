@@ -56,11 +56,25 @@ def one_run(model, data: dict, deactivate, samples: int, calibrate: bool, seed: 
                    psnr_estimated_mmse_range_db=result.estimated_psnr,
                    true_mse=float(np.mean((truth - mmse) ** 2)), estimated_mse=estimated_mse)
         row["psnr_error_db"] = row["psnr_estimated_db"] - row["psnr_true_db"]
+        row["sure_temperature"] = sure_temperature(result, truth, to_photons, gain)
     print(f"  off {row['layers_off']} calibrate={calibrate}: PSNR {row['psnr_true_db']:.2f}"
           + (f" (estimated {row['psnr_estimated_db']:.2f}, factor {row['factor']:.2f})" if "factor" in row else "")
           + f", 90 % covers {100 * row['coverage']['90%']:.1f} %, mean z^2 {row['mean_squared_z']:.2f}"
-          f" ({seconds:.0f} s)", flush=True)
+          + (f" (with the error estimate's temperature {100 * row['sure_temperature']['coverage']['90%']:.1f} %,"
+             f" {row['sure_temperature']['mean_squared_z']:.2f})" if "sure_temperature" in row else "")
+          + f" ({seconds:.0f} s)", flush=True)
     return row
+
+
+def sure_temperature(result, truth, to_photons, gain: float) -> dict:
+    """The alternative temperature (not the library's): the spread scaled so that the variance map's mean is
+    the error estimate's MSE, with the coverage it would reach (samples scaled about the MMSE)."""
+    scale = float(result.estimated_mse / np.mean(np.asarray(result.variance, np.float64)))
+    mmse = np.asarray(result.mmse, np.float64)
+    samples = mmse + (np.asarray(result.samples, np.float64) - mmse) * math.sqrt(scale)
+    report = calibration_report(truth, to_photons(samples), to_photons(mmse), result.variance * scale * gain**2)
+    return {"factor": scale * result.uncertainty.factor, "coverage": report["coverage"],
+            "mean_squared_z": report["mean_squared_z"]}
 
 
 def ranking(rows: list[dict]) -> dict:

@@ -101,6 +101,15 @@ def test_verdict_floors_an_impossible_estimate_and_says_why():
     assert set(fine.to_metadata()) >= {"method", "mse", "psnr", "reliable", "note"}
 
 
+def test_temperature_makes_the_spread_of_n_samples_match_the_estimate():
+    estimate = ErrorEstimate(2.0, 30.0, 16.0, 0.1, 100, True, "fine", posterior_variance=1.0)
+    # N samples' variance about their mean is on average the posterior variance x (N - 1) / N.
+    assert estimate.temperature(11) == pytest.approx(2.0 / (10 / 11))
+    assert estimate.temperature(1) is None
+    assert ErrorEstimate(2.0, 30.0, 16.0, 0.1, 100, False, "rough", posterior_variance=1.0).temperature(11) is None
+    assert ErrorEstimate(2.0, 30.0, 16.0, 0.1, 100, True, "no spread").temperature(11) is None  # NaN: unknown
+
+
 def test_central_plane_crop_takes_the_middle_plane_and_centre():
     stack = np.arange(3 * 20 * 30, dtype=np.float32).reshape(3, 20, 30)
     crop = central_plane_crop(stack, side=10)

@@ -14,6 +14,8 @@ from napari_hdn.inference import (
 )
 from napari_hdn.inference.engine import TTA_TRANSFORMS
 from napari_hdn.inference.metrics import psnr
+from napari_hdn.inference.uncertainty import MAX_FACTOR
+from napari_hdn.noise_models.correlation import residual_covariance_record
 from napari_hdn.foundation.progress import StopToken, drive
 
 
@@ -339,6 +341,26 @@ def test_self_calibration_is_opt_in_and_scales_the_spread_consistently(model, im
     assert u.error is not None and calibrated.estimated_mse == u.error.mse > 0 and u.error.pixels == image.size
     assert u.to_metadata()["error_estimate"]["method"].startswith("Stein")
     assert "estimated error" in u.describe("ADU")
+
+
+def test_with_a_reliable_error_estimate_the_spread_is_scaled_to_it(image):
+    """Where the noise model records its correlation (here: white), the error estimate is reliable and sets the
+    temperature: the variance map's mean is then the estimated squared error (no simulation)."""
+    model = make_model()
+    rng = np.random.default_rng(5)
+    model.noise_model.provenance = {"spatial_correlation": residual_covariance_record(
+        rng.normal(0.0, 10.0, (4, *image.shape)), np.full(image.shape, 120.0))}
+    n = 8
+    plain = restore(model, image, n_samples=n, keep_samples=n, seed=2)
+    calibrated = restore(model, image, n_samples=n, keep_samples=n, seed=2, calibrate=True)
+    u = calibrated.uncertainty
+    assert u.reliable and u.error.reliable and "estimated without ground truth" in u.includes
+    wanted = u.error.mse / (u.error.posterior_variance * (n - 1) / n)
+    assert u.error.temperature(n) == pytest.approx(wanted, rel=1e-9)
+    # An untrained model errs far beyond its spread: the factor stops at the cap (and says nothing more).
+    assert u.factor == pytest.approx(min(wanted, MAX_FACTOR), rel=1e-6)
+    np.testing.assert_allclose(calibrated.variance, plain.variance * u.factor, rtol=1e-5)
+    assert u.error.temperature(1) is None  # one sample has no spread to scale
 
 
 def test_calibrate_must_be_true_or_false(model, image):

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -44,7 +44,8 @@ class ErrorEstimate:
     ``mse``: input units^2; ``psnr``: dB with the MMSE's own range (max - min, no truth being known);
     ``noise_variance``: the noise model's mean variance at the restoration; ``passed_through``: the share of the
     noise that the restoration keeps (tr(JC) / tr(C)); ``pixels``: how many it was measured on; ``reliable``
-    and ``note``: whether the noise model can carry the estimate, in words.
+    and ``note``: whether the noise model can carry the estimate, in words; ``posterior_variance``: the mean
+    variance of one posterior sample about the mean over the same pixels (NaN where it could not be measured).
     """
 
     mse: float
@@ -54,12 +55,22 @@ class ErrorEstimate:
     pixels: int
     reliable: bool
     note: str
+    posterior_variance: float = float("nan")
+
+    def temperature(self, n_samples: int) -> float | None:
+        """The factor that makes the mean variance of an N-sample restoration (variance of the N samples about
+        their mean, as the engine computes it: on average the posterior variance x (N - 1) / N) equal to this
+        estimated squared error; None where there is none (one sample, no posterior variance, unreliable)."""
+        drawn = self.posterior_variance * (n_samples - 1) / max(n_samples, 1)
+        if not self.reliable or n_samples < 2 or not drawn > 0 or not math.isfinite(drawn):
+            return None
+        return self.mse / drawn
 
     def to_metadata(self) -> dict[str, Any]:
         return {"method": "Stein's unbiased risk estimate (Monte-Carlo divergence, common random numbers)",
                 "mse": self.mse, "psnr": self.psnr, "noise_variance": self.noise_variance,
                 "passed_through": self.passed_through, "pixels": self.pixels, "reliable": self.reliable,
-                "note": self.note}
+                "note": self.note, "posterior_variance": self.posterior_variance}
 
 
 def stein_risk(noisy: np.ndarray, estimate: np.ndarray, noise_variance: np.ndarray, probe: np.ndarray,
@@ -107,11 +118,12 @@ def estimate_error(restore_crop: Callable[[np.ndarray, int], Generator[Any, None
     if perturbed is None or not perturbed.complete:
         return None
     mse_k, passed = stein_risk(crop, base.mmse, variance, probe, perturbed.mmse, PERTURBATION)
-    k = base.n_samples
+    k, posterior = base.n_samples, float("nan")
     if k > 1:  # the mean of K samples errs by the posterior variance / K, that of N samples by / N
         posterior = float(np.mean(base.variance)) * k / (k - 1)
         mse_k -= posterior * (1.0 / k - 1.0 / max(n_samples, 1))
-    return _verdict(mse_k, float(np.mean(variance)), passed, crop.size, span, noise_model)
+    return replace(_verdict(mse_k, float(np.mean(variance)), passed, crop.size, span, noise_model),
+                   posterior_variance=posterior)
 
 
 def _verdict(mse: float, noise: float, passed: float, pixels: int, span: float, noise_model: Any) -> ErrorEstimate:

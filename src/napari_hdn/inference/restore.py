@@ -23,10 +23,7 @@ from ..checks.inputs import (
 )
 from ..checks.intensity_range import check_finite_result, check_some_layer_active
 from ..foundation.progress import StopToken, drive
-from .error_estimate import MAX_SIDE as ERROR_SIDE
-from .error_estimate import SAMPLES as ERROR_SAMPLES
-from .error_estimate import central_plane_crop, estimate_error
-from .uncertainty import calibration_factor, central_square, simulated_noisy, summary
+from .self_calibration import lazily, self_calibrated
 from .driver import (
     ActivationsJob,
     JobSpec,
@@ -187,10 +184,11 @@ def restore_events(
         if is_dask(image):
             spec = _job_spec(model_arg, engine, sampling_job, settings, threads)
             events = _lazy_restoration(spec, image, tiling, seed, n_drawn, layers_off)
-            return _lazily(events, model, image, seed, options) if calibrated else events
+            return lazily(restore_events, events, model, image, seed, options) if calibrated else events
         events = _finite(_restoration(SamplingJob(engine, settings), image, tiling, seed, stop, threads, n_drawn,
                                       layers_off), model)
-        return self_calibrated(events, model, image, seed, stop, options, n_drawn) if calibrated else events
+        return (self_calibrated(restore_events, events, model, image, seed, stop, options, n_drawn) if calibrated
+                else events)
 
     if not auto:
         return start(settings)
@@ -200,139 +198,6 @@ def restore_events(
         warnings.simplefilter("ignore", IntensityRangeWarning)
         suggestion = recorded_or_suggested(model, image, device=device, threads=threads, stop=stop)
     return _auto_restoration(suggestion, model, settings, start)
-
-
-def self_calibrated(events, model, image, seed, stop, options, n_samples):
-    """The restoration, its uncertainty calibrated on a simulated copy of a central crop and its error estimated
-    without ground truth (``uncertainty``).
-
-    That costs two restorations of the crop and two of at most 512 x 512 pixels with a few samples: their share
-    of the progress bar is counted from the start, so that the bar never runs backwards."""
-    ys, xs = central_square(image.shape)
-    planes = image.reshape(-1, *image.shape[-2:])
-    probe = central_plane_crop(image)
-    extra = 2.0 * (ys.stop - ys.start) * (xs.stop - xs.start) + 2.0 * probe.size * _probe_samples(n_samples) / n_samples
-    result, last = yield from _scaled(events, 1.0 + extra / float(np.prod(image.shape)))
-    if not result.complete:
-        return result
-    plane = np.asarray(planes[planes.shape[0] // 2][ys, xs], dtype=np.float32)
-    found = yield from _calibration(model, plane, result, seed, stop, options, last)
-    if found is None:
-        return result
-    error = yield from _error(model, probe, result, _span(result.mmse), seed, stop, options, last)
-    if error is None:
-        return result
-    calibration = summary(found[0].factor, result.variance, result.mmse, model.noise_model, True, error)
-    return _scaled_result(result, calibration)
-
-
-def _probe_samples(n_samples: int) -> int:
-    return min(ERROR_SAMPLES, max(n_samples, 1))
-
-
-def _span(mmse) -> float:
-    return float(np.nanmax(mmse) - np.nanmin(mmse))
-
-
-def _error(model, crop, result, span, seed, stop, options, last=None):
-    """The error estimate of ``result`` measured on ``crop`` (inference.error_estimate), or None if stopped."""
-    def restore_crop(image, part):
-        events = restore_events(model, image, n_samples=_probe_samples(result.n_samples), keep_samples=0,
-                                seed=seed + 3, deactivate=result.deactivate, calibrate=False, stop=stop, **options)
-        return (yield from _forward(events, last, 2 + part))
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return (yield from estimate_error(restore_crop, model.noise_model, crop, result.n_samples, span, seed))
-
-
-def _lazily(events, model, image, seed, options):
-    result = yield from events
-    return lazily_calibrated(result, model, image, seed, options)
-
-
-def lazily_calibrated(result, model, image, seed, options):
-    """A lazy (dask) restoration with the factor found on a central crop computed now (eagerly, small); the
-    error estimate is the crop's (the whole image's would need the whole computation)."""
-    ys, xs = central_square(image.shape)
-    planes = image.reshape(-1, *image.shape[-2:])
-    middle = planes[planes.shape[0] // 2]
-    try:  # a bad block is reported when the result is computed, as for an uncalibrated lazy restoration
-        plane = np.asarray(middle[ys, xs].compute(), dtype=np.float32)
-        found = drive(_calibration(model, plane, result, seed, None, options))
-        if found is None:
-            return result
-        calibration, real = found
-        py, px = central_square(middle.shape, ERROR_SIDE)  # only the probe's window is computed, not the plane
-        probe = np.asarray(middle[py, px].compute(), dtype=np.float32)
-        error = drive(_error(model, probe, result, _span(real.mmse), seed, None, options))
-    except InputError:
-        return result
-    calibration = summary(calibration.factor, real.variance, real.mmse, model.noise_model, True, error)
-    return _scaled_result(result, calibration)
-
-
-def _scaled_result(result, calibration):
-    factor = np.float32(calibration.factor)
-    variance = result.variance * factor
-    scale = np.float32(math.sqrt(calibration.factor))
-    return replace(result, variance=variance, std=variance**0.5,
-                   samples=result.mmse + (result.samples - result.mmse) * scale,
-                   median=result.mmse + (result.median - result.mmse) * scale,
-                   half_width_90=result.half_width_90 * scale, uncertainty=calibration)
-
-
-def _calibration(model, plane, result, seed, stop, options, last=None):
-    """(calibration from a simulated copy of ``plane``, the restoration of the plane itself), or None if stopped.
-
-    ``last``: the restoration's last progress event, whose stretched total leaves room for this (None: silent).
-    """
-    crop = {"n_samples": result.n_samples, "deactivate": result.deactivate, "calibrate": False, "stop": stop,
-            **options}
-    rng = np.random.default_rng([seed, 8191])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        real = yield from _forward(restore_events(model, plane, keep_samples=1, seed=seed + 1, **crop), last, 0)
-        if not real.complete:
-            return None
-        truth = real.samples[0]
-        noisy = simulated_noisy(model.noise_model, truth, rng)
-        simulated = yield from _forward(restore_events(model, noisy, keep_samples=0, seed=seed + 2, **crop), last, 1)
-    if not simulated.complete:
-        return None
-    factor = calibration_factor(truth, simulated.mmse, simulated.variance)
-    return summary(factor, real.variance, real.mmse, model.noise_model, True), real
-
-
-CALIBRATING = "checking how sure the restoration is: restoring a simulated copy of a crop"
-
-
-def _scaled(events, stretch: float):
-    """The restoration's events with their totals stretched (room for the calibration); returns
-    (result, the last event)."""
-    last = None
-    while True:
-        try:
-            event = next(events)
-        except StopIteration as finished:
-            return finished.value, last
-        if event.total:
-            event = replace(event, total=event.total * stretch)
-            last = event
-        yield event
-
-
-def _forward(events, last, part: int):
-    """A nested restoration of the calibration (``part`` 0..3: two of the simulation, two of the error
-    estimate), reported in the room left after ``last`` (a quarter each)."""
-    while True:
-        try:
-            event = next(events)
-        except StopIteration as finished:
-            return finished.value
-        if last is not None and event.total:
-            width = (last.total - last.done) / 4
-            yield replace(last, done=last.done + width * (part + event.done / event.total), message=CALIBRATING)
 
 
 def _kept(keep_samples: Any, n_samples: int) -> int:

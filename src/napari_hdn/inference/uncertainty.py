@@ -1,17 +1,15 @@
 """Uncertainty without ground truth: a self-calibration of the posterior spread, and an error estimate (opt-in).
 
-Status (measured, ``benchmarks/bench_uncertainty.py``): on nuclei-cam with a 15-minute automatic-path model
-the samples as drawn are already close to calibrated with z1 off (90 % interval covers 88 %, mean z^2 1.11),
-and the self-calibration below moves them the wrong way there (factor 0.90) and the right way with every
-layer on only in part; its error estimate was 1.2-1.6 dB off the true PSNR. It is therefore not applied by
-default (``restore(..., calibrate=True)`` asks for it) until it meets its targets (issue 26).
+Status: opt-in (``restore(..., calibrate=True)``). Where the error estimate (``error_estimate.py``) is
+reliable, it sets the temperature of the spread (``self_calibration.py``); the simulation below is the fallback.
+Measured with ``benchmarks/bench_uncertainty.py`` (see the README's "Reading the uncertainty").
 
 A ladder VAE's amortised posterior is narrower than the true one (a known trait of variational inference),
 and the MMSE's error also holds what the model gets wrong, which no posterior spread shows: on the benchmark
 sets the central 90 % interval of the samples covered 41-75 % of the true pixels.
 
-The correction is measured on a problem whose truth *is* known, built from the image itself (a parametric
-bootstrap): on a central crop,
+The fallback correction is measured on a problem whose truth *is* known, built from the image itself (a
+parametric bootstrap): on a central crop,
 
 1. a posterior sample s* of the crop stands in for a truth with the image's own texture and contrast (under a
    calibrated posterior the truth is statistically one more sample);
@@ -150,7 +148,7 @@ def summary(factor: float, variance: np.ndarray, mmse: np.ndarray, noise_model: 
     psnr = 10.0 * math.log10(span**2 / mse) if mse > 0 and span > 0 else float("nan")
     if error is not None:
         return UncertaintyCalibration(factor, error.mse, error.psnr, error.reliable, error.note,
-                                      _includes(factor, calibrated), error)
+                                      _includes(factor, calibrated, by_error=error.reliable), error)
     reliable, note = True, "self-calibrated on a simulated copy of the image"
     if not calibrated:
         reliable, note = False, "not calibrated (too few samples or calibration switched off): the posterior spread alone"
@@ -160,7 +158,11 @@ def summary(factor: float, variance: np.ndarray, mmse: np.ndarray, noise_model: 
     return UncertaintyCalibration(factor, mse, psnr, reliable, note, _includes(factor, calibrated))
 
 
-def _includes(factor: float, calibrated: bool) -> str:
-    return ("the posterior spread of the samples, scaled by the self-calibration factor "
-            f"{factor:.3g}" if calibrated else "the posterior spread of the samples")
+def _includes(factor: float, calibrated: bool, by_error: bool = False) -> str:
+    if not calibrated:
+        return "the posterior spread of the samples"
+    if by_error:
+        return (f"the posterior spread of the samples, scaled by {factor:.3g} so that its mean over the central "
+                "crop equals the squared error estimated without ground truth (what the model gets wrong included)")
+    return f"the posterior spread of the samples, scaled by the self-calibration factor {factor:.3g}"
 
