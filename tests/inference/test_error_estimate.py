@@ -11,6 +11,7 @@ from napari_hdn.inference.error_estimate import (
     noise_probe,
     stein_risk,
 )
+from napari_hdn.inference.uncertainty import summary
 from napari_hdn.noise_models.gaussian import GaussianNoiseModel
 
 
@@ -99,6 +100,14 @@ def test_verdict_floors_an_impossible_estimate_and_says_why():
     fine = _verdict(1.0, 16.0, 0.1, 100, 200.0, model)
     assert fine.psnr == pytest.approx(10 * np.log10(200.0**2 / 1.0))
     assert set(fine.to_metadata()) >= {"method", "mse", "psnr", "reliable", "note"}
+
+
+def test_a_flat_restoration_has_no_psnr_and_says_so_in_words():
+    flat = _verdict(1.0, 16.0, 0.1, 100, 0.0, GaussianNoiseModel(sigma=4.0))
+    assert flat.mse == 1.0 and not np.isfinite(flat.psnr) and "no range for a PSNR" in flat.note
+    calibration = summary(1.0, np.ones((8, 8)), np.zeros((8, 8)), GaussianNoiseModel(sigma=4.0), True, flat)
+    words = calibration.describe("ADU")
+    assert words.startswith("estimated error \u00b11 ADU") and "no dB figure" in words and "nan" not in words
 
 
 def test_temperature_makes_the_spread_of_n_samples_match_the_estimate():

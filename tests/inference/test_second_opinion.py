@@ -76,6 +76,9 @@ def test_summary_says_whether_it_agrees_in_plain_words():
     assert not disagree.agrees
     assert "prefers all layers on (about 27.3 dB) to the suggestion, z1 off (about 27.1 dB)" in disagree.summary
     assert "compare the two restorations" in disagree.summary
+    flat = SecondOpinion((), (ChoiceEstimate((), 4.0, float("nan"), 0.1), ChoiceEstimate((1,), 9.0, float("nan"), 0.1)),
+                         (), True, "", 64)
+    assert "about \u00b12;" in flat.summary and "nan" not in flat.summary
     doubtful = opinion_with({(): 27.3, (1,): 27.1}, (), reliable=False)
     assert doubtful.summary.endswith("The estimate may be off: the noise model is a guess.")
 

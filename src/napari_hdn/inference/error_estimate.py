@@ -35,6 +35,8 @@ from .uncertainty import central_square, noise_draw
 SAMPLES = 10  # posterior samples per probe restoration (the divergence is averaged over the pixels already)
 PERTURBATION = 0.1  # eps, relative to one noise draw (0.05 and 0.2 gave divergences within 4 % on nuclei-cam)
 MAX_SIDE = 512  # the estimate is made on the central square of the middle plane, at most this wide
+FLAT = ("the restoration is one flat value, so there is no range for a PSNR (dB): read the error in intensity "
+        "units")
 
 
 @dataclass(frozen=True)
@@ -136,5 +138,9 @@ def _verdict(mse: float, noise: float, passed: float, pixels: int, span: float, 
         reliable, note = False, ("the noise model describes more noise than the image holds around the "
                                  "restoration: it is likely wrong for this image (the estimate is a floor)")
         mse = floor
-    psnr = 10.0 * math.log10(span**2 / mse) if span > 0 else float("nan")
+    psnr = float("nan")  # a PSNR needs a range: none where the restoration is one flat value (said in words)
+    if span > 0:
+        psnr = 10.0 * math.log10(span**2 / mse)
+    else:
+        note = f"{note}; {FLAT}"
     return ErrorEstimate(mse, psnr, noise, passed, pixels, reliable, note)

@@ -76,13 +76,12 @@ class SecondOpinion:
     @property
     def summary(self) -> str:
         best, suggested = self.best, self.suggested
-        others = "; ".join(f"{self.name(e.layers_off)} {e.psnr:.1f} dB" for e in self.estimates
-                           if e.layers_off != best)
+        others = "; ".join(f"{self.name(e.layers_off)} {_level(e)}" for e in self.estimates if e.layers_off != best)
         head = (f"The error estimate agrees: {self.name(best)} has the smallest estimated error "
-                f"(about {self.estimate(best).psnr:.1f} dB; {others})." if self.agrees else
-                f"The error estimate prefers {self.name(best)} (about {self.estimate(best).psnr:.1f} dB) to the "
+                f"(about {_level(self.estimate(best))}; {others})." if self.agrees else
+                f"The error estimate prefers {self.name(best)} (about {_level(self.estimate(best))}) to the "
                 f"suggestion, {self.name(suggested)}"
-                + (f" (about {self.estimate(suggested).psnr:.1f} dB)" if self.estimate(suggested) else "")
+                + (f" (about {_level(self.estimate(suggested))})" if self.estimate(suggested) else "")
                 + ": compare the two restorations before choosing.")
         return head if self.reliable else f"{head} The estimate may be off: {self.note}."
 
@@ -92,6 +91,11 @@ class SecondOpinion:
                 "reliable": self.reliable, "note": self.note, "pixels": self.pixels, "summary": self.summary,
                 "estimates": [{"layers_off": list(e.layers_off), "mse": e.mse, "psnr": e.psnr,
                                "passed_through": e.passed_through} for e in self.estimates]}
+
+
+def _level(estimate: ChoiceEstimate) -> str:
+    """The estimate in dB, or in intensity units where the restoration is flat (no range, no PSNR)."""
+    return f"{estimate.psnr:.1f} dB" if math.isfinite(estimate.psnr) else f"\u00b1{math.sqrt(estimate.mse):.3g}"
 
 
 def choice_name(layers_off: tuple[int, ...], always_off: tuple[int, ...] = ()) -> str:

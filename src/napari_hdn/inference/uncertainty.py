@@ -70,7 +70,10 @@ class UncertaintyCalibration:
     def describe(self, units: str = "") -> str:
         """'estimated error ±… (about … dB)' in plain words."""
         unit = f" {units}" if units else ""
-        text = f"estimated error \u00b1{math.sqrt(self.estimated_mse):.3g}{unit} (about {self.estimated_psnr:.1f} dB)"
+        text = f"estimated error \u00b1{math.sqrt(self.estimated_mse):.3g}{unit}"
+        if not math.isfinite(self.estimated_psnr):
+            return f"{text} (no dB figure: the restoration is one flat value, so there is no range)"
+        text += f" (about {self.estimated_psnr:.1f} dB)"
         return text if self.reliable else text + f"; rough: {self.note}"
 
 
