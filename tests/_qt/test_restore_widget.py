@@ -220,6 +220,7 @@ def test_the_second_opinion_follows_the_suggestion_when_ticked(qtbot, restore_wi
     assert hint.startswith(gui_message(widget.suggestion.summary))
     assert "The error estimate " in hint and " dB" in hint and "all layers on" in hint
     assert not has_code(hint)
+    assert widget.suggest_task.status.text().startswith("Done: ")  # not the last progress line, gone stale
     assert widget.latent.switched_off() == ()  # it switches nothing off either
 
 

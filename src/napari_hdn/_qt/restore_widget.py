@@ -386,6 +386,8 @@ class RestoreWidget(HDNWidget):
         suggestion, opinion = outcome
         self.suggestion = suggestion
         self.latent.mark_suggestion(suggestion, opinion)
+        self.suggest_task.set_status("Done: the verdict is above the detail layers" + (
+            ", with the error estimate's opinion." if opinion is not None else "."))  # not the last progress line
         model = self.session.model
         always_off = set(model.trained_deactivated) if model is not None else set()
         # Nothing to apply when the suggestion keeps every layer on.
