@@ -12,6 +12,7 @@ from napari_hdn.inference.error_estimate import (
     stein_risk,
 )
 from napari_hdn.inference.uncertainty import summary
+from napari_hdn.noise_models.correlation import residual_covariance_record
 from napari_hdn.noise_models.gaussian import GaussianNoiseModel
 
 
@@ -100,6 +101,22 @@ def test_verdict_floors_an_impossible_estimate_and_says_why():
     fine = _verdict(1.0, 16.0, 0.1, 100, 200.0, model)
     assert fine.psnr == pytest.approx(10 * np.log10(200.0**2 / 1.0))
     assert set(fine.to_metadata()) >= {"method", "mse", "psnr", "reliable", "note"}
+
+
+@pytest.mark.parametrize("correlated", [True, False], ids=["correlated noise", "white noise"])
+def test_a_noise_model_bootstrapped_on_correlated_noise_makes_the_estimate_rough(correlated):
+    rng = np.random.default_rng(1)
+    white = rng.normal(0.0, 4.0, (6, 65, 64))
+    noise = (white[:, 1:] + white[:, :-1]) / np.sqrt(2) if correlated else white[:, 1:]  # vertical neighbours
+    record = residual_covariance_record(noise, np.full(noise.shape[1:], 100.0))
+    bootstrapped = GaussianNoiseModel(sigma=4.0)
+    bootstrapped.provenance = {"source": "bootstrapped", "previous_noise_model": {"spatial_correlation": record}}
+    verdict = _verdict(1.0, 16.0, 0.1, 100, 200.0, bootstrapped)
+    assert verdict.reliable is not correlated
+    assert ("learnt from this model's own restorations" in verdict.note) is correlated
+    calibrated = GaussianNoiseModel(sigma=4.0)
+    calibrated.provenance = {"source": "calibration_stack", "spatial_correlation": record}
+    assert _verdict(1.0, 16.0, 0.1, 100, 200.0, calibrated).reliable  # a calibrated variance carries it
 
 
 def test_a_flat_restoration_has_no_psnr_and_says_so_in_words():
