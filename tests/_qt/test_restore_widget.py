@@ -83,7 +83,7 @@ def test_the_error_estimate_is_shown_when_asked(viewer, qtbot, restore_widget, m
     status = widget.task.status.text()
     assert "Estimated error \u00b1" in status and "dB" in status
     about = viewer.layers["noisy variance"].metadata["napari_hdn"]["uncertainty"]
-    assert about["error_estimate"]["method"].startswith("Stein") and "self-calibration" in about["includes"]
+    assert about["error_estimate"]["method"].startswith("Stein") and "simulated copy" in about["includes"]
 
 
 def test_plane_labels_name_the_latent_layer_in_view(viewer, qtbot, restore_widget):

@@ -330,7 +330,7 @@ def test_self_calibration_is_opt_in_and_scales_the_spread_consistently(model, im
     assert plain.uncertainty is None and plain.estimated_psnr is None
     calibrated = restore(model, image, n_samples=6, keep_samples=6, seed=2, calibrate=True)
     u = calibrated.uncertainty
-    assert u.factor > 0 and np.isfinite(u.estimated_psnr) and "self-calibration" in u.includes
+    assert u.factor > 0 and np.isfinite(u.estimated_psnr) and "simulated copy" in u.includes
     np.testing.assert_allclose(calibrated.mmse, plain.mmse)
     np.testing.assert_allclose(calibrated.variance, plain.variance * u.factor, rtol=1e-5)
     np.testing.assert_allclose(calibrated.samples - calibrated.mmse,
@@ -357,8 +357,9 @@ def test_with_a_reliable_error_estimate_the_spread_is_scaled_to_it(image):
     assert u.reliable and u.error.reliable and "estimated without ground truth" in u.includes
     wanted = u.error.mse / (u.error.posterior_variance * (n - 1) / n)
     assert u.error.temperature(n) == pytest.approx(wanted, rel=1e-9)
-    # An untrained model errs far beyond its spread: the factor stops at the cap (and says nothing more).
+    # An untrained model errs far beyond its spread: the factor stops at the cap, and says so.
     assert u.factor == pytest.approx(min(wanted, MAX_FACTOR), rel=1e-6)
+    assert (wanted > MAX_FACTOR) == ("the most it is scaled" in u.includes)
     np.testing.assert_allclose(calibrated.variance, plain.variance * u.factor, rtol=1e-5)
     assert u.error.temperature(1) is None  # one sample has no spread to scale
 

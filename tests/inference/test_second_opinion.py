@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from tiny_models import make_image, make_model
 
-from napari_hdn import restore, suggest_deactivation
+from napari_hdn import suggest_deactivation
 from napari_hdn.foundation.errors import InputError
 from napari_hdn.foundation.progress import StopToken, drive
 from napari_hdn.inference.error_estimate import SAMPLES, estimate_error
@@ -18,6 +18,7 @@ from napari_hdn.inference.second_opinion import (
     layer_choices,
     second_opinion,
     second_opinion_events,
+    suggestion_with_opinion_events,
 )
 from napari_hdn.inference.suggest import DeactivationSuggestion
 
@@ -35,7 +36,9 @@ def test_choices_are_the_first_prefixes_and_the_suggested_one():
     assert layer_choices(5, (), ()) == [(), (1,), (1, 2)]
     assert layer_choices(5, (), (1, 2, 3)) == [(), (1,), (1, 2), (1, 2, 3)]
     assert layer_choices(2, (), ()) == [(), (1,)]  # never every layer
-    assert layer_choices(4, (1,), (1,)) == [(1,), (1, 2)]  # a trained-off layer is off in every choice
+    # A trained-off layer is off in every choice and not counted: all on, z2 off, z2-z3 off.
+    assert layer_choices(4, (1,), (1,)) == [(1,), (1, 2), (1, 2, 3)]
+    assert layer_choices(3, (1,), ()) == [(1,), (1, 2)]
     assert choice_name((), ()) == "all layers on"
     assert choice_name((1,), ()) == "z1 off" and choice_name((1, 2), ()) == "z1-z2 off"
     assert choice_name((1, 3), (1,)) == "z3 off"
@@ -123,8 +126,22 @@ def test_bad_images_are_refused_before_any_work(model):
         second_opinion_events(model, bad)
 
 
-def test_a_stack_is_judged_on_its_middle_plane_and_restore_is_untouched(model):
+def test_a_stack_is_judged_on_the_centre_of_its_middle_plane(model):
     stack = np.stack([make_image(seed=s) for s in range(3)])
     opinion = second_opinion(model, stack, suggestion_of(()), n_samples=10, crop=32)
     assert opinion.pixels == 32 * 32
-    assert restore(model, stack[1], n_samples=2).mmse.shape == (64, 64)
+    middle = second_opinion(model, stack[1, 16:48, 16:48], suggestion_of(()), n_samples=10)
+    assert [e.mse for e in opinion.estimates] == pytest.approx([e.mse for e in middle.estimates], rel=1e-6)
+
+
+def test_with_the_suggestion_first_the_bar_runs_forward_over_both(model):
+    events = []
+    outcome = drive(suggestion_with_opinion_events(model, make_image(), second_opinion=True, n_samples=10),
+                    events.append)
+    suggestion, opinion = outcome
+    assert opinion.suggested == tuple(suggestion.layers)
+    fractions = [e.done / e.total for e in events if e.total]
+    assert fractions == sorted(fractions) and fractions[-1] == pytest.approx(1.0)
+    assert any(e.stage == "suggest" for e in events) and any(e.stage == "second opinion" for e in events)
+    alone = drive(suggestion_with_opinion_events(model, make_image(), second_opinion=False))
+    assert alone[1] is None and alone[0].layers == suggestion.layers

@@ -64,11 +64,12 @@ def explain_restoration_options(widget: Any) -> None:
     widget.suggest_button.setToolTip("Looks at the region in view and marks the latent layers whose contribution "
                                      "looks like noise rather than image content (nothing is switched off).")
     widget.second_opinion.setToolTip(
-        "Also estimates, without a clean image, how far the region in view would be from the truth with every layer "
-        "on, z1 off and z1-z2 off (two quick restorations each), and says whether that agrees with the suggestion. "
+        "Also estimates, without a clean image, how far the centre of the region in view (at most 256x256 pixels) "
+        "would be from the truth with every layer on, z1 off and z1-z2 off (two quick restorations each), and says "
+        "whether that agrees with the suggestion. "
         "The ranking is more trustworthy than the dB figures, which lean on the noise model.")
     widget.check_error.setToolTip(
         "After the restoration, estimates its error without a clean image (from the noisy image and the noise "
         "model: a few more restorations of a crop) and shows it as '\u00b1 intensity (about ... dB)'. It leans on "
         "the noise model: a few per cent off there moves it by a dB or more. Best for comparing two restorations "
-        "of the same image, e.g. with and without z1. Also widens or narrows the spread to match (experimental).")
+        "of the same image, e.g. with and without z1. Also widens or narrows the spread to match it.")

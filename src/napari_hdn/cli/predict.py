@@ -89,12 +89,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                         "(trained by 'hdn distill'): writes mmse.tif only")
     parser.add_argument("--activations", action="store_true", help="also write activations.tif and kl_maps.tif")
     parser.add_argument("--calibrate", action="store_true", help="also check how sure the restoration is (slower: a "
-                        "few more restorations of a crop): scale the spread by a factor found on a simulated copy of "
-                        "a crop, and print the error estimated without ground truth (experimental)")
+                        "few more restorations of a crop): print the error estimated without ground truth and scale "
+                        "the spread to match it (where the estimate is rough: by a factor found on a simulated copy "
+                        "of a crop)")
     parser.add_argument("--second-opinion", action="store_true", help="with --deactivate auto: also estimate, "
                         "without ground truth, the error with all layers on, z1 off and z1-z2 off on a 256x256 crop "
-                        "(slower: two 10-sample restorations per choice), say whether it agrees with the layers "
-                        "chosen, and record it in deactivation.json")
+                        "(slower: two 10-sample restorations per choice, without --tta), say whether it agrees with the "
+                        "layers chosen, and record it in deactivation.json")
     parser.add_argument("--seed", type=int, default=0, help="random seed: the same seed gives the same result (default 0)")
     parser.add_argument("--batch-size", type=int, metavar="B", help="samples per batch (default: sized to the memory); "
                         "with --direct: tiles per network call (default 8 on a GPU, 1 on a CPU)")

@@ -76,7 +76,8 @@ class ErrorEstimate:
 
     def to_metadata(self) -> dict[str, Any]:
         return {"method": "Stein's unbiased risk estimate (Monte-Carlo divergence, common random numbers)",
-                "mse": self.mse, "psnr": self.psnr, "noise_variance": self.noise_variance,
+                "mse": self.mse, "psnr": self.psnr if math.isfinite(self.psnr) else None,
+                "noise_variance": self.noise_variance,
                 "passed_through": self.passed_through, "pixels": self.pixels, "reliable": self.reliable,
                 "note": self.note, "posterior_variance": self.posterior_variance}
 

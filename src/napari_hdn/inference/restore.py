@@ -296,9 +296,10 @@ def restore(
     default sized to the memory available), ``precision`` ("auto": bfloat16
     on CUDA and on CPUs with matrix units, float32 elsewhere; "float32";
     "bfloat16"), ``device``, ``threads`` (torch threads), ``calibrate``
-    (experimental, off by default: scale the posterior spread by a factor found
-    on a simulated copy of a central crop and estimate the error without ground
-    truth, see :mod:`napari_hdn.inference.uncertainty`), ``stop`` (a
+    (off by default: estimate the error without ground truth and scale the
+    posterior spread to match it where that estimate is reliable, else by a
+    factor found on a simulated copy of a central crop, see
+    :mod:`napari_hdn.inference.self_calibration`), ``stop`` (a
     :class:`~napari_hdn.foundation.progress.StopToken`). ``on_event``: called with each progress event.
 
     Returns a :class:`RestorationResult` (``mmse``, ``variance``, ``std``,

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable, Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..checks.inputs import check_model_input, resolve_model, whole_number
@@ -29,6 +29,7 @@ from .suggest import DeactivationSuggestion, SuggestionProgress, recorded_or_sug
 CHOICES = 3  # all layers on, z1 off, z1-z2 off (and the suggested prefix, where it is longer)
 DEFAULT_SIDE = 256  # the estimate's central square of the middle plane (pixels per side)
 STAGE = "second opinion"
+SUGGESTION = 20.0  # the share of the bar (of 100) for the suggestion where it runs first
 
 
 @dataclass(frozen=True)
@@ -77,8 +78,9 @@ class SecondOpinion:
     def summary(self) -> str:
         best, suggested = self.best, self.suggested
         others = "; ".join(f"{self.name(e.layers_off)} {_level(e)}" for e in self.estimates if e.layers_off != best)
+        others = f"; {others}" if others else ""
         head = (f"The error estimate agrees: {self.name(best)} has the smallest estimated error "
-                f"(about {_level(self.estimate(best))}; {others})." if self.agrees else
+                f"(about {_level(self.estimate(best))}{others})." if self.agrees else
                 f"The error estimate prefers {self.name(best)} (about {_level(self.estimate(best))}) to the "
                 f"suggestion, {self.name(suggested)}"
                 + (f" (about {_level(self.estimate(suggested))})" if self.estimate(suggested) else "")
@@ -89,7 +91,8 @@ class SecondOpinion:
         return {"method": "Stein's unbiased risk estimate of each layer choice (napari_hdn.second_opinion)",
                 "suggested": list(self.suggested), "best": list(self.best), "agrees": self.agrees,
                 "reliable": self.reliable, "note": self.note, "pixels": self.pixels, "summary": self.summary,
-                "estimates": [{"layers_off": list(e.layers_off), "mse": e.mse, "psnr": e.psnr,
+                "estimates": [{"layers_off": list(e.layers_off), "mse": e.mse,
+                               "psnr": e.psnr if math.isfinite(e.psnr) else None,  # JSON has no NaN
                                "passed_through": e.passed_through} for e in self.estimates]}
 
 
@@ -110,12 +113,13 @@ def choice_name(layers_off: tuple[int, ...], always_off: tuple[int, ...] = ()) -
 
 def layer_choices(n_layers: int, always_off: tuple[int, ...], suggested: tuple[int, ...]) -> list[tuple[int, ...]]:
     """All on, z1 off, z1-z2 off (as far as the suggested prefix where it is longer), the trained-off layers
-    off in each, never every layer."""
-    longest = min(max(CHOICES - 1, len(suggested)), n_layers - 1)
+    off in each and not counted (with z1 off in training: z2 off, z2-z3 off), never every layer."""
+    switchable = [k for k in range(1, n_layers + 1) if k not in always_off]
+    longest = min(max(CHOICES - 1, len(set(suggested) - set(always_off))), len(switchable) - 1)
     choices: list[tuple[int, ...]] = []
-    for k in range(longest + 1):
-        off = tuple(sorted(set(always_off) | set(range(1, k + 1))))
-        if len(off) < n_layers and off not in choices:
+    for k in range(max(longest, 0) + 1):
+        off = tuple(sorted(set(always_off) | set(switchable[:k])))
+        if off not in choices:
             choices.append(off)
     if suggested and tuple(suggested) not in choices and len(suggested) < n_layers:
         choices.append(tuple(suggested))
@@ -149,10 +153,29 @@ def second_opinion_events(
 
 
 def _opinion(model, image, suggestion, n_samples, side, seed, options, stop):
-    if suggestion is None:
-        suggestion = yield from recorded_or_suggested(model, image, stop=stop, **options)
+    if suggestion is None:  # the suggestion first: a fifth of the bar (deterministic restorations, quick)
+        suggestion = yield from within(recorded_or_suggested(model, image, stop=stop, **options), 0, SUGGESTION)
         if suggestion is None:
             return None
+        return (yield from within(_estimates(model, image, suggestion, n_samples, side, seed, options, stop),
+                                  SUGGESTION, 100))
+    return (yield from _estimates(model, image, suggestion, n_samples, side, seed, options, stop))
+
+
+def within(events, start: float, end: float):
+    """The events of one part of a job placed on one scale of 100 (from ``start`` to ``end``), so that the bar
+    never runs backwards between parts; returns the part's result."""
+    while True:
+        try:
+            event = next(events)
+        except StopIteration as finished:
+            return finished.value
+        if event.total:
+            event = replace(event, done=start + (end - start) * event.done / event.total, total=100.0)
+        yield event
+
+
+def _estimates(model, image, suggestion, n_samples, side, seed, options, stop):
     always_off = tuple(model.deactivated_layers(()))
     suggested = tuple(model.deactivated_layers(suggestion.layers))
     choices = layer_choices(model.n_layers, always_off, suggested)
@@ -171,7 +194,8 @@ def _opinion(model, image, suggestion, n_samples, side, seed, options, stop):
     span = spans[0]  # the all-on restoration's range: one scale, so that the PSNRs rank as the errors do
     estimates = tuple(ChoiceEstimate(off, e.mse, _psnr(span, e.mse), e.passed_through)
                       for off, e in zip(choices, found))
-    return SecondOpinion(suggested, estimates, always_off, found[0].reliable, found[0].note, region.size)
+    doubtful = next((e for e in found if not e.reliable), found[0])  # one doubtful choice makes the ranking so
+    return SecondOpinion(suggested, estimates, always_off, doubtful.reliable, doubtful.note, region.size)
 
 
 def _psnr(span: float, mse: float) -> float:
@@ -212,11 +236,11 @@ def suggestion_with_opinion_events(model: Any, image: Any, *, second_opinion: bo
 
 
 def _with_opinion(events, model, image, wanted, n_samples, threads, stop, options):
-    suggestion = yield from events
+    suggestion = yield from (within(events, 0, SUGGESTION) if wanted else events)
     if suggestion is None or not wanted:
         return None if suggestion is None else (suggestion, None)
-    opinion = yield from second_opinion_events(model, image, suggestion, n_samples=n_samples, threads=threads,
-                                               stop=stop, **options)
+    opinion = yield from within(second_opinion_events(model, image, suggestion, n_samples=n_samples,
+                                                      threads=threads, stop=stop, **options), SUGGESTION, 100)
     return None if opinion is None else (suggestion, opinion)
 
 

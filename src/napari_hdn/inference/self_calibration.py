@@ -46,7 +46,7 @@ def self_calibrated(restore_events, events, model, image, seed, stop, options, n
 
     That costs two restorations of at most 512 x 512 pixels with a few samples, and where the estimate cannot
     set the temperature, two of the simulated crop: their share of the progress bar is counted from the start,
-    so that the bar never runs backwards (it jumps to the end when the simulation is not needed)."""
+    so that the bar never runs backwards (a last event takes it to the end when the simulation is not needed)."""
     ys, xs = central_square(image.shape)
     planes = image.reshape(-1, *image.shape[-2:])
     probe = central_plane_crop(image)
@@ -63,8 +63,13 @@ def self_calibrated(restore_events, events, model, image, seed, stop, options, n
         found = yield from _calibration(restore_events, model, plane, result, seed, stop, options, last)
         if found is None:
             return result
-        temperature = found[0].factor
-    calibration = summary(temperature, result.variance, result.mmse, model.noise_model, True, error)
+        calibration = summary(found[0].factor, result.variance, result.mmse, model.noise_model, True, error,
+                              by_error=False)
+    else:
+        if last is not None:  # the simulation's room is not needed: the bar ends here
+            yield replace(last, done=last.total, message=CALIBRATING)
+        calibration = summary(temperature, result.variance, result.mmse, model.noise_model, True, error,
+                              by_error=True)
     return _scaled_result(result, calibration)
 
 
@@ -107,14 +112,15 @@ def lazily_calibrated(restore_events, result, model, image, seed, options):
                                     deactivate=result.deactivate, calibrate=False, **options))
         error = drive(_error(restore_events, model, probe, result, _span(real.mmse), seed, None, options))
         temperature = None if error is None else error.temperature(result.n_samples)
-        if error is not None and temperature is None:
+        by_error = temperature is not None
+        if error is not None and not by_error:
             found = drive(_calibration(restore_events, model, plane, result, seed, None, options))
             temperature = None if found is None else found[0].factor
     except InputError:
         return result
     if temperature is None:
         return result
-    calibration = summary(temperature, real.variance, real.mmse, model.noise_model, True, error)
+    calibration = summary(temperature, real.variance, real.mmse, model.noise_model, True, error, by_error=by_error)
     return _scaled_result(result, calibration)
 
 

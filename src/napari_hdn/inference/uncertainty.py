@@ -63,17 +63,19 @@ class UncertaintyCalibration:
     error: Any = None  # the error estimate behind estimated_mse (inference.error_estimate), where one was made
 
     def to_metadata(self) -> dict[str, Any]:
-        return {"factor": self.factor, "estimated_mse": self.estimated_mse, "estimated_psnr": self.estimated_psnr,
+        psnr = self.estimated_psnr if math.isfinite(self.estimated_psnr) else None  # JSON has no NaN
+        return {"factor": self.factor, "estimated_mse": self.estimated_mse, "estimated_psnr": psnr,
                 "reliable": self.reliable, "note": self.note, "includes": self.includes,
                 "error_estimate": None if self.error is None else self.error.to_metadata()}
 
     def describe(self, units: str = "") -> str:
         """'estimated error ±… (about … dB)' in plain words."""
         unit = f" {units}" if units else ""
-        text = f"estimated error \u00b1{math.sqrt(self.estimated_mse):.3g}{unit}"
-        if not math.isfinite(self.estimated_psnr):
-            return f"{text} (no dB figure: the restoration is one flat value, so there is no range)"
-        text += f" (about {self.estimated_psnr:.1f} dB)"
+        text = f"estimated error \u00b1{math.sqrt(max(self.estimated_mse, 0.0)):.3g}{unit}"
+        if math.isfinite(self.estimated_psnr):
+            text += f" (about {self.estimated_psnr:.1f} dB)"
+        else:  # a PSNR needs a range: the restoration is one flat value
+            text += " (no dB figure: the restoration has no range)"
         return text if self.reliable else text + f"; rough: {self.note}"
 
 
@@ -141,31 +143,37 @@ def correlation_unknown(noise_model: Any) -> bool:
 
 
 def summary(factor: float, variance: np.ndarray, mmse: np.ndarray, noise_model: Any, calibrated: bool,
-            error: Any = None) -> UncertaintyCalibration:
+            error: Any = None, by_error: bool = False) -> UncertaintyCalibration:
     """The calibration record for a variance map (before calibration) and the factor found; ``error``: the
     error estimate (``inference.error_estimate.ErrorEstimate``), which replaces the calibrated variance's mean
-    as the estimate of the squared error."""
+    as the estimate of the squared error; ``by_error``: whether the factor is that estimate's temperature
+    (else the simulation's)."""
+    wanted = float(factor)
     factor = float(min(max(factor, 1e-3), MAX_FACTOR))
     mse = float(np.nanmean(np.asarray(variance, dtype=np.float64))) * factor
     span = float(np.nanmax(mmse) - np.nanmin(mmse))
     psnr = 10.0 * math.log10(span**2 / mse) if mse > 0 and span > 0 else float("nan")
     if error is not None:
         return UncertaintyCalibration(factor, error.mse, error.psnr, error.reliable, error.note,
-                                      _includes(factor, calibrated, by_error=error.reliable), error)
+                                      _includes(factor, calibrated, by_error, wanted), error)
     reliable, note = True, "self-calibrated on a simulated copy of the image"
     if not calibrated:
         reliable, note = False, "not calibrated (too few samples or calibration switched off): the posterior spread alone"
     elif correlation_unknown(noise_model):
         reliable, note = False, ("the noise model says nothing of the noise's correlation between pixels, "
                                  "so a correlated camera noise would be simulated as white")
-    return UncertaintyCalibration(factor, mse, psnr, reliable, note, _includes(factor, calibrated))
+    return UncertaintyCalibration(factor, mse, psnr, reliable, note, _includes(factor, calibrated, False, wanted))
 
 
-def _includes(factor: float, calibrated: bool, by_error: bool = False) -> str:
+def _includes(factor: float, calibrated: bool, by_error: bool, wanted: float) -> str:
     if not calibrated:
         return "the posterior spread of the samples"
+    capped = (f" (the most it is scaled: {wanted:.3g} was asked for, so the map is still too narrow)"
+              if wanted > factor else "")
     if by_error:
         return (f"the posterior spread of the samples, scaled by {factor:.3g} so that its mean over the central "
-                "crop equals the squared error estimated without ground truth (what the model gets wrong included)")
-    return f"the posterior spread of the samples, scaled by the self-calibration factor {factor:.3g}"
+                "crop equals the squared error estimated without ground truth (what the model gets wrong included)"
+                + capped)
+    return ("the posterior spread of the samples, scaled by the factor found on a simulated copy of a crop, "
+            f"{factor:.3g}" + capped)
 
