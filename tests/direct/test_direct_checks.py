@@ -130,6 +130,21 @@ def test_distillation_refuses_bad_threads_when_called(threads):
         napari_hdn.distill_events(model_with_denoiser(), image(), steps=1, patch_size=16, threads=threads)
 
 
+@pytest.mark.parametrize("threads", [0, 1.5, True, "2"])
+def test_denoise_refuses_bad_threads_when_called(threads):
+    with pytest.raises(InputError, match="threads must be a whole number"):
+        napari_hdn.denoise_events(model_with_denoiser(), image(), threads=threads)
+
+
+def test_denoise_runs_on_the_threads_asked_for():
+    import torch
+
+    model = model_with_denoiser()
+    one = napari_hdn.denoise(model, image(), threads=1)
+    assert torch.get_num_threads() == 1  # set in the thread that drove it
+    np.testing.assert_array_equal(one, napari_hdn.denoise(model, image(), threads=2))
+
+
 def test_cli_export_without_an_image_says_which_flag_is_missing(tmp_path, capsys):
     model_with_denoiser().save(tmp_path / "m")
     assert main(["export", str(tmp_path / "m"), "--bioimageio", str(tmp_path / "m.zip")]) == 2

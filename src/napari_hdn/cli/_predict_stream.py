@@ -29,7 +29,7 @@ def run(args: argparse.Namespace, model: Any, reader: Any, metadata: dict[str, A
         deactivate, record = auto_layers_for_direct(args, model, reader[len(reader) // 2])
     bar = None if args.quiet else ProgressBar()
     planes = denoise_planes(model, reader, deactivate, progress=bar, tile=args.tile, overlap=args.overlap,
-                            precision=args.precision, batch_size=args.batch_size)
+                            precision=args.precision, batch_size=args.batch_size, threads=args.threads)
     try:
         with contextlib.ExitStack() as stack:
             tmp = stack.enter_context(atomic_path(paths["mmse"], overwrite=args.overwrite))

@@ -241,7 +241,7 @@ def _run_direct(args: argparse.Namespace, model: Any, image: Any, metadata: dict
     if deactivate == "auto":
         deactivate, record = auto_layers_for_direct(args, model, image)
     events = denoise_events(model, image, deactivate, tile=args.tile, overlap=args.overlap,
-                            precision=args.precision, batch_size=args.batch_size)
+                            precision=args.precision, batch_size=args.batch_size, threads=args.threads)
     bar = None if args.quiet else ProgressBar()
     try:
         mmse = drive(events, bar)

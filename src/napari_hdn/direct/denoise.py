@@ -24,6 +24,7 @@ from ..checks.inputs import (
     whole_number,
 )
 from ..foundation.progress import Progress, StopToken, drive
+from ..foundation.threads import check_threads, configure_threads
 from ..inference.driver import JobSpec, dask_map, dask_model, numpy_events
 from .fast_inference import cpu_forward, cpu_tiling
 
@@ -106,12 +107,13 @@ def auto_layers(model: Any, image: Any, precision: str = "auto") -> tuple[int, .
 
 def denoise_events(model: ModelLike, image: Any, deactivate: Collection[int] | str = (), tile: int | None = None,
                    overlap: int | None = None, precision: str = "auto", device: Any = "auto",
-                   batch_size: int | None = None, *, stop: StopToken | None = None,
+                   batch_size: int | None = None, threads: int | None = None, *, stop: StopToken | None = None,
                    batch: int | None = None) -> Generator[Progress, None, Any]:
     """Events of :func:`denoise`; checks its arguments when called. Returns the estimate.
 
     ``batch`` is the old spelling of ``batch_size`` (deprecated)."""
     batch_size = renamed_option("batch", batch, "batch_size", batch_size)
+    threads = check_threads(threads)
     model_arg, model = model, resolve_model(model, device)
     check_precision(precision)
     batch = default_batch(model.device) if batch_size is None else whole_number(batch_size, "batch_size", 1)
@@ -126,12 +128,12 @@ def denoise_events(model: ModelLike, image: Any, deactivate: Collection[int] | s
     tiling = check_tiling(tile, overlap, stride)
     if is_dask(image):  # restore's dask path: block by block, one torch thread per block, also on a cluster
         # (each block builds its own job: none is built here)
-        spec = JobSpec(dask_model(model_arg, model), str(model.device), bf16, direct_job, settings, None)
+        spec = JobSpec(dask_model(model_arg, model), str(model.device), bf16, direct_job, settings, threads)
         return _lazy(dask_map(spec, 1, image, tiling, 0))
     if tile is None and model.device.type == "cpu":
         tiling = cpu_tiling(tiling, image.shape[-2:])  # the fewest tiles that fit the plane
     job = direct_job(model, model.device, bf16, settings)
-    return _numpy(numpy_events(job, np.asarray(image), tiling, 0, stop, "denoise"))
+    return _numpy(numpy_events(job, np.asarray(image), tiling, 0, stop, "denoise"), threads)
 
 
 def _lazy(stacked: Any) -> Generator[Progress, None, Any]:
@@ -139,7 +141,8 @@ def _lazy(stacked: Any) -> Generator[Progress, None, Any]:
     return stacked[0]
 
 
-def _numpy(events) -> Generator[Progress, None, Any]:
+def _numpy(events, threads: int | None) -> Generator[Progress, None, Any]:
+    configure_threads(threads)  # here: in the thread that drives the job (a widget's worker), as restore does
     averaged, _, complete = yield from events
     return averaged[0]
 
@@ -149,7 +152,7 @@ def denoise(model: ModelLike, image: Any, deactivate: Collection[int] | str = ()
     """One-pass MMSE estimate of ``image`` (numpy -> numpy, dask -> lazy dask) in the input's units.
 
     Needs a direct denoiser for the layer set (:func:`napari_hdn.train_direct_denoiser`).
-    Options: ``overlap``, ``precision``, ``device`` as for ``restore``; ``batch_size``: tiles of one size
+    Options: ``overlap``, ``precision``, ``device``, ``threads`` as for ``restore``; ``batch_size``: tiles of one size
     per network call (default 8 on a GPU, 1 on a CPU); ``stop``; ``on_event``: called with each progress event.
     On a CPU without ``tile``, the fewest tiles of at most 1088² pixels that cover the plane
     (fast_inference.py; the network runs there in float32 through
