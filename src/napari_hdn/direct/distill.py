@@ -21,8 +21,9 @@ from ..checks.intensity_range import check_restoration_range
 from ..config.validated import checked_seed
 from ..foundation.device import use_bfloat16
 from ..foundation.errors import InputError, TrainingError
-from ..foundation.progress import Progress, StopToken, Timer
+from ..foundation.progress import Progress, StopToken, Timer, drive
 from ..foundation.threads import check_threads, configure_threads
+from ..model.bundle import resolve_bundle_path
 from ..model.direct_network import DirectUNet
 from ..training.data import PatchSampler, as_planes
 from .denoise import auto_layers
@@ -178,9 +179,6 @@ def train_direct_denoiser(model: ModelLike, images: Any, deactivate: Collection[
     are untouched. Without ``out`` the denoiser lives only in the returned model (``model.save`` writes it too;
     ``model.direct_denoisers.save(folder)`` adds it to a folder later). ``on_event``: called with each event.
     """
-    from ..model.bundle import resolve_bundle_path
-    from ..foundation.progress import drive
-
     folder = None if out is None else resolve_bundle_path(out)  # a wrong folder is refused before training
     model = resolve_model(model, None)
     drive(distill_events(model, images, deactivate, minutes=minutes, **options), on_event)
