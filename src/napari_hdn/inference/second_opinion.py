@@ -162,16 +162,21 @@ def _opinion(model, image, suggestion, n_samples, side, seed, options, stop):
     return (yield from _estimates(model, image, suggestion, n_samples, side, seed, options, stop))
 
 
-def within(events, start: float, end: float):
+def within(events, start: float, end: float, stage: str | None = None, message: str = ""):
     """The events of one part of a job placed on one scale of 100 (from ``start`` to ``end``), so that the bar
-    never runs backwards between parts; returns the part's result."""
+    never runs backwards between parts; returns the part's result. With ``stage``, each becomes a
+    :class:`SuggestionProgress` of that stage and ``message`` (a nested restoration's own are dropped)."""
     while True:
         try:
             event = next(events)
         except StopIteration as finished:
             return finished.value
         if event.total:
-            event = replace(event, done=start + (end - start) * event.done / event.total, total=100.0)
+            done = start + (end - start) * event.done / event.total
+            event = (replace(event, done=done, total=100.0) if stage is None
+                     else SuggestionProgress(stage, done, 100.0, message))
+        elif stage is not None:
+            continue
         yield event
 
 
@@ -209,16 +214,8 @@ def _crop_restorer(model, off, always_off, seed, stop, options, place: tuple[int
                                 calibrate=False, stop=stop, **options)
         first, total = place
         done = first + part
-        while True:
-            try:
-                event = next(events)
-            except StopIteration as finished:
-                result = finished.value
-                break
-            if event.total:
-                yield SuggestionProgress(STAGE, done + event.done / event.total, total,
-                                         f"estimating the error with {choice_name(off, always_off)} ({done // 2 + 1} of "
-                                         f"{total // 2})")
+        message = f"estimating the error with {choice_name(off, always_off)} ({done // 2 + 1} of {total // 2})"
+        result = yield from within(events, 100.0 * done / total, 100.0 * (done + 1) / total, STAGE, message)
         if part == 0 and result is not None and result.complete:
             spans.append(float(result.mmse.max() - result.mmse.min()))
         return result

@@ -108,13 +108,12 @@ def lazily_calibrated(restore_events, result, model, image, seed, options):
         plane = np.asarray(middle[ys, xs].compute(), dtype=np.float32)
         py, px = central_square(middle.shape, ERROR_SIDE)  # only the probe's window is computed, not the plane
         probe = np.asarray(middle[py, px].compute(), dtype=np.float32)
-        real = drive(restore_events(model, plane, n_samples=result.n_samples, keep_samples=0, seed=seed + 1,
-                                    deactivate=result.deactivate, calibrate=False, **options))
+        real = drive(_plane_restoration(restore_events, model, plane, result, seed, None, options))
         error = drive(_error(restore_events, model, probe, result, _span(real.mmse), seed, None, options))
         temperature = None if error is None else error.temperature(result.n_samples)
         by_error = temperature is not None
-        if error is not None and not by_error:
-            found = drive(_calibration(restore_events, model, plane, result, seed, None, options))
+        if error is not None and not by_error:  # the simulation, from the plane's restoration made above
+            found = drive(_calibration(restore_events, model, plane, result, seed, None, options, real=real))
             temperature = None if found is None else found[0].factor
     except InputError:
         return result
@@ -134,22 +133,36 @@ def _scaled_result(result, calibration):
                    half_width_90=result.half_width_90 * scale, uncertainty=calibration)
 
 
-def _calibration(restore_events, model, plane, result, seed, stop, options, last=None):
-    """(calibration from a simulated copy of ``plane``, the restoration of the plane itself), or None if stopped.
-
-    ``last``: the restoration's last progress event, whose stretched total leaves room for this (None: silent).
-    """
-    crop = {"n_samples": result.n_samples, "deactivate": result.deactivate, "calibrate": False, "stop": stop,
+def _crop_options(result, stop, options) -> dict:
+    return {"n_samples": result.n_samples, "deactivate": result.deactivate, "calibrate": False, "stop": stop,
             **options}
-    rng = np.random.default_rng([seed, 8191])
+
+
+def _plane_restoration(restore_events, model, plane, result, seed, stop, options, last=None):
+    """``plane`` restored as the image was (one sample kept: the simulation's truth)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        real = yield from _forward(restore_events(model, plane, keep_samples=1, seed=seed + 1, **crop), last, 2)
-        if not real.complete:
-            return None
-        truth = real.samples[0]
+        events = restore_events(model, plane, keep_samples=1, seed=seed + 1, **_crop_options(result, stop, options))
+        return (yield from _forward(events, last, 2))
+
+
+def _calibration(restore_events, model, plane, result, seed, stop, options, last=None, real=None):
+    """(calibration from a simulated copy of ``plane``, the restoration of the plane itself), or None if stopped.
+
+    ``last``: the restoration's last progress event, whose stretched total leaves room for this (None: silent);
+    ``real``: the plane's restoration where it was made already (:func:`_plane_restoration`).
+    """
+    rng = np.random.default_rng([seed, 8191])
+    if real is None:
+        real = yield from _plane_restoration(restore_events, model, plane, result, seed, stop, options, last)
+    if not real.complete:
+        return None
+    truth = real.samples[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         noisy = simulated_noisy(model.noise_model, truth, rng)
-        simulated = yield from _forward(restore_events(model, noisy, keep_samples=0, seed=seed + 2, **crop), last, 3)
+        simulated = yield from _forward(restore_events(model, noisy, keep_samples=0, seed=seed + 2,
+                                                       **_crop_options(result, stop, options)), last, 3)
     if not simulated.complete:
         return None
     factor = calibration_factor(truth, simulated.mmse, simulated.variance)
