@@ -109,12 +109,19 @@ def test_progress_runs_forward_and_a_stop_ends_it(model):
     ({"crop": 3}, "crop"),
     ({"suggestion": [1]}, "DeactivationSuggestion"),
     ({"seed": -1}, "seed"),
+    ({"threads": 0}, "threads"),
+    ({"precision": "float8"}, "precision"),
 ])
 def test_bad_options_are_named(model, bad, words):
     image = make_image()
     suggestion = bad.pop("suggestion", None)
     with pytest.raises(InputError, match=words):
         second_opinion_events(model, image, suggestion, **bad)
+
+
+def test_with_the_suggestion_first_a_bad_sample_count_fails_when_called(model):
+    with pytest.raises(InputError, match="n_samples"):
+        suggestion_with_opinion_events(model, make_image(), second_opinion=True, n_samples=0)
 
 
 def test_bad_images_are_refused_before_any_work(model):

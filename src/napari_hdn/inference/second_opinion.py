@@ -18,10 +18,11 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..checks.inputs import check_model_input, resolve_model, whole_number
+from ..checks.inputs import check_model_input, check_precision, resolve_model, whole_number
 from ..config.validated import checked_seed
 from ..foundation.errors import InputError
 from ..foundation.progress import StopToken, drive
+from ..foundation.threads import check_threads
 from .error_estimate import SAMPLES, ErrorEstimate, central_plane_crop, estimate_error
 from .restore import restore_events
 from .suggest import DeactivationSuggestion, SuggestionProgress, recorded_or_suggested, suggest_deactivation_events
@@ -141,6 +142,8 @@ def second_opinion_events(
 ) -> Generator[SuggestionProgress, None, SecondOpinion | None]:
     """The generator behind :func:`second_opinion` (arguments checked when called); returns None if stopped."""
     model = resolve_model(model, device)
+    check_precision(precision)
+    threads = check_threads(threads)
     image = check_model_input(model, image, model.config.stride)
     n_samples = whole_number(n_samples, "n_samples", 1)
     side = whole_number(crop, "crop", model.config.stride)
@@ -229,6 +232,8 @@ def suggestion_with_opinion_events(model: Any, image: Any, *, second_opinion: bo
     error estimate of each layer choice held against it: returns (suggestion, opinion or None); None if stopped.
     The suggestion's arguments are checked when called."""
     events = suggest_deactivation_events(model, image, threads=threads, stop=stop, **options)
+    if second_opinion:  # checked now too: the opinion's own call comes after the suggestion
+        n_samples = whole_number(n_samples, "n_samples", 1)
     return _with_opinion(events, model, image, second_opinion, n_samples, threads, stop, options)
 
 
