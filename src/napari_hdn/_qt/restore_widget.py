@@ -276,7 +276,7 @@ class RestoreWidget(HDNWidget):
             self._job_input = (model, layer.name, off)
             image, self._job_plane = self.target.part(self.viewer, layer, layer_array(layer, "input layer"))
             self._job_model = {"model": self.session.model_source, "model_step": int(model.step)}
-            return denoise_events(model, image, off, stop=token)
+            return denoise_events(model, image, off, threads=self.threads_for(self.task), stop=token)
 
         return self.task.start(make_job, self._restored_one_pass)
 
