@@ -72,6 +72,12 @@ def load_set(name: str) -> dict:
     return {"train": train, "test": test, "truth": truth, "photons": photons, "calibration": calibration}
 
 
+def photons_per_raw_unit(data: dict) -> float:
+    """The slope of a set's raw -> photons map (``load_set(...)["photons"]``, which is affine)."""
+    to_photons = data["photons"]
+    return float(to_photons(np.float64(1.0)) - to_photons(np.float64(0.0)))
+
+
 def restorations(model, data: dict, samples: int, seed: int) -> dict:
     out = {}
     for label, deactivate in (("all on", ()), ("z1 off", (1,)), ("z1-z2 off", (1, 2)), ("auto", "auto")):

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from bench_auto_deactivation import _cpu_name, load_set
+from bench_auto_deactivation import _cpu_name, load_set, photons_per_raw_unit
 
 import napari_hdn
 
@@ -36,7 +36,7 @@ def one_model(name: str, folder: str) -> dict:
     data = load_set(name)
     noisy = np.asarray(data["test"], np.float64)
     to_photons = data["photons"]
-    gain = float(to_photons(np.float64(1.0)) - to_photons(np.float64(0.0)))  # photons per raw unit
+    gain = photons_per_raw_unit(data)
     truth_raw = (np.asarray(data["truth"], np.float64) - float(to_photons(np.float64(0.0)))) / gain
     model = napari_hdn.load_model(folder, device="cpu")
     with warnings.catch_warnings():

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 from scipy.ndimage import gaussian_filter
-from bench_auto_deactivation import _cpu_name, load_set
+from bench_auto_deactivation import _cpu_name, load_set, photons_per_raw_unit
 
 import napari_hdn
 from napari_hdn.inference.metrics import calibration_report, mean_squared_z, psnr
@@ -46,13 +46,13 @@ def one_run(model, data: dict, deactivate, samples: int, calibrate: bool, seed: 
                                     deactivate=deactivate, calibrate=calibrate)
     seconds = time.perf_counter() - t0
     to_photons = data["photons"]
-    gain = float(to_photons(np.float64(1.0)) - to_photons(np.float64(0.0)))  # photons per raw unit
+    gain = photons_per_raw_unit(data)
     truth = data["truth"]
-    mmse = to_photons(result.mmse)
+    mmse, drawn = to_photons(result.mmse), to_photons(result.samples)
     row = {"layers_off": list(result.deactivate), "calibrate": calibrate, "seconds": seconds,
            "psnr_true_db": psnr(truth, mmse),
-           **calibration_report(truth, to_photons(result.samples), mmse, result.variance * gain**2)}
-    row["texture"] = texture_share(truth, to_photons(result.samples), mmse, result.variance * gain**2)
+           **calibration_report(truth, drawn, mmse, result.variance * gain**2),
+           "texture": texture_share(truth, drawn, mmse, result.variance * gain**2)}
     if result.uncertainty is not None:
         estimated_mse = result.estimated_mse * gain**2
         row.update(factor=result.uncertainty.factor, reliable=result.uncertainty.reliable,
@@ -89,8 +89,7 @@ def second_opinion_row(model, data: dict, samples: int, seed: int, rows: list[di
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         opinion = napari_hdn.second_opinion(model, data["test"], n_samples=samples, seed=seed)
-    to_photons, truth = data["photons"], data["truth"]
-    gain = float(to_photons(np.float64(1.0)) - to_photons(np.float64(0.0)))
+    truth, gain = data["truth"], photons_per_raw_unit(data)
     span = float(truth.max() - truth.min())
     estimated = {tuple(e.layers_off): 10 * math.log10(span**2 / (e.mse * gain**2)) for e in opinion.estimates}
     true = {tuple(r["layers_off"]): r["psnr_true_db"] for r in rows if tuple(r["layers_off"]) in estimated}
