@@ -221,6 +221,9 @@ def test_the_second_opinion_follows_the_suggestion_when_ticked(qtbot, restore_wi
     assert "The error estimate " in hint and " dB" in hint and "all layers on" in hint
     assert not has_code(hint)
     assert widget.suggest_task.status.text().startswith("Done: ")  # not the last progress line, gone stale
+    assert "error estimate's opinion" in widget.suggest_task.status.text()
+    widget.session.set_model(widget.session.model, "the same model, loaded again")
+    assert widget.suggest_task.status.text() == "" and not widget.suggest_task.isVisibleTo(widget.body)
     assert widget.latent.switched_off() == ()  # it switches nothing off either
 
 

@@ -120,8 +120,8 @@ class RestoreWidget(HDNWidget):
         self.use_suggestion_button = QPushButton("Apply suggestion")
         self.use_suggestion_button.setEnabled(False)
         self.use_suggestion_button.clicked.connect(self.use_suggestion)
-        self.suggest_task = TaskPanel("Suggestion", "Cancel", hidden_until_used=True)
-        self.suggestion = None
+        self.suggest_task = TaskPanel("Suggestion", "Cancel", hidden_until_used=True, idle_status=self._suggested_line)
+        self.suggestion, self.opinion = None, None
         self.second_opinion = QCheckBox("Check it with the error estimate (slower)")
         panel = self.latent.layout()
         panel.addLayout(hbox(self.suggest_button, self.use_suggestion_button))
@@ -187,8 +187,9 @@ class RestoreWidget(HDNWidget):
         for toggle in self.latent.toggles:
             toggle.toggled.connect(lambda _checked: self.request_preview())
             toggle.toggled.connect(self._choice_changed)
-        self.suggestion = None
+        self.suggestion, self.opinion = None, None
         self.use_suggestion_button.setEnabled(False)
+        self.suggest_task.refresh()  # the verdict's line goes with the verdict
         self._choice_changed()
 
     def _choice_changed(self, *_: Any) -> None:
@@ -384,14 +385,17 @@ class RestoreWidget(HDNWidget):
         if outcome is None:  # cancelled
             return
         suggestion, opinion = outcome
-        self.suggestion = suggestion
+        self.suggestion, self.opinion = suggestion, opinion
         self.latent.mark_suggestion(suggestion, opinion)
-        self.suggest_task.set_status("Done: the verdict is above the detail layers" + (
-            ", with the error estimate's opinion." if opinion is not None else "."))  # not the last progress line
         model = self.session.model
         always_off = set(model.trained_deactivated) if model is not None else set()
         # Nothing to apply when the suggestion keeps every layer on.
         self.use_suggestion_button.setEnabled(bool(set(suggestion.layers) - always_off))
+
+    def _suggested_line(self) -> str:
+        """The suggestion panel's line once done (not its last progress line); none once the verdict is gone."""
+        with_opinion = ", with the error estimate's opinion" if self.opinion is not None else ""
+        return "" if self.suggestion is None else f"Done: the verdict is above the detail layers{with_opinion}."
 
     def use_suggestion(self) -> None:
         if self.suggestion is not None:
